@@ -1,0 +1,317 @@
+"""The `kasbah` command: validate an environment, plan a phase, diff two phases."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from kasbah import __version__
+from kasbah.config import ConfigError, Environment, PlanningError, load_environment
+from kasbah.planning import diff_plans, plan_campus, plan_to_dict
+from kasbah.planning.diff import PlanDiff
+from kasbah.planning.export import to_json
+from kasbah.planning.model import Plan
+
+EXIT_OK = 0
+EXIT_UNSTABLE = 1
+EXIT_INVALID = 2
+DEFAULT_ENV = "environments/campus"
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    out.width = 200  # piped or logged: keep table rows on one line
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as is, exit 2."""
+
+
+def _env_path(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("KASBAH_ENV") or DEFAULT_ENV)
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Any]:
+    """A spinner on stderr while planning; silent when stderr is not a terminal."""
+    if err.is_terminal:
+        with err.status(what) as status:
+            yield lambda phase: status.update(f"{what}: {phase}")
+    else:
+        yield lambda phase: None
+
+
+def _plans(env: Environment, upto: str | None) -> list[Plan]:
+    if upto is not None:
+        try:
+            env.campus.phase_index(upto)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    with _progress(f"planning {env.name}") as tick:
+        try:
+            return plan_campus(env.campus, env.name, upto=upto, progress=tick)
+        except PlanningError as exc:
+            raise ConfigError(env.locate(i) for i in exc.issues) from None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write next to the target and rename over it: a failure never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    env = load_environment(_env_path(args.environment))
+    plans = _plans(env, None)
+    last = plans[-1]
+    for prev, cur in zip(plans, plans[1:], strict=False):
+        d = diff_plans(plan_to_dict(prev), plan_to_dict(cur))
+        if not d.stable:
+            _print_violations(d)
+            return EXIT_UNSTABLE
+    out.print(
+        f"[green]ok[/]: {env.root} — {len(plans)} phase(s) valid and stable; "
+        f"{last.phase}: {len(last.nodes):,} nodes, {last.gpus:,} GPUs, "
+        f"{last.power.facility_load_kw / 1000:,.2f} MW facility of {last.power.supply_kw / 1000:,.0f} MW supply"
+    )
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    env = load_environment(_env_path(args.environment))
+    phase = args.phase or env.campus.phases[0].name
+    plan = _plans(env, phase)[-1]
+    if args.json or args.output:
+        text = to_json(plan_to_dict(plan), compact=args.compact)
+        if args.output:
+            write_atomic(Path(args.output), text)
+            err.print(f"wrote {args.output}")
+        else:
+            sys.stdout.write(text)
+        return EXIT_OK
+    show_plan(plan, len(env.campus.phases))
+    return EXIT_OK
+
+
+def _load_side(env_arg: str | None, ref: str, cache: dict[str, list[Plan]]) -> dict[str, Any]:
+    path = Path(ref)
+    if ref.endswith(".json") or path.is_file():
+        try:
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise UsageError(f"{ref}: no such plan file (write one with `kasbah plan PHASE --output {ref}`)") from None
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{ref}:{exc.lineno}: not a plan JSON file: {exc.msg}") from None
+        if not isinstance(data, dict) or "nodes" not in data or "phase" not in data:
+            raise UsageError(f"{ref}: not a kasbah plan (write one with `kasbah plan PHASE --output FILE`)")
+        return data
+    if "plans" not in cache:
+        env = load_environment(_env_path(env_arg))
+        cache["plans"] = _plans(env, None)
+    for plan in cache["plans"]:
+        if plan.phase == ref:
+            return plan_to_dict(plan)
+    known = ", ".join(p.phase for p in cache["plans"])
+    raise UsageError(f"no phase `{ref}` (phases: {known}); or give a plan file ending in .json")
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    cache: dict[str, list[Plan]] = {}
+    old = _load_side(args.environment, args.old, cache)
+    new = _load_side(args.environment, args.new, cache)
+    d = diff_plans(old, new)
+    if args.json:
+        sys.stdout.write(to_json(d.as_dict()))
+    else:
+        show_diff(d)
+    return EXIT_OK if d.stable else EXIT_UNSTABLE
+
+
+# --------------------------------------------------------------------------- rendering for people
+
+
+def _mw(kw: float) -> str:
+    return f"{kw / 1000:,.2f}"
+
+
+def _pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def show_plan(plan: Plan, phases: int) -> None:
+    p = plan.power
+    out.rule(f"[bold]kasbah plan[/] {plan.environment} / {plan.phase} (phase {plan.phase_index + 1} of {phases})")
+    t = Table(title="Capacity", show_header=False, title_justify="left")
+    for k, v in (
+        ("halls", len(plan.halls)), ("scalable units", len(plan.scalable_units)), ("racks", len(plan.racks)),
+        ("nodes", len(plan.nodes)), ("GPUs", plan.gpus), ("pools", len(plan.pools)),
+        ("clusters", len(plan.clusters)), ("tenants", len(plan.tenants)), ("switches", len(plan.switches)),
+    ):
+        t.add_row(k, f"{v:,}")
+    out.print(t)
+    t = Table(title="Power (MW)", title_justify="left")
+    for c in ("IT load", "PUE", "facility load", "phase budget", "headroom", "renewable supply", "headroom"):
+        t.add_column(c, justify="right")
+    t.add_row(_mw(p.it_load_kw), f"{p.pue:g}", _mw(p.facility_load_kw), _mw(p.budget_kw),
+              f"{_mw(p.budget_headroom_kw)} ({_pct(p.budget_headroom_kw, p.budget_kw)})", _mw(p.supply_kw),
+              f"{_mw(p.supply_headroom_kw)} ({_pct(p.supply_headroom_kw, p.supply_kw)})")
+    out.print(t)
+    t = Table(title="Halls: power and cooling (kW, with redundancy)", title_justify="left")
+    for c in ("hall", "profile", "racks", "positions used", "IT load", "IT capacity", "headroom", "liquid load", "liquid cap.", "air load", "air cap."):
+        t.add_column(c, justify="right" if c not in ("hall", "profile") else "left")
+    for h in plan.halls:
+        t.add_row(h.name, h.profile, str(h.racks), f"{h.positions_used}/{h.positions}", f"{h.it_load_kw:,.0f}",
+                  f"{h.power_capacity_kw:,.0f}", f"{h.power_headroom_kw:,.0f}", f"{h.liquid_load_kw:,.0f}",
+                  f"{h.liquid_capacity_kw:,.0f}", f"{h.air_load_kw:,.0f}", f"{h.air_capacity_kw:,.0f}")
+    out.print(t)
+    t = Table(title="Node pools", title_justify="left")
+    for c in ("pool", "profile", "purpose", "cluster", "tenant", "SUs", "racks", "nodes", "GPUs", "halls"):
+        t.add_column(c, justify="right" if c in ("SUs", "racks", "nodes", "GPUs") else "left")
+    for pool in plan.pools:
+        t.add_row(pool.name, pool.profile, pool.purpose, pool.cluster or "-", pool.tenant or "shared",
+                  str(len(pool.scalable_units)), f"{pool.racks:,}", f"{pool.nodes:,}", f"{pool.gpus:,}", ", ".join(pool.halls))
+    out.print(t)
+    t = Table(title="Fabrics", title_justify="left")
+    for c in ("fabric", "switch", "radix", "design", "tiers", "endpoints", "leaves", "spines", "cores", "node-leaf", "leaf-spine", "spine-core"):
+        t.add_column(c, justify="left" if c in ("fabric", "switch", "design") else "right")
+    for f in plan.fabrics:
+        if f.kind == "compute":
+            t.add_row(f.name, f.switch_model, str(f.radix), f.design, str(f.tiers), f"{f.endpoint_ports:,}", f"{f.leaves:,}",
+                      f"{f.spines:,}", f"{f.cores:,}", f"{f.node_leaf_cables:,}", f"{f.leaf_spine_cables:,}", f"{f.spine_core_cables:,}")
+    for kind in ("storage", "oob"):
+        fs = [f for f in plan.fabrics if f.kind == kind]
+        if fs:
+            t.add_row(f"{kind} ({len(fs)} halls)", fs[0].switch_model, str(fs[0].radix), "per hall", str(max(f.tiers for f in fs)),
+                      *(f"{sum(getattr(f, a) for f in fs):,}" for a in ("endpoint_ports", "leaves", "spines", "cores", "node_leaf_cables", "leaf_spine_cables", "spine_core_cables")))
+    out.print(t)
+    t = Table(title="Kubernetes clusters", title_justify="left")
+    for c in ("cluster", "version", "nodes", "limit", "control plane", "pools", "GPUs", "pod range", "node pods", "service range"):
+        t.add_column(c, justify="right" if c in ("nodes", "limit", "GPUs") else "left")
+    for c in plan.clusters:
+        t.add_row(c.name, c.kubernetes_version, f"{c.nodes:,}", f"{c.node_limit:,}", str(len(c.control_plane)), ", ".join(c.pools),
+                  f"{c.gpus:,}", c.pod_cidr, f"/{c.node_pod_prefix}", c.service_cidr)
+    out.print(t)
+    t = Table(title="Tenants", title_justify="left")
+    for c in ("tenant", "kind", "reseller", "jurisdictions", "GPU quota", "dedicated GPUs"):
+        t.add_column(c, justify="right" if "GPU" in c else "left")
+    for tn in plan.tenants:
+        t.add_row(tn.name, tn.kind, tn.reseller or "-", ", ".join(tn.jurisdictions), f"{tn.gpu_quota:,}", f"{tn.dedicated_gpus:,}")
+    out.print(t)
+    t = Table(title="Address plan", title_justify="left")
+    for c in ("network", "supernet", "block", "blocks", "allocated", "used", "of supernet"):
+        t.add_column(c, justify="right" if c in ("blocks", "allocated", "used", "of supernet") else "left")
+    for a in plan.addresses:
+        size = 1 << ((32 if ":" not in a.supernet else 128) - int(a.supernet.split("/")[1]))
+        t.add_row(a.network, a.supernet, a.block, f"{a.blocks:,}", f"{a.allocated:,}", f"{a.used:,}", _pct(a.allocated, size))
+    out.print(t)
+    if plan.retired:
+        out.print(f"[bold]decommissioned so far:[/] {len(plan.retired)} (see `kasbah diff`)")
+
+
+def _print_violations(d: PlanDiff) -> None:
+    err.print(f"[bold red]NOT STABLE[/]: {d.new_phase} changes or removes {len(d.violations)} thing(s) that exist in {d.old_phase} without a decommission:")
+    for v in d.violations[:50]:
+        err.print(f"  [red]✗[/] {v}")
+    if len(d.violations) > 50:
+        err.print(f"  … and {len(d.violations) - 50} more (`kasbah diff --json` lists all)")
+    err.print("fix: restore what changed, or declare it under the later phase's `decommissions` with a reason")
+
+
+def show_diff(d: PlanDiff) -> None:
+    out.rule(f"[bold]kasbah diff[/] {d.old_phase} → {d.new_phase}")
+    t = Table(title="Totals", title_justify="left")
+    for c in ("", d.old_phase, d.new_phase, "added"):
+        t.add_column(c, justify="left" if not c else "right")
+    for k, (a, b) in d.totals.items():
+        fmt = "{:,.2f}" if isinstance(a, float) or isinstance(b, float) else "{:,}"
+        t.add_row(k.replace("_", " "), fmt.format(a), fmt.format(b), ("+" if b >= a else "") + fmt.format(b - a))
+    for k, (a, b) in d.addresses.items():
+        t.add_row(f"{k} addresses used", f"{a:,}", f"{b:,}", f"+{b - a:,}" if b >= a else f"{b - a:,}")
+    out.print(t)
+    for kind in ("halls", "clusters", "pools", "tenants"):
+        names = d.added.get(kind, [])
+        if names:
+            out.print(f"[green]+[/] {len(names)} {kind}: {', '.join(names)}")
+    for kind in ("scalable_units", "racks", "nodes", "switches"):
+        n = len(d.added.get(kind, []))
+        if n:
+            out.print(f"[green]+[/] {n:,} {kind.replace('_', ' ')}")
+    if d.retired:
+        out.print(f"[bold yellow]DECOMMISSIONED in {d.new_phase}[/] (declared):")
+        for r in d.retired:
+            out.print(f"  [yellow]-[/] {r['kind']} {r['name']}: {r['reason']}")
+        for kind, n in d.removed_by_decommission.items():
+            out.print(f"  [yellow]-[/] {n:,} {kind.replace('_', ' ')} removed with them")
+    if d.stable:
+        out.print("[green]stable[/]: everything in the earlier phase keeps its name, place, addresses, labels and cluster")
+    else:
+        _print_violations(d)
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kasbah", description="Plan a phased, sovereign AI campus from one declarative description.")
+    parser.add_argument("--version", action="version", version=f"kasbah {__version__}")
+    env_help = f"environment directory (default: $KASBAH_ENV or {DEFAULT_ENV})"
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("validate", help="check the environment: every phase valid, feasible and stable")
+    p.add_argument("-e", "--environment", help=env_help)
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("plan", help="plan one phase: capacity, power, cooling, fabrics, clusters, addresses")
+    p.add_argument("phase", nargs="?", help="phase name (default: the first)")
+    p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument("--json", action="store_true", help="print the whole plan as JSON")
+    p.add_argument("--compact", action="store_true", help="with --json or --output: no indentation")
+    p.add_argument("-o", "--output", help="write the JSON plan to this file (atomically)")
+    p.set_defaults(func=cmd_plan)
+
+    p = sub.add_parser("diff", help="what a later phase adds; any change or removal without a decommission fails")
+    p.add_argument("old", help="earlier phase name, or a plan JSON file")
+    p.add_argument("new", help="later phase name, or a plan JSON file")
+    p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument("--json", action="store_true", help="print the diff as JSON")
+    p.set_defaults(func=cmd_diff)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except ConfigError as exc:
+        err.print(exc.render(), markup=False)
+        return EXIT_INVALID
+    except UsageError as exc:
+        err.print(f"kasbah: {exc}", markup=False)
+        return EXIT_INVALID
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

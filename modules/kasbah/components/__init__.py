@@ -1,0 +1,1 @@
+"""Pulumi ComponentResources; the only package besides stacks/ that imports pulumi."""

@@ -1,0 +1,279 @@
+"""Reads an environment directory into validated models, with every problem located by file and line."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from kasbah.config.issues import (
+    SITE_DOC,
+    ConfigError,
+    ConfigIssue,
+    LocatedIssue,
+    Loc,
+    yaml_path,
+)
+from kasbah.config.models import Campus, Catalog, Phase, PhaseDocument, Site, SiteDocument
+
+SITE_FILE = "site.yaml"
+PHASE_DIR = "phases"
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class SourceDoc:
+    """One YAML file and where each path in it starts (1-based line and column)."""
+
+    file: Path
+    positions: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Loc) -> tuple[int | None, int | None]:
+        # A missing key points at its parent mapping; walk up until something is known.
+        for end in range(len(path), -1, -1):
+            pos = self.positions.get(path[:end])
+            if pos is not None:
+                return pos
+        return None, None
+
+
+@dataclass(frozen=True)
+class Environment:
+    """A loaded environment: the campus description and where each part of it came from."""
+
+    root: Path
+    campus: Campus
+    sources: dict[str, SourceDoc]
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    def locate(self, issue: ConfigIssue) -> LocatedIssue:
+        return locate(self.sources, issue)
+
+
+def locate(sources: dict[str, SourceDoc], issue: ConfigIssue) -> LocatedIssue:
+    src = sources.get(issue.doc)
+    if src is None:
+        return LocatedIssue(Path(issue.doc), None, None, yaml_path(issue.path), issue.message, issue.fix)
+    line, col = src.locate(issue.path)
+    return LocatedIssue(src.file, line, col, yaml_path(issue.path), issue.message, issue.fix)
+
+
+# --------------------------------------------------------------------------- YAML with positions
+
+
+def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, SourceDoc] | None:
+    """Parse one YAML file; record duplicate keys and syntax errors as issues."""
+    source = SourceDoc(file)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        issues.append(ConfigIssue(doc, (), f"cannot read the file: {exc}", "check its permissions and that it is UTF-8 text"))
+        return None
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where: Loc = ()
+        if mark is not None:
+            source.positions[("<syntax>",)] = (mark.line + 1, mark.column + 1)
+            where = ("<syntax>",)
+        problem = exc.problem or "invalid YAML"
+        issues.append(ConfigIssue(doc, where, f"YAML syntax error: {problem}", "fix the YAML syntax at this line (indentation, quotes, a missing ':')"))
+        return None, source
+    if node is None:
+        issues.append(ConfigIssue(doc, (), "the file is empty", "see the shipped environments for what it must hold"))
+        return None, source
+    _walk(node, (), source, doc, issues)
+    return yaml.load(text, Loader=_Loader), source  # noqa: S506 - a SafeLoader
+
+
+def _walk(node: yaml.Node, path: Loc, source: SourceDoc, doc: str, issues: list[ConfigIssue]) -> None:
+    source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            child = (*path, key)
+            if key in seen:
+                source.positions[(*child, "<duplicate>")] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                issues.append(ConfigIssue(doc, (*child, "<duplicate>"), f"key `{key}` appears twice in this mapping", "keep one of them; YAML keeps only the last, silently"))
+            seen.add(key)
+            _walk(value_node, child, source, doc, issues)
+            # extra keys are reported at the key itself
+            source.positions.setdefault((*child, "<key>"), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), source, doc, issues)
+
+
+# --------------------------------------------------------------------------- pydantic errors
+
+
+def _field_model(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model class that holds the last element of `loc`, for listing allowed keys."""
+    current: Any = model
+    for part in loc[:-1]:
+        current = _unwrap(current)
+        if isinstance(part, int):
+            args = typing.get_args(current)
+            current = args[0] if args else None
+        elif isinstance(current, type) and issubclass(current, BaseModel):
+            info = current.model_fields.get(str(part))
+            current = info.annotation if info else None
+        else:
+            return None
+    current = _unwrap(current)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> Any:
+    """Strip Optional/Annotated so that the container or model type remains."""
+    while True:
+        origin = typing.get_origin(tp)
+        if origin is typing.Annotated:
+            tp = typing.get_args(tp)[0]
+        elif origin in (typing.Union, types.UnionType):
+            args = [a for a in typing.get_args(tp) if a is not type(None)]
+            models = [a for a in args if isinstance(a, type) and issubclass(a, BaseModel)]
+            tp = models[0] if models else args[0]
+        else:
+            return tp
+
+
+def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
+    kind = err["type"]
+    key = loc[-1] if loc else ""
+    if kind == "missing":
+        return f"add `{key}`"
+    if kind == "extra_forbidden":
+        holder = _field_model(root, loc)
+        allowed = sorted(holder.model_fields) if holder else []
+        close = difflib.get_close_matches(str(key), allowed, n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        return f"{hint}remove or rename `{key}`; keys allowed here: {', '.join(allowed)}"
+    if kind == "string_pattern_mismatch":
+        ctx = err.get("ctx", {}).get("pattern", "")
+        if "1\\." in ctx:
+            return "write a Kubernetes minor version as a quoted string, for example \"1.33\""
+        return "use lowercase letters, digits and '-', starting and ending with a letter or digit (a DNS label)"
+    if kind in ("string_too_long", "string_too_short"):
+        return "shorten or lengthen it to the limit given"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return "give a whole number, without quotes or units"
+    if kind in ("float_parsing", "float_type"):
+        return "give a number, without quotes or units (MW, kW)"
+    if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+        return "change the value to within the bound given"
+    if kind == "enum":
+        return "use one of the values listed"
+    if kind in ("list_type", "too_short"):
+        return "give a YAML list (lines starting with '- ') with at least the items required"
+    if kind in ("model_type", "dict_type", "model_attributes_type"):
+        return "give a mapping of keys to values here"
+    if kind.startswith("ip_") or "network" in kind:
+        return "give a network in CIDR form with its host bits zero, for example 10.0.0.0/12"
+    if kind == "value_error":
+        return "see the message"
+    return "correct the value"
+
+
+def _pydantic_issues(exc: ValidationError, doc: str, root: type[BaseModel]) -> list[ConfigIssue]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
+        # a union of IPv4/IPv6 reports each member; the path names the member class, not a key
+        loc = tuple(p for p in loc if p not in ("IPv4Network", "IPv6Network"))
+        msg = err["msg"].removeprefix("Value error, ")
+        path = (*loc, "<key>") if err["type"] == "extra_forbidden" else loc
+        out.append(ConfigIssue(doc, path, msg, _fix_for(err, root, loc)))
+    # IPv4|IPv6 unions yield the same complaint twice for one value
+    seen: set[tuple[Loc, str]] = set()
+    unique = []
+    for issue in out:
+        k = (issue.path, issue.fix)
+        if k not in seen:
+            seen.add(k)
+            unique.append(issue)
+    return unique
+
+
+# --------------------------------------------------------------------------- the environment
+
+
+def load_environment(root: Path | str) -> Environment:
+    """Load and validate `root/site.yaml` and every phase it lists; raise ConfigError with all problems."""
+    root = Path(root)
+    issues: list[ConfigIssue] = []
+    sources: dict[str, SourceDoc] = {SITE_DOC: SourceDoc(root / SITE_FILE)}
+
+    if not root.is_dir():
+        raise ConfigError([LocatedIssue(root, None, None, "", "no such environment directory", "give the path of a directory holding site.yaml, for example environments/campus")])
+
+    parsed = _parse(root / SITE_FILE, SITE_DOC, issues)
+    if parsed is None:
+        raise ConfigError([LocatedIssue(root / SITE_FILE, None, None, "", "site.yaml is missing", "create it; see environments/tiny/site.yaml for a small example")])
+    raw_site, sources[SITE_DOC] = parsed
+    site_doc: SiteDocument | None = None
+    if raw_site is not None:
+        try:
+            site_doc = SiteDocument.model_validate(raw_site)
+        except ValidationError as exc:
+            issues.extend(_pydantic_issues(exc, SITE_DOC, SiteDocument))
+
+    phases: list[Phase] = []
+    listed: list[str] = []
+    if site_doc is not None:
+        listed = site_doc.site.phases
+        for i, name in enumerate(listed):
+            if name in listed[:i]:
+                issues.append(ConfigIssue(SITE_DOC, ("site", "phases", i), f"phase `{name}` is listed twice", "list each phase once, in build order"))
+                continue
+            file = root / PHASE_DIR / f"{name}.yaml"
+            got = _parse(file, name, issues)
+            if got is None:
+                issues.append(ConfigIssue(SITE_DOC, ("site", "phases", i), f"phase `{name}` has no file {PHASE_DIR}/{name}.yaml", f"create {file} or remove `{name}` from site.phases"))
+                continue
+            raw, sources[name] = got
+            if raw is None:
+                continue
+            try:
+                doc = PhaseDocument.model_validate(raw)
+            except ValidationError as exc:
+                issues.extend(_pydantic_issues(exc, name, PhaseDocument))
+                continue
+            if doc.phase.name != name:
+                issues.append(ConfigIssue(name, ("phase", "name"), f"the file is {name}.yaml but names phase `{doc.phase.name}`", f"set phase.name to `{name}` or rename the file"))
+            phases.append(doc.phase)
+    phase_dir = root / PHASE_DIR
+    if phase_dir.is_dir():
+        for extra in sorted(phase_dir.glob("*.yaml")):
+            if extra.stem not in listed and site_doc is not None:
+                issues.append(ConfigIssue(SITE_DOC, ("site", "phases"), f"{PHASE_DIR}/{extra.name} is not listed in site.phases", f"add `{extra.stem}` to site.phases in build order, or delete the file"))
+
+    if issues or site_doc is None:
+        raise ConfigError(locate(sources, i) for i in issues)
+
+    campus = Campus(site=site_doc.site, catalog=site_doc.catalog, phases=tuple(phases))
+    env = Environment(root=root, campus=campus, sources=sources)
+    # imported here: validation depends on the loaded models, the loader must not depend on planning
+    from kasbah.config.validate import check_campus
+
+    static = check_campus(campus)
+    if static:
+        raise ConfigError(env.locate(i) for i in static)
+    return env
+
+
+__all__ = ["Campus", "Catalog", "Environment", "Site", "load_environment"]

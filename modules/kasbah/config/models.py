@@ -1,0 +1,484 @@
+"""Pydantic models of the campus description: site, catalog, phases, pools, clusters, tenants."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+# Names end up in Kubernetes node names, Ansible host names and DNS: a DNS label, kept short
+# enough that a node name (hall-row-rack-node) stays well under the 63-character label limit.
+Name = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length=1, max_length=24),
+]
+PositiveInt = Annotated[int, Field(gt=0)]
+NonNegativeInt = Annotated[int, Field(ge=0)]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegativeFloat = Annotated[float, Field(ge=0)]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Upstream Kubernetes tests clusters up to 5,000 nodes and 110 pods per node
+# (REFERENCE.md, "Kubernetes at scale", kubernetes.io considerations for large clusters).
+UPSTREAM_NODE_LIMIT = 5000
+UPSTREAM_PODS_PER_NODE = 110
+
+
+class Model(BaseModel):
+    """Base of every config model: immutable, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+
+
+class Redundancy(StrEnum):
+    """How many of a group of power or cooling units may fail while the hall keeps its rating."""
+
+    N = "N"
+    N_PLUS_1 = "N+1"
+    N_PLUS_2 = "N+2"
+    TWO_N = "2N"
+
+    def usable(self, units: int) -> int:
+        """Units that carry load while the redundant ones stand by."""
+        if self is Redundancy.N:
+            return units
+        if self is Redundancy.N_PLUS_1:
+            return units - 1
+        if self is Redundancy.N_PLUS_2:
+            return units - 2
+        return units // 2
+
+
+class Cooling(StrEnum):
+    """How a rack rejects its heat."""
+
+    DIRECT_LIQUID = "direct-liquid"
+    REAR_DOOR = "rear-door"
+    AIR = "air"
+
+    @property
+    def liquid(self) -> bool:
+        """Direct-to-chip and rear-door heat exchangers both load the hall's liquid loop."""
+        return self is not Cooling.AIR
+
+
+class RackKind(StrEnum):
+    GPU = "gpu"
+    CPU = "cpu"
+    STORAGE = "storage"
+    NETWORK = "network"
+
+
+class NvlinkDomain(StrEnum):
+    """What one NVLink domain spans: a whole rack (NVL72) or one node (HGX/DGX 8-GPU)."""
+
+    RACK = "rack"
+    NODE = "node"
+    NONE = "none"
+
+
+class PoolPurpose(StrEnum):
+    TRAINING = "training"
+    INFERENCE = "inference"
+    HPC = "hpc"
+    STORAGE = "storage"
+    MANAGEMENT = "management"
+
+    @property
+    def kubernetes_workers(self) -> bool:
+        """Pools whose nodes join a Kubernetes cluster as workers."""
+        return self in (PoolPurpose.TRAINING, PoolPurpose.INFERENCE, PoolPurpose.HPC)
+
+
+class FabricDesign(StrEnum):
+    """How a compute fabric grows past its leaves.
+
+    `fat-tree`: two tiers while they reach (k**2/2 endpoints), then pods of k/2 leaves under a core.
+    `rail-groups`: NVIDIA's spine-leaf groups (one per rail and scalable unit) under core groups,
+    as in the DGX SuperPOD GB200 reference architecture; one scalable unit is a plain two-tier tree.
+    """
+
+    FAT_TREE = "fat-tree"
+    RAIL_GROUPS = "rail-groups"
+
+
+class TenantKind(StrEnum):
+    OPERATOR = "operator"
+    RESELLER = "reseller"
+    PUBLIC_ADMINISTRATION = "public-administration"
+    ENTERPRISE = "enterprise"
+
+
+class DecommissionKind(StrEnum):
+    HALL = "hall"
+    POOL = "pool"
+    RACK = "rack"
+    CLUSTER = "cluster"
+    TENANT = "tenant"
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+class SwitchModel(Model):
+    """A switch the fabric planner sizes fabrics with."""
+
+    name: Name
+    ports: PositiveInt = Field(description="Physical ports at full speed.")
+    port_gbps: PositiveInt
+    max_breakout: PositiveInt = Field(
+        default=1, description="Lanes one port may be split into (2 for 2x400G on 800G ports)."
+    )
+    uplink_ports: NonNegativeInt = Field(
+        default=0,
+        description="Dedicated uplinks besides `ports` (SN2201: 4x100G); 0 = half the ports go up.",
+    )
+    power_w: PositiveInt | None = Field(default=None, description="Typical draw, when published.")
+    source: str = ""
+
+    def radix(self, endpoint_gbps: int) -> int:
+        """Ports of `endpoint_gbps` one switch offers, splitting faster ports where allowed."""
+        split = min(self.max_breakout, max(1, self.port_gbps // endpoint_gbps))
+        return self.ports * split
+
+
+class NvlinkSpec(Model):
+    domain: NvlinkDomain = NvlinkDomain.NONE
+    switch_trays: NonNegativeInt = 0
+
+
+class RackProfile(Model):
+    """One kind of rack as delivered: what it holds, what it draws, how it is cooled."""
+
+    name: Name
+    kind: RackKind
+    description: str = ""
+    nodes: NonNegativeInt = Field(description="Kubernetes/Ansible nodes (GB200: compute trays).")
+    gpus_per_node: NonNegativeInt = 0
+    cpus_per_node: NonNegativeInt = 0
+    compute_nics_per_node: NonNegativeInt = Field(
+        default=0, description="Compute-fabric NICs per node, one per rail."
+    )
+    compute_nic_gbps: NonNegativeInt = 0
+    storage_nics_per_node: NonNegativeInt = Field(
+        default=0, description="Storage/in-band NICs per node (BlueField-3)."
+    )
+    storage_nic_gbps: NonNegativeInt = 0
+    oob_ports_extra: NonNegativeInt = Field(
+        default=0,
+        description="Out-of-band ports per rack besides node BMCs (switch trays, power shelves).",
+    )
+    nvlink: NvlinkSpec = NvlinkSpec()
+    power_kw: PositiveFloat
+    cooling: Cooling
+    weight_kg: PositiveFloat
+    feeds: Annotated[int, Field(ge=1, le=2)] = Field(
+        default=2, description="Independent power feeds the rack needs (2 for A/B)."
+    )
+    scalable_unit_racks: PositiveInt = Field(
+        default=1, description="Racks in one scalable unit; pools grow in whole units."
+    )
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RackProfile:
+        if self.kind is RackKind.GPU and (self.gpus_per_node == 0 or self.nodes == 0):
+            raise ValueError("a gpu rack profile needs `nodes` and `gpus_per_node` above 0")
+        if self.kind is not RackKind.GPU and self.gpus_per_node:
+            raise ValueError(f"a {self.kind.value} rack profile cannot have gpus_per_node")
+        if self.compute_nics_per_node and not self.compute_nic_gbps:
+            raise ValueError("compute_nics_per_node is set, so compute_nic_gbps must be too")
+        if self.storage_nics_per_node and not self.storage_nic_gbps:
+            raise ValueError("storage_nics_per_node is set, so storage_nic_gbps must be too")
+        if self.nvlink.domain is NvlinkDomain.RACK and self.kind is not RackKind.GPU:
+            raise ValueError("only gpu racks have a rack-wide NVLink domain")
+        return self
+
+    @property
+    def gpus(self) -> int:
+        return self.nodes * self.gpus_per_node
+
+    @property
+    def oob_ports(self) -> int:
+        return self.nodes + self.oob_ports_extra
+
+
+class UnitGroup(Model):
+    """A group of identical power or cooling units with a redundancy scheme."""
+
+    units: PositiveInt
+    unit_mw: PositiveFloat
+    redundancy: Redundancy = Redundancy.N_PLUS_1
+
+    @model_validator(mode="after")
+    def _enough_units(self) -> UnitGroup:
+        if self.redundancy.usable(self.units) <= 0:
+            raise ValueError(
+                f"{self.units} unit(s) leave nothing usable under {self.redundancy.value}; "
+                "add units or lower the redundancy"
+            )
+        return self
+
+    @property
+    def usable_mw(self) -> float:
+        return self.redundancy.usable(self.units) * self.unit_mw
+
+
+class NetworkRacks(Model):
+    profile: Name
+    count: NonNegativeInt
+
+
+class HallProfile(Model):
+    """A modular data hall: floor positions, power train, liquid and air cooling."""
+
+    name: Name
+    description: str = ""
+    rows: PositiveInt
+    positions_per_row: PositiveInt
+    power: UnitGroup = Field(description="IT power modules (UPS/busway) and their redundancy.")
+    feeds: Annotated[int, Field(ge=1, le=2)] = Field(
+        default=2, description="Independent power feeds at each position (2 = A/B)."
+    )
+    liquid_cooling: UnitGroup | None = Field(
+        default=None, description="Coolant distribution units feeding direct-liquid racks."
+    )
+    air_cooling_mw: NonNegativeFloat = 0.0
+    max_rack_kw: PositiveFloat = Field(description="Power one position's busway tap delivers.")
+    max_rack_weight_kg: PositiveFloat
+    network_racks: NetworkRacks | None = Field(
+        default=None, description="Positions reserved at the head of row 1 for fabric switches."
+    )
+    source: str = ""
+
+    @property
+    def positions(self) -> int:
+        return self.rows * self.positions_per_row
+
+
+
+
+class Catalog(Model):
+    rack_profiles: list[RackProfile] = Field(min_length=1)
+    hall_profiles: list[HallProfile] = Field(min_length=1)
+    switch_models: list[SwitchModel] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------- site
+
+
+class Destination(Model):
+    """An address range a jurisdiction allows egress to."""
+
+    name: Name
+    cidr: IPNetwork
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=lambda: [443])
+
+
+class Jurisdiction(Model):
+    """A legal area for data residency, with the egress destinations it allows."""
+
+    name: Name
+    description: str = ""
+    egress: list[Destination] = Field(default_factory=list)
+
+
+class Network(Model):
+    """An address pool carved site → hall → scalable unit → rack, `per_rack` addresses a rack."""
+
+    supernet: IPNetwork
+    per_rack: PositiveInt
+
+    @field_validator("per_rack")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(f"must be a power of two (a subnet size), for example {1 << v.bit_length()}")
+        return v
+
+
+class PodNetwork(Model):
+    """Pod ranges: one block a cluster, one `node_prefix` a node inside it."""
+
+    supernet: IPNetwork
+    cluster_prefix: Annotated[int, Field(ge=1, le=127)]
+    node_prefix: Annotated[int, Field(ge=1, le=128)]
+
+
+class ServiceNetwork(Model):
+    supernet: IPNetwork
+    cluster_prefix: Annotated[int, Field(ge=1, le=128)]
+
+
+class Reservations(Model):
+    """Index space reserved up front so that growth never renumbers anything."""
+
+    halls: PositiveInt
+    scalable_units_per_hall: PositiveInt
+    racks_per_scalable_unit: PositiveInt
+    rails: PositiveInt
+    fabrics: PositiveInt
+    switches_per_fabric: PositiveInt
+
+
+class Addressing(Model):
+    reserve: Reservations
+    oob: Network
+    inband: Network
+    storage: Network
+    compute: Network = Field(description="Split into `reserve.rails` ranges, one a compute rail.")
+    loopback: IPNetwork
+    pods: PodNetwork
+    services: ServiceNetwork
+
+
+class FabricDefaults(Model):
+    compute_switch: dict[int, Name] = Field(
+        description="Compute-fabric switch model by NIC speed in Gb/s."
+    )
+    storage_switch: Name
+    oob_switch: Name
+
+
+class Site(Model):
+    name: Name
+    description: str = ""
+    renewable_supply_mw: PositiveFloat = Field(description="Facility power the supply can deliver.")
+    pue: Annotated[float, Field(ge=1.0, le=3.0)]
+    air_cooling_ceiling_kw: PositiveFloat = Field(description="Most an air-cooled rack may draw.")
+    jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    addressing: Addressing
+    fabrics: FabricDefaults
+    phases: list[Name] = Field(min_length=1, description="Phase names, in build order.")
+    source: str = ""
+
+
+class SiteDocument(Model):
+    """`site.yaml`: the site, its catalog, and the ordered list of phases."""
+
+    site: Site
+    catalog: Catalog
+
+
+# --------------------------------------------------------------------------- phases
+
+
+class HallSpec(Model):
+    name: Name
+    profile: Name
+
+
+class Placement(Model):
+    hall: Name
+    racks: PositiveInt
+
+
+class PoolSpec(Model):
+    """A node pool: racks of one profile, for one purpose, in one cluster."""
+
+    name: Name
+    rack_profile: Name
+    purpose: PoolPurpose
+    cluster: Name | None = Field(
+        default=None, description="Cluster the workers join; omitted = first cluster with room."
+    )
+    tenant: Name | None = Field(default=None, description="Dedicated to this tenant; omitted = shared.")
+    placements: list[Placement] = Field(min_length=1)
+    compute_switch: Name | None = Field(
+        default=None, description="Switch model of the compute fabric; default by NIC speed."
+    )
+    fabric_design: FabricDesign = FabricDesign.FAT_TREE
+
+
+class ControlPlane(Model):
+    pool: Name = Field(description="Management pool whose nodes host this control plane.")
+    replicas: Annotated[int, Field(ge=1, le=7)] = 3
+
+    @field_validator("replicas")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError("etcd needs an odd number of members for quorum: use 1, 3, 5 or 7")
+        return v
+
+
+class ClusterSpec(Model):
+    name: Name
+    kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.\d{1,2}$")]
+    node_limit: Annotated[int, Field(ge=1, le=UPSTREAM_NODE_LIMIT)]
+    max_pods_per_node: Annotated[int, Field(ge=1, le=UPSTREAM_PODS_PER_NODE)] = UPSTREAM_PODS_PER_NODE
+    control_plane: ControlPlane
+
+
+class TenantSpec(Model):
+    name: Name
+    display_name: str = ""
+    kind: TenantKind
+    reseller: Name | None = Field(default=None, description="White-label reseller serving it.")
+    jurisdictions: list[Name] = Field(min_length=1)
+    gpu_quota: NonNegativeInt = Field(default=0, description="Nominal GPUs on shared pools.")
+
+
+class PoolExpansion(Model):
+    pool: Name
+    placements: list[Placement] = Field(min_length=1)
+
+
+class QuotaChange(Model):
+    tenant: Name
+    gpu_quota: NonNegativeInt
+
+
+class Expansions(Model):
+    pools: list[PoolExpansion] = Field(default_factory=list)
+    tenants: list[QuotaChange] = Field(default_factory=list)
+
+
+class Decommission(Model):
+    kind: DecommissionKind
+    name: Annotated[str, StringConstraints(min_length=1, max_length=63)]
+    reason: Annotated[str, StringConstraints(min_length=3)]
+
+
+class Phase(Model):
+    """One build phase: its facility budget, and what it commissions, grows and retires."""
+
+    name: Name
+    description: str = ""
+    facility_budget_mw: PositiveFloat
+    halls: list[HallSpec] = Field(default_factory=list)
+    pools: list[PoolSpec] = Field(default_factory=list)
+    clusters: list[ClusterSpec] = Field(default_factory=list)
+    tenants: list[TenantSpec] = Field(default_factory=list)
+    expansions: Expansions = Expansions()
+    decommissions: list[Decommission] = Field(default_factory=list)
+
+
+class PhaseDocument(Model):
+    """`phases/<name>.yaml`."""
+
+    phase: Phase
+
+
+class Campus(Model):
+    """Everything the planner needs: the site, its catalog and its phases in build order."""
+
+    site: Site
+    catalog: Catalog
+    phases: tuple[Phase, ...]
+
+    def phase_index(self, name: str) -> int:
+        for i, phase in enumerate(self.phases):
+            if phase.name == name:
+                return i
+        known = ", ".join(p.name for p in self.phases)
+        raise KeyError(f"no phase `{name}` in this environment (phases: {known})")

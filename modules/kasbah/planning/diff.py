@@ -1,0 +1,152 @@
+"""Phase stability: what a later plan adds to an earlier one, and anything it changes or removes.
+
+Works on the plain-data form of plans (`plan_to_dict`), so a plan saved from another branch or
+release can be compared with a fresh one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Fields of each kind of object that must never change once it exists. Loads, counts and
+# free-form descriptions may grow; everything that names, places or addresses a thing may not.
+IDENTITY: dict[str, tuple[str, ...]] = {
+    "halls": ("profile", "index", "rows", "positions"),
+    "scalable_units": ("hall", "index", "pool", "pool_index", "profile"),
+    "racks": ("hall", "row", "position", "index", "scalable_unit", "pool", "profile", "feeds", "oob_cidr", "inband_cidr", "storage_cidr", "rail_cidrs"),
+    "nodes": ("rack", "hall", "scalable_unit", "slot", "pool", "tenant", "gpus", "nvlink_domain", "oob_ip", "inband_ip", "storage_ip", "rail_ips", "role", "cluster"),
+    "pools": ("profile", "purpose", "cluster", "tenant"),
+    "switches": ("fabric", "tier", "model", "loopback"),
+    "clusters": ("pod_cidr", "service_cidr", "node_pod_prefix", "control_plane"),
+    "tenants": ("kind", "reseller", "jurisdictions"),
+}
+# Fields that may only grow (a shrink needs a decommission in its scope).
+GROWING: dict[str, tuple[str, ...]] = {
+    "pools": ("racks", "nodes", "gpus"),
+    "clusters": ("node_limit",),
+    "tenants": ("gpu_quota",),
+}
+KINDS = ("halls", "scalable_units", "racks", "nodes", "pools", "switches", "clusters", "tenants")
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    kind: str
+    name: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.kind[:-1] if self.kind.endswith('s') else self.kind} {self.name}: {self.what}"
+
+
+@dataclass
+class PlanDiff:
+    old_phase: str
+    new_phase: str
+    added: dict[str, list[str]] = field(default_factory=dict)
+    retired: list[dict[str, str]] = field(default_factory=list)
+    removed_by_decommission: dict[str, int] = field(default_factory=dict)
+    violations: list[Violation] = field(default_factory=list)
+    totals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    addresses: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def stable(self) -> bool:
+        return not self.violations
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "from": self.old_phase,
+            "to": self.new_phase,
+            "stable": self.stable,
+            "totals": {k: {"from": a, "to": b, "added": round(b - a, 3)} for k, (a, b) in self.totals.items()},
+            "addresses_used": {k: {"from": a, "to": b} for k, (a, b) in self.addresses.items()},
+            "added": {k: len(v) for k, v in self.added.items()},
+            "added_names": {k: v for k, v in self.added.items() if k in ("halls", "pools", "clusters", "tenants", "scalable_units")},
+            "decommissioned": self.retired,
+            "removed_by_decommission": self.removed_by_decommission,
+            "violations": [{"kind": v.kind, "name": v.name, "what": v.what} for v in self.violations],
+        }
+
+
+def _owners(kind: str, item: dict[str, Any]) -> list[tuple[str, str]]:
+    """Decommissions that may remove or shrink this item."""
+    if kind == "nodes":
+        return [("rack", item["rack"]), ("pool", item["pool"]), ("hall", item["hall"])]
+    if kind == "racks":
+        return [("rack", item["name"]), ("pool", item["pool"] or ""), ("hall", item["hall"])]
+    if kind == "scalable_units":
+        return [("pool", item["pool"]), ("hall", item["hall"]), *(("rack", r) for r in item["racks"])]
+    if kind == "pools":
+        return [("pool", item["name"])]
+    if kind == "halls":
+        return [("hall", item["name"])]
+    if kind == "clusters":
+        return [("cluster", item["name"])]
+    if kind == "tenants":
+        return [("tenant", item["name"])]
+    return []
+
+
+def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
+    d = PlanDiff(old["phase"], new["phase"])
+    known = {(r["kind"], r["name"]) for r in old.get("retired", [])}
+    fresh = [r for r in new.get("retired", []) if (r["kind"], r["name"]) not in known]
+    d.retired = fresh
+    retired = {(r["kind"], r["name"]) for r in fresh}
+    # scopes touched by a decommission: their fabrics and counts may shrink
+    old_racks = {r["name"]: r for r in old["racks"]}
+    scopes = {name for kind, name in retired if kind in ("pool", "hall")}
+    for kind, name in retired:
+        if kind == "rack" and name in old_racks:
+            scopes.update(x for x in (old_racks[name]["pool"], old_racks[name]["hall"]) if x)
+    retired_clusters = {name for kind, name in retired if kind == "cluster"}
+    fabric_scope = {f["name"]: f["scope"] for f in old.get("fabrics", [])}
+
+    for kind in KINDS:
+        before = {i["name"]: i for i in old[kind]}
+        after = {i["name"]: i for i in new[kind]}
+        d.added[kind] = [n for n in after if n not in before]
+        removed = 0
+        for name, item in before.items():
+            now = after.get(name)
+            if now is None:
+                covered = any(o in retired for o in _owners(kind, item))
+                if kind == "switches":
+                    covered = fabric_scope.get(item["fabric"]) in scopes
+                if covered:
+                    removed += 1
+                else:
+                    d.violations.append(Violation(kind, name, "removed without a decommission"))
+                continue
+            for f in IDENTITY.get(kind, ()):
+                a, b = item.get(f), now.get(f)
+                if a == b:
+                    continue
+                if kind == "nodes" and f in ("role", "cluster"):
+                    # a management node taking a control-plane seat, or freed when its cluster retires
+                    if (item["role"], now["role"]) == ("management", "control-plane"):
+                        continue
+                    if (item["role"], now["role"]) == ("control-plane", "management") and item["cluster"] in retired_clusters:
+                        continue
+                d.violations.append(Violation(kind, name, f"{f} changed from {a!r} to {b!r}"))
+            for f in GROWING.get(kind, ()):
+                a, b = item.get(f, 0), now.get(f, 0)
+                if b < a and name not in scopes:
+                    d.violations.append(Violation(kind, name, f"{f} shrank from {a} to {b} without a decommission"))
+            if kind == "scalable_units":
+                lost = set(item["racks"]) - set(now["racks"])
+                for r in sorted(lost):
+                    if ("rack", r) not in retired and item["pool"] not in scopes:
+                        d.violations.append(Violation(kind, name, f"lost rack {r} without a decommission"))
+        if removed:
+            d.removed_by_decommission[kind] = removed
+
+    so, sn = old["summary"], new["summary"]
+    for key in ("halls", "racks", "nodes", "gpus", "switches", "clusters", "it_load_mw", "facility_load_mw"):
+        d.totals[key] = (so[key], sn[key])
+    uo = {a["network"]: a["used"] for a in old["addresses"]}
+    for a in new["addresses"]:
+        d.addresses[a["network"]] = (uo.get(a["network"], 0), a["used"])
+    return d

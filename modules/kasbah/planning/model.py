@@ -1,0 +1,238 @@
+"""The Plan: one phase of the campus, fully laid out; the single source of truth for every projection."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A Kubernetes/Ansible node: a GB200 compute tray, a DGX system, a CPU or storage server."""
+
+    name: str
+    rack: str
+    hall: str
+    scalable_unit: str
+    slot: int
+    pool: str
+    role: str  # worker | control-plane | management | storage
+    cluster: str | None
+    tenant: str | None
+    gpus: int
+    nvlink_domain: str | None
+    oob_ip: str
+    inband_ip: str
+    storage_ip: str
+    rail_ips: tuple[str, ...]
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rack:
+    name: str
+    hall: str
+    row: int  # 1-based
+    position: int  # 1-based within the row
+    index: int  # 0-based floor position in the hall, never reused
+    scalable_unit: str | None
+    pool: str | None
+    profile: str
+    kind: str
+    power_kw: float
+    cooling: str
+    weight_kg: float
+    feeds: tuple[str, ...]
+    nodes: int
+    gpus: int
+    oob_cidr: str | None
+    inband_cidr: str | None
+    storage_cidr: str | None
+    rail_cidrs: tuple[str, ...]
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class ScalableUnit:
+    name: str
+    hall: str
+    index: int  # within the hall
+    pool: str
+    pool_index: int  # within the pool
+    profile: str
+    racks: tuple[str, ...]
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class Hall:
+    name: str
+    profile: str
+    index: int
+    rows: int
+    positions: int
+    positions_used: int  # including reserved network racks and retired positions
+    racks: int
+    power_capacity_kw: float
+    it_load_kw: float
+    liquid_capacity_kw: float
+    liquid_load_kw: float
+    air_capacity_kw: float
+    air_load_kw: float
+    phase: str
+
+    @property
+    def power_headroom_kw(self) -> float:
+        return self.power_capacity_kw - self.it_load_kw
+
+    @property
+    def liquid_headroom_kw(self) -> float:
+        return self.liquid_capacity_kw - self.liquid_load_kw
+
+    @property
+    def air_headroom_kw(self) -> float:
+        return self.air_capacity_kw - self.air_load_kw
+
+
+@dataclass(frozen=True, slots=True)
+class Pool:
+    name: str
+    profile: str
+    purpose: str
+    cluster: str | None
+    tenant: str | None
+    racks: int
+    nodes: int
+    gpus: int
+    scalable_units: tuple[str, ...]
+    halls: tuple[str, ...]
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    name: str
+    fabric: str
+    tier: str  # leaf | spine | core
+    model: str
+    loopback: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fabric:
+    """A physical network sized from the rules in REFERENCE.md, not from a table."""
+
+    name: str
+    kind: str  # compute | storage | oob
+    scope: str  # the pool or hall it serves
+    switch_model: str
+    radix: int
+    design: str
+    tiers: int
+    endpoint_ports: int
+    rails: int
+    leaves: int
+    spines: int
+    cores: int
+    node_leaf_cables: int
+    leaf_spine_cables: int
+    spine_core_cables: int
+    power_kw: float | None
+    loopback_block: str
+
+    @property
+    def switches(self) -> int:
+        return self.leaves + self.spines + self.cores
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    name: str
+    kubernetes_version: str
+    node_limit: int
+    max_pods_per_node: int
+    control_plane: tuple[str, ...]
+    pools: tuple[str, ...]
+    workers: int
+    gpus: int
+    pod_cidr: str
+    node_pod_prefix: int
+    service_cidr: str
+    phase: str
+
+    @property
+    def nodes(self) -> int:
+        return self.workers + len(self.control_plane)
+
+
+@dataclass(frozen=True, slots=True)
+class Tenant:
+    name: str
+    display_name: str
+    kind: str
+    reseller: str | None
+    jurisdictions: tuple[str, ...]
+    gpu_quota: int
+    dedicated_pools: tuple[str, ...]
+    dedicated_gpus: int
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
+class AddressUsage:
+    """One network's address space: what the site reserved, what the phase allocated and used."""
+
+    network: str
+    supernet: str
+    block: str  # what one allocation is: "/26 a rack", "/13 a cluster"
+    blocks: int
+    allocated: int
+    used: int
+
+
+@dataclass(frozen=True, slots=True)
+class Power:
+    pue: float
+    it_load_kw: float
+    facility_load_kw: float
+    budget_kw: float
+    supply_kw: float
+
+    @property
+    def budget_headroom_kw(self) -> float:
+        return self.budget_kw - self.facility_load_kw
+
+    @property
+    def supply_headroom_kw(self) -> float:
+        return self.supply_kw - self.facility_load_kw
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    kind: str
+    name: str
+    phase: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    environment: str
+    site: str
+    phase: str
+    phase_index: int
+    power: Power
+    halls: tuple[Hall, ...]
+    scalable_units: tuple[ScalableUnit, ...]
+    racks: tuple[Rack, ...]
+    nodes: tuple[Node, ...]
+    pools: tuple[Pool, ...]
+    fabrics: tuple[Fabric, ...]
+    switches: tuple[Switch, ...]
+    clusters: tuple[Cluster, ...]
+    tenants: tuple[Tenant, ...]
+    addresses: tuple[AddressUsage, ...]
+    retired: tuple[Retired, ...] = field(default=())
+
+    @property
+    def gpus(self) -> int:
+        return sum(r.gpus for r in self.racks)

@@ -1,0 +1,774 @@
+"""The phase planner: applies phases in build order and lays each one out as a Plan. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from math import ceil
+
+from kasbah.config.issues import ConfigIssue, Loc, PlanningError
+from kasbah.config.models import (
+    Campus,
+    ClusterSpec,
+    DecommissionKind,
+    FabricDesign,
+    HallProfile,
+    HallSpec,
+    NvlinkDomain,
+    Phase,
+    Placement,
+    PoolPurpose,
+    PoolSpec,
+    RackKind,
+    RackProfile,
+    SwitchModel,
+    TenantKind,
+    TenantSpec,
+)
+from kasbah.planning import fabric as fab
+from kasbah.planning.ipam import AddressPlan
+from kasbah.planning.model import (
+    AddressUsage,
+    Cluster,
+    Fabric,
+    Hall,
+    Node,
+    Plan,
+    Pool,
+    Power,
+    Rack,
+    Retired,
+    ScalableUnit,
+    Switch,
+    Tenant,
+)
+
+Progress = Callable[[str], None]
+
+_ROLE = {
+    PoolPurpose.TRAINING: "worker",
+    PoolPurpose.INFERENCE: "worker",
+    PoolPurpose.HPC: "worker",
+    PoolPurpose.STORAGE: "storage",
+    PoolPurpose.MANAGEMENT: "management",
+}
+_RETIRE_ORDER = [DecommissionKind.RACK, DecommissionKind.POOL, DecommissionKind.CLUSTER, DecommissionKind.TENANT, DecommissionKind.HALL]
+
+
+@dataclass
+class _HallState:
+    spec: HallSpec
+    profile: HallProfile
+    index: int
+    phase: str
+    next_position: int = 0
+    next_unit: int = 0
+
+
+@dataclass
+class _PoolState:
+    spec: PoolSpec
+    profile: RackProfile
+    index: int
+    phase: str
+    cluster: str | None
+    units: list[str] = field(default_factory=list)
+    next_unit: int = 0
+    switch: SwitchModel | None = None
+    fabric_index: int | None = None
+
+
+@dataclass
+class _ClusterState:
+    spec: ClusterSpec
+    index: int
+    phase: str
+    control_plane: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _TenantState:
+    spec: TenantSpec
+    gpu_quota: int
+    phase: str
+
+
+class _Planner:
+    """Mutable build state, private to one planning run; plans are immutable snapshots of it."""
+
+    def __init__(self, campus: Campus, environment: str) -> None:
+        self.campus = campus
+        self.environment = environment
+        site = campus.site
+        self.racks_by_name = {p.name: p for p in campus.catalog.rack_profiles}
+        self.halls_by_name = {p.name: p for p in campus.catalog.hall_profiles}
+        self.switch_models = {s.name: s for s in campus.catalog.switch_models}
+        self.jurisdictions = {j.name for j in site.jurisdictions}
+        self.ipam = AddressPlan(site.addressing)
+        self.reserve = site.addressing.reserve
+        self.issues: list[ConfigIssue] = []
+        self.doc = ""
+
+        self.halls: dict[str, _HallState] = {}
+        self.pools: dict[str, _PoolState] = {}
+        self.clusters: dict[str, _ClusterState] = {}
+        self.tenants: dict[str, _TenantState] = {}
+        self.units: dict[str, ScalableUnit] = {}
+        self.racks: dict[str, Rack] = {}
+        self.nodes: dict[str, Node] = {}
+        self.retired: list[Retired] = []
+        self.used_names: dict[tuple[str, str], str] = {}  # (kind, name) -> phase that commissioned it
+        self.cluster_workers: Counter[str] = Counter()
+        self.next_cluster = 0
+        self.next_pool = 0
+        self.next_fabric = 0
+        self.hall_fabrics: dict[str, tuple[int, int]] = {}  # hall -> (storage, oob) fabric index
+        self._fabric_cache: dict[tuple[object, ...], tuple[Fabric, tuple[Switch, ...]]] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def issue(self, path: Loc, message: str, fix: str) -> None:
+        self.issues.append(ConfigIssue(self.doc, path, message, fix))
+
+    def _claim(self, kind: str, name: str, path: Loc, phase: str) -> bool:
+        earlier = self.used_names.get((kind, name))
+        if earlier is not None:
+            if earlier == phase:
+                self.issue(path, f"{kind} `{name}` is commissioned twice in this phase", f"give each {kind} a unique name")
+            else:
+                grow = " to grow it, add it under expansions" if kind in ("pool", "tenant") else ""
+                self.issue(path, f"{kind} `{name}` was already commissioned in {earlier}; names are never reused", f"choose a new name;{grow}" if grow else "choose a new name")
+            return False
+        self.used_names[(kind, name)] = phase
+        return True
+
+    # ------------------------------------------------------------------ phases
+    def apply(self, phase: Phase) -> None:
+        self.doc = phase.name
+        p: Loc = ("phase",)
+        if phase.facility_budget_mw > self.campus.site.renewable_supply_mw:
+            self.issue((*p, "facility_budget_mw"), f"the phase budget of {phase.facility_budget_mw:g} MW is above the renewable supply of {self.campus.site.renewable_supply_mw:g} MW", "lower the phase budget; the supply is the campus cap")
+        self._retire(phase)
+        for i, hall in enumerate(phase.halls):
+            self._commission_hall(hall, (*p, "halls", i), phase.name)
+        for i, tenant in enumerate(phase.tenants):
+            self._commission_tenant(tenant, (*p, "tenants", i), phase.name)
+        new_clusters = []
+        for i, cluster in enumerate(phase.clusters):
+            if self._claim("cluster", cluster.name, (*p, "clusters", i, "name"), phase.name):
+                if self.next_cluster >= self.ipam.clusters_reserved():
+                    self.issue((*p, "clusters", i), f"no pod or service range left: the site reserves {self.ipam.clusters_reserved()} cluster ranges", "lower site.addressing.pods.cluster_prefix / services.cluster_prefix, or give larger supernets (before phase 1)")
+                if cluster.node_limit > self.ipam.nodes_per_cluster_range():
+                    self.issue((*p, "clusters", i, "node_limit"), f"node_limit {cluster.node_limit} is more than a cluster's pod range holds ({self.ipam.nodes_per_cluster_range()} node ranges of /{self.campus.site.addressing.pods.node_prefix})", f"lower node_limit to {self.ipam.nodes_per_cluster_range()} or widen site.addressing.pods.cluster_prefix")
+                self.clusters[cluster.name] = _ClusterState(cluster, self.next_cluster, phase.name)
+                self.next_cluster += 1
+                new_clusters.append((i, cluster))
+        for i, pool in enumerate(phase.pools):
+            self._commission_pool(pool, (*p, "pools", i), phase.name)
+        for i, exp in enumerate(phase.expansions.pools):
+            path = (*p, "expansions", "pools", i)
+            state = self.pools.get(exp.pool)
+            if state is None:
+                self.issue((*path, "pool"), f"no pool `{exp.pool}` to expand", f"expand one of: {', '.join(self.pools) or '(none yet)'}; or commission it under pools")
+                continue
+            self._place(state, exp.placements, path, phase.name)
+        for i, cluster in new_clusters:
+            self._place_control_plane(cluster, (*p, "clusters", i, "control_plane"))
+        for i, change in enumerate(phase.expansions.tenants):
+            path = (*p, "expansions", "tenants", i)
+            t = self.tenants.get(change.tenant)
+            if t is None:
+                self.issue((*path, "tenant"), f"no tenant `{change.tenant}`", f"use one of: {', '.join(self.tenants) or '(none yet)'}")
+            elif change.gpu_quota < t.gpu_quota:
+                self.issue((*path, "gpu_quota"), f"lowers `{change.tenant}`'s GPU quota from {t.gpu_quota} to {change.gpu_quota}; phases only grow", "keep the quota, or decommission the tenant and commission a new one")
+            else:
+                t.gpu_quota = change.gpu_quota
+        self._check_phase(phase)
+
+    # ------------------------------------------------------------------ commissioning
+    def _commission_hall(self, spec: HallSpec, path: Loc, phase: str) -> None:
+        if not self._claim("hall", spec.name, (*path, "name"), phase):
+            return
+        profile = self.halls_by_name.get(spec.profile)
+        if profile is None:
+            self.issue((*path, "profile"), f"unknown hall profile `{spec.profile}`", f"use one of: {', '.join(self.halls_by_name)}")
+            return
+        index = len(self.used_names_of("hall")) - 1
+        if index >= self.reserve.halls:
+            self.issue(path, f"this is hall {index + 1} but site.addressing.reserve.halls is {self.reserve.halls}", "raise the reservation (before phase 1 is built) or decommission a hall")
+            return
+        state = _HallState(spec, profile, index, phase)
+        self.halls[spec.name] = state
+        self.hall_fabrics[spec.name] = (self.next_fabric, self.next_fabric + 1)
+        self.next_fabric += 2
+        nr = profile.network_racks
+        if nr is not None and nr.count:
+            net = self.racks_by_name[nr.profile]
+            for _ in range(nr.count):
+                self._add_rack(state, net, None, None, -1, -1, phase)
+
+    def used_names_of(self, kind: str) -> list[str]:
+        return [n for (k, n) in self.used_names if k == kind]
+
+    def _commission_tenant(self, spec: TenantSpec, path: Loc, phase: str) -> None:
+        if not self._claim("tenant", spec.name, (*path, "name"), phase):
+            return
+        for j, jur in enumerate(spec.jurisdictions):
+            if jur not in self.jurisdictions:
+                self.issue((*path, "jurisdictions", j), f"unknown jurisdiction `{jur}`", f"use one of: {', '.join(sorted(self.jurisdictions))}, or declare it in site.jurisdictions")
+        if spec.reseller is not None:
+            reseller = self.tenants.get(spec.reseller)
+            if reseller is None:
+                self.issue((*path, "reseller"), f"unknown reseller `{spec.reseller}`", "commission the reseller tenant first (in this phase, above, or earlier)")
+            elif reseller.spec.kind is not TenantKind.RESELLER:
+                self.issue((*path, "reseller"), f"`{spec.reseller}` is a {reseller.spec.kind.value} tenant, not a reseller", "name a tenant of kind reseller")
+            else:
+                outside = sorted(set(spec.jurisdictions) - set(reseller.spec.jurisdictions))
+                if outside:
+                    self.issue((*path, "jurisdictions"), f"reseller `{spec.reseller}` does not operate in {', '.join(outside)}", f"limit the tenant to {', '.join(reseller.spec.jurisdictions)} or extend the reseller")
+        elif spec.kind in (TenantKind.OPERATOR, TenantKind.RESELLER):
+            pass
+        self.tenants[spec.name] = _TenantState(spec, spec.gpu_quota, phase)
+
+    def _commission_pool(self, spec: PoolSpec, path: Loc, phase: str) -> None:
+        if not self._claim("pool", spec.name, (*path, "name"), phase):
+            return
+        profile = self.racks_by_name.get(spec.rack_profile)
+        if profile is None:
+            self.issue((*path, "rack_profile"), f"unknown rack profile `{spec.rack_profile}`", f"use one of: {', '.join(self.racks_by_name)}")
+            return
+        if profile.kind is RackKind.NETWORK:
+            self.issue((*path, "rack_profile"), f"`{profile.name}` is a network rack; pools hold nodes", "network racks are placed by the hall profile's network_racks")
+            return
+        purpose = spec.purpose
+        if purpose in (PoolPurpose.TRAINING, PoolPurpose.INFERENCE) and profile.kind is not RackKind.GPU:
+            self.issue((*path, "rack_profile"), f"a {purpose.value} pool needs GPU racks; `{profile.name}` is {profile.kind.value}", "choose a GPU rack profile or change the purpose")
+        if purpose is PoolPurpose.STORAGE and profile.kind is not RackKind.STORAGE:
+            self.issue((*path, "rack_profile"), f"a storage pool needs storage racks; `{profile.name}` is {profile.kind.value}", "choose a storage rack profile")
+        if spec.tenant is not None and spec.tenant not in self.tenants:
+            self.issue((*path, "tenant"), f"unknown tenant `{spec.tenant}`", f"use one of: {', '.join(self.tenants) or '(none yet)'}; tenants must be commissioned in this phase or earlier")
+        cluster = self._choose_cluster(spec, profile, path)
+        state = _PoolState(spec, profile, self.next_pool, phase, cluster)
+        self.next_pool += 1
+        if profile.compute_nics_per_node:
+            sw_name = spec.compute_switch or self.campus.site.fabrics.compute_switch.get(profile.compute_nic_gbps)
+            state.switch = self.switch_models.get(sw_name) if sw_name else None
+            if state.switch is None:
+                self.issue((*path, "compute_switch"), f"unknown switch model `{sw_name}`", f"use one of: {', '.join(self.switch_models)}")
+            state.fabric_index = self.next_fabric
+            self.next_fabric += 1
+        self.pools[spec.name] = state
+        self._place(state, spec.placements, path, phase)
+
+    def _choose_cluster(self, spec: PoolSpec, profile: RackProfile, path: Loc) -> str | None:
+        if not spec.purpose.kubernetes_workers:
+            if spec.cluster is not None:
+                self.issue((*path, "cluster"), f"a {spec.purpose.value} pool does not join a cluster as workers", "remove `cluster`; management pools host control planes through clusters[].control_plane")
+            return None
+        nodes = profile.nodes * sum(pl.racks for pl in spec.placements)
+        if spec.cluster is not None:
+            if spec.cluster not in self.clusters:
+                self.issue((*path, "cluster"), f"unknown cluster `{spec.cluster}`", f"use one of: {', '.join(self.clusters) or '(none yet)'}; clusters must be commissioned in this phase or earlier")
+                return None
+            return spec.cluster
+        for name, c in self.clusters.items():
+            if self.cluster_workers[name] + c.spec.control_plane.replicas + nodes <= c.spec.node_limit:
+                return name
+        self.issue(path, f"no cluster has room for this pool's {nodes} nodes", "commission a cluster for it, or name one under `cluster` and raise its node_limit")
+        return None
+
+    def _place(self, state: _PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
+        profile = state.profile
+        su = profile.scalable_unit_racks
+        for j, pl in enumerate(placements):
+            ppath = (*path, "placements", j)
+            hall = self.halls.get(pl.hall)
+            if hall is None:
+                self.issue((*ppath, "hall"), f"unknown hall `{pl.hall}`", f"use one of: {', '.join(self.halls) or '(none yet)'}; halls must be commissioned in this phase or earlier")
+                continue
+            if pl.racks % su:
+                lower, upper = pl.racks // su * su, (pl.racks // su + 1) * su
+                self.issue((*ppath, "racks"), f"{pl.racks} racks is not a whole number of {su}-rack scalable units of `{profile.name}`", f"use {lower or upper} or {upper}" if lower else f"use {upper}")
+                continue
+            if not self._fits_hall(hall, profile, ppath):
+                continue
+            free = hall.profile.positions - hall.next_position
+            if pl.racks > free:
+                self.issue((*ppath, "racks"), f"hall `{hall.spec.name}` has {free} free positions; {pl.racks} racks do not fit", "place the rest in another hall (another placement), or commission a new hall")
+                continue
+            units = pl.racks // su
+            if hall.next_unit + units > self.reserve.scalable_units_per_hall:
+                self.issue((*ppath, "racks"), f"hall `{hall.spec.name}` would hold {hall.next_unit + units} scalable units; site.addressing.reserve.scalable_units_per_hall is {self.reserve.scalable_units_per_hall}", "place the units in another hall, or raise the reservation (before phase 1)")
+                continue
+            if state.spec.purpose.kubernetes_workers and state.cluster is not None:
+                c = self.clusters[state.cluster]
+                total = self.cluster_workers[state.cluster] + c.spec.control_plane.replicas + pl.racks * profile.nodes
+                if total > c.spec.node_limit:
+                    self.issue((*ppath, "racks"), f"cluster `{state.cluster}` would reach {total} nodes, above its node_limit of {c.spec.node_limit}", "put these racks in a new pool on another cluster, or raise node_limit (upstream tests up to 5,000)")
+                    continue
+                self.cluster_workers[state.cluster] += pl.racks * profile.nodes
+            for _ in range(units):
+                self._add_unit(state, hall, phase)
+
+    def _fits_hall(self, hall: _HallState, profile: RackProfile, path: Loc) -> bool:
+        hp = hall.profile
+        problems = []
+        if profile.power_kw > hp.max_rack_kw:
+            problems.append((f"a `{profile.name}` rack draws {profile.power_kw:g} kW; hall profile `{hp.name}` delivers {hp.max_rack_kw:g} kW a position", "use a hall profile with higher-rated positions"))
+        if profile.weight_kg > hp.max_rack_weight_kg:
+            problems.append((f"a `{profile.name}` rack weighs {profile.weight_kg:g} kg; hall profile `{hp.name}` takes {hp.max_rack_weight_kg:g} kg a position", "use a hall rated for the weight"))
+        if profile.feeds > hp.feeds:
+            problems.append((f"a `{profile.name}` rack needs {profile.feeds} power feeds (A/B); hall profile `{hp.name}` has {hp.feeds}", "use a hall with A/B feeds"))
+        if profile.cooling.liquid and hp.liquid_cooling is None:
+            problems.append((f"a `{profile.name}` rack is {profile.cooling.value}-cooled; hall profile `{hp.name}` has no liquid cooling", "use a hall with coolant distribution units"))
+        for message, fix in problems:
+            self.issue((*path, "hall"), message, fix)
+        return not problems
+
+    def _add_unit(self, state: _PoolState, hall: _HallState, phase: str) -> None:
+        unit_index = hall.next_unit
+        hall.next_unit += 1
+        name = f"{hall.spec.name}-su{unit_index + 1:02d}"
+        racks = tuple(
+            self._add_rack(hall, state.profile, state, name, unit_index, r, phase)
+            for r in range(state.profile.scalable_unit_racks)
+        )
+        self.units[name] = ScalableUnit(name, hall.spec.name, unit_index, state.spec.name, state.next_unit, state.profile.name, racks, phase)
+        state.next_unit += 1
+        state.units.append(name)
+
+    def _add_rack(self, hall: _HallState, profile: RackProfile, pool: _PoolState | None, unit: str | None, unit_index: int, rack_index: int, phase: str) -> str:
+        pos = hall.next_position
+        hall.next_position += 1
+        per_row = hall.profile.positions_per_row
+        row, col = pos // per_row + 1, pos % per_row + 1
+        hname = hall.spec.name
+        name = f"{hname}-r{row:02d}p{col:02d}"
+        ip, h = self.ipam, hall.index
+        has_nodes = profile.nodes > 0 and unit is not None
+        rails = profile.compute_nics_per_node
+        self.racks[name] = Rack(
+            name=name, hall=hname, row=row, position=col, index=pos,
+            scalable_unit=unit, pool=pool.spec.name if pool else None,
+            profile=profile.name, kind=profile.kind.value, power_kw=profile.power_kw,
+            cooling=profile.cooling.value, weight_kg=profile.weight_kg,
+            feeds=("A", "B")[: profile.feeds], nodes=profile.nodes if has_nodes else 0,
+            gpus=profile.gpus if has_nodes else 0,
+            oob_cidr=ip.rack_cidr(ip.oob, h, unit_index, rack_index) if has_nodes else None,
+            inband_cidr=ip.rack_cidr(ip.inband, h, unit_index, rack_index) if has_nodes else None,
+            storage_cidr=ip.rack_cidr(ip.storage, h, unit_index, rack_index) if has_nodes else None,
+            rail_cidrs=tuple(ip.rack_cidr(ip.compute, h, unit_index, rack_index, r) for r in range(rails)) if has_nodes else (),
+            phase=phase,
+        )
+        if has_nodes and pool is not None and unit is not None:
+            purpose = pool.spec.purpose
+            role = _ROLE[purpose]
+            cluster = pool.cluster if purpose.kubernetes_workers else None
+            domain = profile.nvlink.domain
+            for slot in range(profile.nodes):
+                node = f"{name}-n{slot + 1:02d}"
+                self.nodes[node] = Node(
+                    name=node, rack=name, hall=hname, scalable_unit=unit, slot=slot + 1,
+                    pool=pool.spec.name, role=role, cluster=cluster, tenant=pool.spec.tenant,
+                    gpus=profile.gpus_per_node,
+                    nvlink_domain=name if domain is NvlinkDomain.RACK else node if domain is NvlinkDomain.NODE else None,
+                    oob_ip=ip.host(ip.oob, h, unit_index, rack_index, slot),
+                    inband_ip=ip.host(ip.inband, h, unit_index, rack_index, slot),
+                    storage_ip=ip.host(ip.storage, h, unit_index, rack_index, slot),
+                    rail_ips=tuple(ip.host(ip.compute, h, unit_index, rack_index, slot, r) for r in range(rails)),
+                    phase=phase,
+                )
+        return name
+
+    def _place_control_plane(self, spec: ClusterSpec, path: Loc) -> None:
+        cp = spec.control_plane
+        pool = self.pools.get(cp.pool)
+        if pool is None:
+            self.issue((*path, "pool"), f"unknown pool `{cp.pool}`", f"name a management pool: {', '.join(n for n, p in self.pools.items() if p.spec.purpose is PoolPurpose.MANAGEMENT) or '(none yet)'}")
+            return
+        if pool.spec.purpose is not PoolPurpose.MANAGEMENT:
+            self.issue((*path, "pool"), f"`{cp.pool}` is a {pool.spec.purpose.value} pool; control planes run on management pools", "name a pool with purpose management")
+            return
+        chosen: list[str] = []
+        # one replica a rack, so a rack (or its A/B feed pair) failing costs at most one etcd member
+        for unit in pool.units:
+            for rack in self.units[unit].racks:
+                for slot in range(1, self.racks[rack].nodes + 1):
+                    node = self.nodes[f"{rack}-n{slot:02d}"]
+                    if node.cluster is None:
+                        chosen.append(node.name)
+                        break
+                if len(chosen) == cp.replicas:
+                    break
+            if len(chosen) == cp.replicas:
+                break
+        if len(chosen) < cp.replicas:
+            self.issue((*path, "replicas"), f"management pool `{cp.pool}` has free nodes in only {len(chosen)} distinct racks; {cp.replicas} control-plane replicas need {cp.replicas}", "grow the management pool (expansions) or use fewer replicas")
+            return
+        for name in chosen:
+            self.nodes[name] = replace(self.nodes[name], role="control-plane", cluster=spec.name)
+        self.clusters[spec.name].control_plane = chosen
+
+    # ------------------------------------------------------------------ decommissioning
+    def _retire(self, phase: Phase) -> None:
+        order = sorted(enumerate(phase.decommissions), key=lambda item: _RETIRE_ORDER.index(item[1].kind))
+        for i, d in order:
+            path: Loc = ("phase", "decommissions", i)
+            retire = getattr(self, f"_retire_{d.kind.value}")
+            if retire(d.name, path):
+                self.retired.append(Retired(d.kind.value, d.name, phase.name, d.reason))
+
+    def _retire_rack(self, name: str, path: Loc) -> bool:
+        rack = self.racks.get(name)
+        if rack is None or rack.pool is None:
+            self.issue((*path, "name"), f"no live rack `{name}` in a pool", "name a rack from `kasbah plan --json` of the previous phase")
+            return False
+        cp = [n for n in self._rack_nodes(rack) if self.nodes[n].role == "control-plane"]
+        if cp:
+            self.issue((*path, "name"), f"rack `{name}` hosts control-plane node(s) {', '.join(cp)}", "decommission the cluster first; control planes do not move")
+            return False
+        self._drop_rack(rack)
+        return True
+
+    def _rack_nodes(self, rack: Rack) -> list[str]:
+        return [f"{rack.name}-n{s:02d}" for s in range(1, rack.nodes + 1)]
+
+    def _drop_rack(self, rack: Rack) -> None:
+        pool = self.pools[rack.pool] if rack.pool else None
+        for n in self._rack_nodes(rack):
+            node = self.nodes.pop(n)
+            if node.role == "worker" and node.cluster:
+                self.cluster_workers[node.cluster] -= 1
+        del self.racks[rack.name]
+        if rack.scalable_unit is not None:
+            unit = self.units[rack.scalable_unit]
+            left = tuple(r for r in unit.racks if r != rack.name)
+            if left:
+                self.units[unit.name] = replace(unit, racks=left)
+            else:
+                del self.units[unit.name]
+                if pool is not None:
+                    pool.units.remove(unit.name)
+
+    def _retire_pool(self, name: str, path: Loc) -> bool:
+        pool = self.pools.get(name)
+        if pool is None:
+            self.issue((*path, "name"), f"no live pool `{name}`", f"use one of: {', '.join(self.pools)}")
+            return False
+        hosts = [c for c, s in self.clusters.items() if s.spec.control_plane.pool == name]
+        if hosts:
+            self.issue((*path, "name"), f"pool `{name}` hosts the control plane of {', '.join(hosts)}", "decommission those clusters in the same phase or earlier")
+            return False
+        for unit in list(pool.units):
+            for rack in self.units[unit].racks:
+                self._drop_rack(self.racks[rack])
+        del self.pools[name]
+        return True
+
+    def _retire_cluster(self, name: str, path: Loc) -> bool:
+        cluster = self.clusters.get(name)
+        if cluster is None:
+            self.issue((*path, "name"), f"no live cluster `{name}`", f"use one of: {', '.join(self.clusters)}")
+            return False
+        users = [p for p, s in self.pools.items() if s.cluster == name]
+        if users:
+            self.issue((*path, "name"), f"cluster `{name}` still has pools: {', '.join(users)}", "decommission its pools in the same phase or earlier")
+            return False
+        for n in cluster.control_plane:
+            if n in self.nodes:
+                self.nodes[n] = replace(self.nodes[n], role="management", cluster=None)
+        del self.clusters[name]
+        return True
+
+    def _retire_tenant(self, name: str, path: Loc) -> bool:
+        if name not in self.tenants:
+            self.issue((*path, "name"), f"no live tenant `{name}`", f"use one of: {', '.join(self.tenants)}")
+            return False
+        users = [p for p, s in self.pools.items() if s.spec.tenant == name]
+        customers = [t for t, s in self.tenants.items() if s.spec.reseller == name]
+        if users or customers:
+            self.issue((*path, "name"), f"tenant `{name}` still has {'pools ' + ', '.join(users) if users else 'customers ' + ', '.join(customers)}", "decommission those first, in the same phase or earlier")
+            return False
+        del self.tenants[name]
+        return True
+
+    def _retire_hall(self, name: str, path: Loc) -> bool:
+        if name not in self.halls:
+            self.issue((*path, "name"), f"no live hall `{name}`", f"use one of: {', '.join(self.halls)}")
+            return False
+        busy = [r.name for r in self.racks.values() if r.hall == name and r.pool is not None]
+        if busy:
+            self.issue((*path, "name"), f"hall `{name}` still has {len(busy)} racks in pools", "decommission its pools or racks in the same phase or earlier")
+            return False
+        for r in [r for r in self.racks.values() if r.hall == name]:
+            del self.racks[r.name]
+        del self.halls[name]
+        return True
+
+    # ------------------------------------------------------------------ checks
+    def _check_phase(self, phase: Phase) -> None:
+        site = self.campus.site
+        it_kw = sum(r.power_kw for r in self.racks.values())
+        facility_kw = it_kw * site.pue
+        if facility_kw > phase.facility_budget_mw * 1000:
+            self.issue(("phase", "facility_budget_mw"), f"facility load {facility_kw / 1000:.2f} MW (IT {it_kw / 1000:.2f} MW x PUE {site.pue:g}) is above the phase budget of {phase.facility_budget_mw:g} MW", f"raise facility_budget_mw to at least {ceil(facility_kw / 100) / 10:g} or commission fewer racks")
+        if facility_kw > site.renewable_supply_mw * 1000:
+            self.issue(("phase",), f"facility load {facility_kw / 1000:.2f} MW is above the renewable supply of {site.renewable_supply_mw:g} MW", "commission fewer racks; the supply is the campus cap")
+        for hall in self._hall_snapshots(phase.name):
+            where: Loc = ("phase",)
+            hp = self.halls[hall.name].profile
+            if hall.it_load_kw > hall.power_capacity_kw:
+                self.issue(where, f"hall `{hall.name}` draws {hall.it_load_kw:.0f} kW IT, above its {hall.power_capacity_kw:.0f} kW usable ({hp.power.units} x {hp.power.unit_mw:g} MW, {hp.power.redundancy.value})", "move racks to another hall or use a larger hall profile")
+            if hall.liquid_load_kw > hall.liquid_capacity_kw:
+                self.issue(where, f"hall `{hall.name}` needs {hall.liquid_load_kw:.0f} kW of liquid cooling, above its {hall.liquid_capacity_kw:.0f} kW usable", "move liquid-cooled racks to another hall or add coolant distribution units to the hall profile")
+            if hall.air_load_kw > hall.air_capacity_kw:
+                self.issue(where, f"hall `{hall.name}` needs {hall.air_load_kw:.0f} kW of air cooling, above its {hall.air_capacity_kw:.0f} kW", "move air-cooled racks to another hall or raise air_cooling_mw")
+        for name, c in self.clusters.items():
+            nodes = self.cluster_workers[name] + len(c.control_plane)
+            if nodes > c.spec.node_limit:
+                self.issue(("phase",), f"cluster `{name}` has {nodes} nodes, above its node_limit of {c.spec.node_limit}", "move a pool to another cluster")
+        shared = sum(self.racks[r].gpus for p in self.pools.values() if p.spec.tenant is None and p.spec.purpose.kubernetes_workers for u in p.units for r in self.units[u].racks)
+        quota = sum(t.gpu_quota for t in self.tenants.values())
+        if quota > shared:
+            self.issue(("phase", "tenants"), f"tenants' nominal GPU quotas add up to {quota}, above the {shared} GPUs of shared pools", "lower quotas or commission more shared GPU racks; dedicated pools are outside quotas")
+
+    # ------------------------------------------------------------------ snapshots
+    def _hall_snapshots(self, phase: str) -> list[Hall]:
+        loads: dict[str, list[float]] = {h: [0.0, 0.0, 0.0, 0.0] for h in self.halls}
+        for r in self.racks.values():
+            acc = loads[r.hall]
+            acc[0] += r.power_kw
+            acc[1 if r.cooling != "air" else 2] += r.power_kw
+            acc[3] += 1
+        out = []
+        for name, h in self.halls.items():
+            hp = h.profile
+            it, liquid, air, count = loads[name]
+            out.append(Hall(
+                name=name, profile=hp.name, index=h.index, rows=hp.rows, positions=hp.positions,
+                positions_used=h.next_position, racks=int(count),
+                power_capacity_kw=hp.power.usable_mw * 1000, it_load_kw=it,
+                liquid_capacity_kw=hp.liquid_cooling.usable_mw * 1000 if hp.liquid_cooling else 0.0,
+                liquid_load_kw=liquid, air_capacity_kw=hp.air_cooling_mw * 1000, air_load_kw=air,
+                phase=h.phase,
+            ))
+        return out
+
+    def snapshot(self, phase: Phase, index: int) -> Plan:
+        site = self.campus.site
+        halls = tuple(self._hall_snapshots(phase.name))
+        it_kw = sum(h.it_load_kw for h in halls)
+        fabrics, switches = self._fabrics()
+        pools = tuple(self._pool_snapshot(p) for p in self.pools.values())
+        clusters = tuple(self._cluster_snapshot(name, c, pools) for name, c in self.clusters.items())
+        tenants = tuple(self._tenant_snapshot(t, pools) for t in self.tenants.values())
+        racks = tuple(self.racks.values())
+        return Plan(
+            environment=self.environment, site=site.name, phase=phase.name, phase_index=index,
+            power=Power(site.pue, it_kw, it_kw * site.pue, phase.facility_budget_mw * 1000, site.renewable_supply_mw * 1000),
+            halls=halls, scalable_units=tuple(self.units.values()), racks=racks,
+            nodes=tuple(self.nodes.values()), pools=pools, fabrics=fabrics, switches=switches,
+            clusters=clusters, tenants=tenants, addresses=self._address_usage(racks, fabrics, switches, clusters),
+            retired=tuple(self.retired),
+        )
+
+    def _pool_snapshot(self, p: _PoolState) -> Pool:
+        racks = [self.racks[r] for u in p.units for r in self.units[u].racks]
+        return Pool(
+            name=p.spec.name, profile=p.profile.name, purpose=p.spec.purpose.value, cluster=p.cluster,
+            tenant=p.spec.tenant, racks=len(racks), nodes=sum(r.nodes for r in racks),
+            gpus=sum(r.gpus for r in racks), scalable_units=tuple(p.units),
+            halls=tuple(dict.fromkeys(self.units[u].hall for u in p.units)), phase=p.phase,
+        )
+
+    def _cluster_snapshot(self, name: str, c: _ClusterState, pools: tuple[Pool, ...]) -> Cluster:
+        mine = [p for p in pools if p.cluster == name]
+        a = self.campus.site.addressing
+        return Cluster(
+            name=name, kubernetes_version=c.spec.kubernetes_version, node_limit=c.spec.node_limit,
+            max_pods_per_node=c.spec.max_pods_per_node, control_plane=tuple(c.control_plane),
+            pools=tuple(p.name for p in mine), workers=sum(p.nodes for p in mine),
+            gpus=sum(p.gpus for p in mine), pod_cidr=self.ipam.pod_cidr(c.index),
+            node_pod_prefix=a.pods.node_prefix, service_cidr=self.ipam.service_cidr(c.index), phase=c.phase,
+        )
+
+    def _tenant_snapshot(self, t: _TenantState, pools: tuple[Pool, ...]) -> Tenant:
+        mine = [p for p in pools if p.tenant == t.spec.name]
+        return Tenant(
+            name=t.spec.name, display_name=t.spec.display_name or t.spec.name, kind=t.spec.kind.value,
+            reseller=t.spec.reseller, jurisdictions=tuple(t.spec.jurisdictions), gpu_quota=t.gpu_quota,
+            dedicated_pools=tuple(p.name for p in mine), dedicated_gpus=sum(p.gpus for p in mine), phase=t.phase,
+        )
+
+    # ------------------------------------------------------------------ fabrics
+    def _fabrics(self) -> tuple[tuple[Fabric, ...], tuple[Switch, ...]]:
+        fabrics: list[Fabric] = []
+        switches: list[Switch] = []
+        for name, p in self.pools.items():
+            if p.fabric_index is None or p.switch is None or not p.units:
+                continue
+            units = tuple(p.units)
+            key: tuple[object, ...] = ("compute", name, units)
+            got = self._fabric_cache.get(key)
+            if got is None:
+                got = self._compute_fabric(p, units)
+                self._fabric_cache[key] = got
+            fabrics.append(got[0])
+            switches.extend(got[1])
+        for hall in self.halls:
+            racks = tuple(r.name for r in self.racks.values() if r.hall == hall)
+            key = ("hall", hall, racks)
+            cached = self._fabric_cache.get(key)
+            if cached is None:
+                cached = self._hall_fabrics(hall)
+                self._fabric_cache[key] = cached
+            for f, sw in cached:  # type: ignore[misc]
+                fabrics.append(f)
+                switches.extend(sw)
+        return tuple(fabrics), tuple(switches)
+
+    def _power(self, model: SwitchModel, count: int) -> float | None:
+        return None if model.power_w is None else model.power_w * count / 1000
+
+    def _switches(self, fabric: str, index: int, tier: str, model: str, names: list[str]) -> list[Switch]:
+        if len(names) > self.ipam.loopback_room(tier):
+            raise fab.FabricError(f"{len(names)} {tier} switches exceed the {self.ipam.loopback_room(tier)} loopbacks a fabric has for them; raise site.addressing.reserve.switches_per_fabric (before phase 1)")
+        return [Switch(n, fabric, tier, model, self.ipam.loopback(index, tier, i)) for i, n in enumerate(names)]
+
+    def _compute_fabric(self, p: _PoolState, units: tuple[str, ...]) -> tuple[Fabric, tuple[Switch, ...]]:
+        assert p.switch is not None and p.fabric_index is not None
+        prof = p.profile
+        radix = p.switch.radix(prof.compute_nic_gbps)
+        rails = prof.compute_nics_per_node
+        fname = f"{p.spec.name}-compute"
+        try:
+            layer, tree = fab.compute_fabric(len(units), prof.scalable_unit_racks, prof.nodes, rails, radix, p.spec.fabric_design)
+            leaf_names = [f"{u}-r{rail + 1}-leaf{i + 1}" for u in units for rail in range(rails) for i in range(layer.leaves_per_rail)]
+            sw = (
+                self._switches(fname, p.fabric_index, "leaf", p.switch.name, leaf_names)
+                + self._switches(fname, p.fabric_index, "spine", p.switch.name, [f"{p.spec.name}-spine{i + 1:03d}" for i in range(tree.spines)])
+                + self._switches(fname, p.fabric_index, "core", p.switch.name, [f"{p.spec.name}-core{i + 1:03d}" for i in range(tree.cores)])
+            )
+        except fab.FabricError as exc:
+            self.issue(("phase",), f"pool `{p.spec.name}`: {exc}", "see the message")
+            layer, tree, sw = fab.LeafLayer(0, 0, 0), fab.TreeSize(0, 0, 0, 0, 0, 0), []
+        nodes = sum(self.racks[r].nodes for u in units for r in self.units[u].racks)
+        f = Fabric(
+            name=fname, kind="compute", scope=p.spec.name, switch_model=p.switch.name, radix=radix,
+            design=p.spec.fabric_design.value, tiers=tree.tiers, endpoint_ports=nodes * rails, rails=rails,
+            leaves=tree.leaves, spines=tree.spines, cores=tree.cores, node_leaf_cables=nodes * rails,
+            leaf_spine_cables=tree.leaf_spine_cables, spine_core_cables=tree.spine_core_cables,
+            power_kw=self._power(p.switch, len(sw)), loopback_block=self.ipam.loopback_block(p.fabric_index),
+        )
+        return f, tuple(sw)
+
+    def _hall_fabrics(self, hall: str) -> list[tuple[Fabric, tuple[Switch, ...]]]:
+        site = self.campus.site
+        storage_idx, oob_idx = self.hall_fabrics[hall]
+        racks = [r for r in self.racks.values() if r.hall == hall and r.nodes]
+        out = []
+        # storage and in-band: rack-aligned leaves per scalable unit, one non-blocking tree per hall
+        sm = self.switch_models[site.fabrics.storage_switch]
+        units: dict[str, list[Rack]] = {}
+        for r in racks:
+            assert r.scalable_unit is not None
+            units.setdefault(r.scalable_unit, []).append(r)
+        leaf_names: list[str] = []
+        leaf_idx: list[int] = []
+        uplinks = 0
+        ports = 0
+        radix = 0
+        for unit, members in units.items():
+            prof = self.racks_by_name[members[0].profile]
+            if not prof.storage_nics_per_node:
+                continue
+            radix = sm.radix(prof.storage_nic_gbps)
+            per_rack = prof.nodes * prof.storage_nics_per_node
+            ports += per_rack * len(members)
+            layer = fab.leaf_layer(len(members), per_rack, radix)
+            uplinks = max(uplinks, layer.uplinks)
+            base = self.units[unit].index * self.reserve.racks_per_scalable_unit
+            for i in range(layer.leaves_per_rail):
+                leaf_names.append(f"{unit}-storage-leaf{i + 1}")
+                leaf_idx.append(base + i)
+        tree = fab.fat_tree(len(leaf_names), uplinks, radix or sm.ports) if leaf_names else fab.TreeSize(0, 0, 0, 0, 0, 0)
+        fname = f"{hall}-storage"
+        sw = [Switch(n, fname, "leaf", sm.name, self.ipam.loopback(storage_idx, "leaf", i)) for n, i in zip(leaf_names, leaf_idx, strict=True)]
+        sw += self._switches(fname, storage_idx, "spine", sm.name, [f"{hall}-storage-spine{i + 1:02d}" for i in range(tree.spines)])
+        sw += self._switches(fname, storage_idx, "core", sm.name, [f"{hall}-storage-core{i + 1:02d}" for i in range(tree.cores)])
+        out.append((Fabric(
+            name=fname, kind="storage", scope=hall, switch_model=sm.name, radix=radix or sm.ports, design="fat-tree",
+            tiers=tree.tiers, endpoint_ports=ports, rails=1, leaves=tree.leaves, spines=tree.spines, cores=tree.cores,
+            node_leaf_cables=ports, leaf_spine_cables=tree.leaf_spine_cables, spine_core_cables=tree.spine_core_cables,
+            power_kw=self._power(sm, len(sw)), loopback_block=self.ipam.loopback_block(storage_idx),
+        ), tuple(sw)))
+        # out of band: one or more 1G management switches a rack, two aggregation switches or more
+        om = self.switch_models[site.fabrics.oob_switch]
+        per_rack_max = max(ceil(p.oob_ports / om.ports) for p in self.racks_by_name.values() if p.nodes) if racks else 1
+        oob_leaves: list[Switch] = []
+        oob_ports = 0
+        for r in racks:
+            prof = self.racks_by_name[r.profile]
+            oob_ports += prof.oob_ports
+            for i in range(ceil(prof.oob_ports / om.ports)):
+                oob_leaves.append(Switch(f"{r.name}-oob{i + 1}", f"{hall}-oob", "leaf", om.name, self.ipam.loopback(oob_idx, "leaf", r.index * per_rack_max + i)))
+        up = om.uplink_ports or om.ports // 2
+        agg_radix = sm.radix(100)
+        otree = fab.fat_tree(len(oob_leaves), up, agg_radix, min_spines=2) if oob_leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
+        oname = f"{hall}-oob"
+        osw = oob_leaves + self._switches(oname, oob_idx, "spine", sm.name, [f"{hall}-oob-agg{i + 1:02d}" for i in range(otree.spines)])
+        osw += self._switches(oname, oob_idx, "core", sm.name, [f"{hall}-oob-core{i + 1:02d}" for i in range(otree.cores)])
+        out.append((Fabric(
+            name=oname, kind="oob", scope=hall, switch_model=om.name, radix=om.ports, design="fat-tree",
+            tiers=otree.tiers, endpoint_ports=oob_ports, rails=1, leaves=otree.leaves, spines=otree.spines,
+            cores=otree.cores, node_leaf_cables=oob_ports, leaf_spine_cables=otree.leaf_spine_cables,
+            spine_core_cables=otree.spine_core_cables,
+            power_kw=None if om.power_w is None or sm.power_w is None else (om.power_w * len(oob_leaves) + sm.power_w * (otree.spines + otree.cores)) / 1000,
+            loopback_block=self.ipam.loopback_block(oob_idx),
+        ), tuple(osw)))
+        return out
+
+    # ------------------------------------------------------------------ addresses
+    def _address_usage(self, racks: tuple[Rack, ...], fabrics: tuple[Fabric, ...], switches: tuple[Switch, ...], clusters: tuple[Cluster, ...]) -> tuple[AddressUsage, ...]:
+        a = self.campus.site.addressing
+        ip = self.ipam
+        with_nodes = [r for r in racks if r.nodes]
+        oob_used = sum(self.racks_by_name[r.profile].oob_ports for r in with_nodes)
+        nodes = sum(r.nodes for r in with_nodes)
+        rail_blocks = sum(len(r.rail_cidrs) for r in with_nodes)
+        rail_used = sum(r.nodes * len(r.rail_cidrs) for r in with_nodes)
+        pod_block = 1 << (a.pods.supernet.max_prefixlen - a.pods.cluster_prefix)
+        svc_block = 1 << (a.services.supernet.max_prefixlen - a.services.cluster_prefix)
+        node_pod = 1 << (a.pods.supernet.max_prefixlen - a.pods.node_prefix)
+        n = len(with_nodes)
+        return (
+            AddressUsage("oob", str(a.oob.supernet), f"/{ip.oob.prefixlen()} a rack", n, n * a.oob.per_rack, oob_used),
+            AddressUsage("inband", str(a.inband.supernet), f"/{ip.inband.prefixlen()} a rack", n, n * a.inband.per_rack, nodes),
+            AddressUsage("storage", str(a.storage.supernet), f"/{ip.storage.prefixlen()} a rack", n, n * a.storage.per_rack, nodes),
+            AddressUsage("compute", str(a.compute.supernet), f"/{ip.compute.prefixlen()} a rack and rail", rail_blocks, rail_blocks * a.compute.per_rack, rail_used),
+            AddressUsage("loopback", str(a.loopback), f"{ip.switches_per_fabric} a fabric", len(fabrics), len(fabrics) * ip.switches_per_fabric, len(switches)),
+            AddressUsage("pods", str(a.pods.supernet), f"/{a.pods.cluster_prefix} a cluster", len(clusters), len(clusters) * pod_block, sum(c.nodes for c in clusters) * node_pod),
+            AddressUsage("services", str(a.services.supernet), f"/{a.services.cluster_prefix} a cluster", len(clusters), len(clusters) * svc_block, len(clusters) * svc_block),
+        )
+
+
+def plan_campus(campus: Campus, environment: str = "", upto: str | None = None, progress: Progress | None = None) -> list[Plan]:
+    """Plan every phase in build order (or up to `upto`); raise PlanningError listing every problem."""
+    if upto is not None:
+        campus.phase_index(upto)  # KeyError naming the phases if unknown
+    planner = _Planner(campus, environment)
+    plans: list[Plan] = []
+    for i, phase in enumerate(campus.phases):
+        if progress:
+            progress(phase.name)
+        planner.apply(phase)
+        plans.append(planner.snapshot(phase, i))
+        if phase.name == upto:
+            break
+    if planner.issues:
+        raise PlanningError(planner.issues)
+    return plans
+
+
+def plan_phase(campus: Campus, phase: str, environment: str = "") -> Plan:
+    return plan_campus(campus, environment, upto=phase)[-1]

@@ -1,0 +1,1 @@
+"""Projections of a Plan into artifacts (manifests, inventory, schedules); see the render issue."""

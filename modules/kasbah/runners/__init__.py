@@ -1,0 +1,1 @@
+"""Runners that act on real systems: ansible-runner, the Kubernetes client."""

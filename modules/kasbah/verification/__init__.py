@@ -1,0 +1,1 @@
+"""Checks on rendered artifacts (schemas, zero-trust reachability); see the render issue."""
