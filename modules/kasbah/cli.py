@@ -304,10 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except ConfigError as exc:
-        err.print(exc.render(), markup=False)
+        sys.stderr.write(exc.render() + "\n")
         return EXIT_INVALID
     except UsageError as exc:
-        err.print(f"kasbah: {exc}", markup=False)
+        sys.stderr.write(f"kasbah: {exc}\n")
         return EXIT_INVALID
     except BrokenPipeError:
         return EXIT_OK
