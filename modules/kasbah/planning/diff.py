@@ -27,6 +27,7 @@ GROWING: dict[str, tuple[str, ...]] = {
     "clusters": ("node_limit",),
     "tenants": ("gpu_quota",),
 }
+SINGULAR = {"halls": "hall", "scalable_units": "scalable unit", "racks": "rack", "nodes": "node", "pools": "pool", "switches": "switch", "clusters": "cluster", "tenants": "tenant"}
 KINDS = ("halls", "scalable_units", "racks", "nodes", "pools", "switches", "clusters", "tenants")
 
 
@@ -37,7 +38,7 @@ class Violation:
     what: str
 
     def __str__(self) -> str:
-        return f"{self.kind[:-1] if self.kind.endswith('s') else self.kind} {self.name}: {self.what}"
+        return f"{SINGULAR.get(self.kind, self.kind)} {self.name}: {self.what}"
 
 
 @dataclass
@@ -97,10 +98,14 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
     retired = {(r["kind"], r["name"]) for r in fresh}
     # scopes touched by a decommission: their fabrics and counts may shrink
     old_racks = {r["name"]: r for r in old["racks"]}
+    old_pools = {p["name"]: p for p in old["pools"]}
     scopes = {name for kind, name in retired if kind in ("pool", "hall")}
     for kind, name in retired:
+        # a retired rack or pool also shrinks the per-hall storage and out-of-band fabrics
         if kind == "rack" and name in old_racks:
             scopes.update(x for x in (old_racks[name]["pool"], old_racks[name]["hall"]) if x)
+        if kind == "pool" and name in old_pools:
+            scopes.update(old_pools[name]["halls"])
     retired_clusters = {name for kind, name in retired if kind == "cluster"}
     fabric_scope = {f["name"]: f["scope"] for f in old.get("fabrics", [])}
 

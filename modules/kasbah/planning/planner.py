@@ -125,6 +125,7 @@ class _Planner:
         self.next_fabric = 0
         self.hall_fabrics: dict[str, tuple[int, int]] = {}  # hall -> (storage, oob) fabric index
         self._fabric_cache: dict[tuple[object, ...], tuple[Fabric, tuple[Switch, ...]]] = {}
+        self._hall_cache: dict[tuple[object, ...], list[tuple[Fabric, tuple[Switch, ...]]]] = {}
 
     # ------------------------------------------------------------------ helpers
     def issue(self, path: Loc, message: str, fix: str) -> None:
@@ -547,9 +548,9 @@ class _Planner:
             out.append(Hall(
                 name=name, profile=hp.name, index=h.index, rows=hp.rows, positions=hp.positions,
                 positions_used=h.next_position, racks=int(count),
-                power_capacity_kw=hp.power.usable_mw * 1000, it_load_kw=it,
-                liquid_capacity_kw=hp.liquid_cooling.usable_mw * 1000 if hp.liquid_cooling else 0.0,
-                liquid_load_kw=liquid, air_capacity_kw=hp.air_cooling_mw * 1000, air_load_kw=air,
+                power_capacity_kw=round(hp.power.usable_mw * 1000, 3), it_load_kw=round(it, 3),
+                liquid_capacity_kw=round(hp.liquid_cooling.usable_mw * 1000, 3) if hp.liquid_cooling else 0.0,
+                liquid_load_kw=round(liquid, 3), air_capacity_kw=round(hp.air_cooling_mw * 1000, 3), air_load_kw=round(air, 3),
                 phase=h.phase,
             ))
         return out
@@ -565,7 +566,7 @@ class _Planner:
         racks = tuple(self.racks.values())
         return Plan(
             environment=self.environment, site=site.name, phase=phase.name, phase_index=index,
-            power=Power(site.pue, it_kw, it_kw * site.pue, phase.facility_budget_mw * 1000, site.renewable_supply_mw * 1000),
+            power=Power(site.pue, round(it_kw, 3), round(it_kw * site.pue, 3), phase.facility_budget_mw * 1000, site.renewable_supply_mw * 1000),
             halls=halls, scalable_units=tuple(self.units.values()), racks=racks,
             nodes=tuple(self.nodes.values()), pools=pools, fabrics=fabrics, switches=switches,
             clusters=clusters, tenants=tenants, addresses=self._address_usage(racks, fabrics, switches, clusters),
@@ -617,12 +618,16 @@ class _Planner:
             switches.extend(got[1])
         for hall in self.halls:
             racks = tuple(r.name for r in self.racks.values() if r.hall == hall)
-            key = ("hall", hall, racks)
-            cached = self._fabric_cache.get(key)
+            hall_key = ("hall", hall, racks)
+            cached = self._hall_cache.get(hall_key)
             if cached is None:
-                cached = self._hall_fabrics(hall)
-                self._fabric_cache[key] = cached
-            for f, sw in cached:  # type: ignore[misc]
+                try:
+                    cached = self._hall_fabrics(hall)
+                except fab.FabricError as exc:
+                    self.issue(("phase",), f"hall `{hall}`: {exc}", "see the message")
+                    cached = []
+                self._hall_cache[hall_key] = cached
+            for f, sw in cached:
                 fabrics.append(f)
                 switches.extend(sw)
         return tuple(fabrics), tuple(switches)
@@ -630,10 +635,17 @@ class _Planner:
     def _power(self, model: SwitchModel, count: int) -> float | None:
         return None if model.power_w is None else model.power_w * count / 1000
 
-    def _switches(self, fabric: str, index: int, tier: str, model: str, names: list[str]) -> list[Switch]:
-        if len(names) > self.ipam.loopback_room(tier):
-            raise fab.FabricError(f"{len(names)} {tier} switches exceed the {self.ipam.loopback_room(tier)} loopbacks a fabric has for them; raise site.addressing.reserve.switches_per_fabric (before phase 1)")
-        return [Switch(n, fabric, tier, model, self.ipam.loopback(index, tier, i)) for i, n in enumerate(names)]
+    def _switches(self, fabric: str, index: int, tier: str, model: str, named: list[tuple[str, int]]) -> list[Switch]:
+        """Switches with loopbacks at fixed indexes (from never-reused unit and rack indexes)."""
+        room = self.ipam.loopback_room(tier)
+        top = max((i for _, i in named), default=-1)
+        if top >= room:
+            raise fab.FabricError(f"fabric {fabric} needs {tier} loopback #{top + 1} but a fabric has {room} for {tier} switches; raise site.addressing.reserve.switches_per_fabric (before phase 1)")
+        return [Switch(n, fabric, tier, model, self.ipam.loopback(index, tier, i)) for n, i in named]
+
+    @staticmethod
+    def _numbered(prefix: str, count: int, width: int) -> list[tuple[str, int]]:
+        return [(f"{prefix}{i + 1:0{width}d}", i) for i in range(count)]
 
     def _compute_fabric(self, p: _PoolState, units: tuple[str, ...]) -> tuple[Fabric, tuple[Switch, ...]]:
         assert p.switch is not None and p.fabric_index is not None
@@ -643,11 +655,15 @@ class _Planner:
         fname = f"{p.spec.name}-compute"
         try:
             layer, tree = fab.compute_fabric(len(units), prof.scalable_unit_racks, prof.nodes, rails, radix, p.spec.fabric_design)
-            leaf_names = [f"{u}-r{rail + 1}-leaf{i + 1}" for u in units for rail in range(rails) for i in range(layer.leaves_per_rail)]
+            lpr = layer.leaves_per_rail
+            leaves = [
+                (f"{u}-r{rail + 1}-leaf{i + 1}", (self.units[u].pool_index * rails + rail) * lpr + i)
+                for u in units for rail in range(rails) for i in range(lpr)
+            ]
             sw = (
-                self._switches(fname, p.fabric_index, "leaf", p.switch.name, leaf_names)
-                + self._switches(fname, p.fabric_index, "spine", p.switch.name, [f"{p.spec.name}-spine{i + 1:03d}" for i in range(tree.spines)])
-                + self._switches(fname, p.fabric_index, "core", p.switch.name, [f"{p.spec.name}-core{i + 1:03d}" for i in range(tree.cores)])
+                self._switches(fname, p.fabric_index, "leaf", p.switch.name, leaves)
+                + self._switches(fname, p.fabric_index, "spine", p.switch.name, self._numbered(f"{p.spec.name}-spine", tree.spines, 3))
+                + self._switches(fname, p.fabric_index, "core", p.switch.name, self._numbered(f"{p.spec.name}-core", tree.cores, 3))
             )
         except fab.FabricError as exc:
             self.issue(("phase",), f"pool `{p.spec.name}`: {exc}", "see the message")
@@ -663,6 +679,7 @@ class _Planner:
         return f, tuple(sw)
 
     def _hall_fabrics(self, hall: str) -> list[tuple[Fabric, tuple[Switch, ...]]]:
+        """Storage/in-band and out-of-band fabrics of one hall."""
         site = self.campus.site
         storage_idx, oob_idx = self.hall_fabrics[hall]
         racks = [r for r in self.racks.values() if r.hall == hall and r.nodes]
@@ -673,8 +690,7 @@ class _Planner:
         for r in racks:
             assert r.scalable_unit is not None
             units.setdefault(r.scalable_unit, []).append(r)
-        leaf_names: list[str] = []
-        leaf_idx: list[int] = []
+        leaves: list[tuple[str, int]] = []
         uplinks = 0
         ports = 0
         radix = 0
@@ -688,14 +704,12 @@ class _Planner:
             layer = fab.leaf_layer(len(members), per_rack, radix)
             uplinks = max(uplinks, layer.uplinks)
             base = self.units[unit].index * self.reserve.racks_per_scalable_unit
-            for i in range(layer.leaves_per_rail):
-                leaf_names.append(f"{unit}-storage-leaf{i + 1}")
-                leaf_idx.append(base + i)
-        tree = fab.fat_tree(len(leaf_names), uplinks, radix or sm.ports) if leaf_names else fab.TreeSize(0, 0, 0, 0, 0, 0)
+            leaves += [(f"{unit}-storage-leaf{i + 1}", base + i) for i in range(layer.leaves_per_rail)]
+        tree = fab.fat_tree(len(leaves), uplinks, radix or sm.ports) if leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
         fname = f"{hall}-storage"
-        sw = [Switch(n, fname, "leaf", sm.name, self.ipam.loopback(storage_idx, "leaf", i)) for n, i in zip(leaf_names, leaf_idx, strict=True)]
-        sw += self._switches(fname, storage_idx, "spine", sm.name, [f"{hall}-storage-spine{i + 1:02d}" for i in range(tree.spines)])
-        sw += self._switches(fname, storage_idx, "core", sm.name, [f"{hall}-storage-core{i + 1:02d}" for i in range(tree.cores)])
+        sw = self._switches(fname, storage_idx, "leaf", sm.name, leaves)
+        sw += self._switches(fname, storage_idx, "spine", sm.name, self._numbered(f"{hall}-storage-spine", tree.spines, 2))
+        sw += self._switches(fname, storage_idx, "core", sm.name, self._numbered(f"{hall}-storage-core", tree.cores, 2))
         out.append((Fabric(
             name=fname, kind="storage", scope=hall, switch_model=sm.name, radix=radix or sm.ports, design="fat-tree",
             tiers=tree.tiers, endpoint_ports=ports, rails=1, leaves=tree.leaves, spines=tree.spines, cores=tree.cores,
@@ -705,19 +719,19 @@ class _Planner:
         # out of band: one or more 1G management switches a rack, two aggregation switches or more
         om = self.switch_models[site.fabrics.oob_switch]
         per_rack_max = max(ceil(p.oob_ports / om.ports) for p in self.racks_by_name.values() if p.nodes) if racks else 1
-        oob_leaves: list[Switch] = []
+        oname = f"{hall}-oob"
+        named: list[tuple[str, int]] = []
         oob_ports = 0
         for r in racks:
             prof = self.racks_by_name[r.profile]
             oob_ports += prof.oob_ports
-            for i in range(ceil(prof.oob_ports / om.ports)):
-                oob_leaves.append(Switch(f"{r.name}-oob{i + 1}", f"{hall}-oob", "leaf", om.name, self.ipam.loopback(oob_idx, "leaf", r.index * per_rack_max + i)))
+            named += [(f"{r.name}-oob{i + 1}", r.index * per_rack_max + i) for i in range(ceil(prof.oob_ports / om.ports))]
+        oob_leaves = self._switches(oname, oob_idx, "leaf", om.name, named)
         up = om.uplink_ports or om.ports // 2
         agg_radix = sm.radix(100)
         otree = fab.fat_tree(len(oob_leaves), up, agg_radix, min_spines=2) if oob_leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
-        oname = f"{hall}-oob"
-        osw = oob_leaves + self._switches(oname, oob_idx, "spine", sm.name, [f"{hall}-oob-agg{i + 1:02d}" for i in range(otree.spines)])
-        osw += self._switches(oname, oob_idx, "core", sm.name, [f"{hall}-oob-core{i + 1:02d}" for i in range(otree.cores)])
+        osw = oob_leaves + self._switches(oname, oob_idx, "spine", sm.name, self._numbered(f"{hall}-oob-agg", otree.spines, 2))
+        osw += self._switches(oname, oob_idx, "core", sm.name, self._numbered(f"{hall}-oob-core", otree.cores, 2))
         out.append((Fabric(
             name=oname, kind="oob", scope=hall, switch_model=om.name, radix=om.ports, design="fat-tree",
             tiers=otree.tiers, endpoint_ports=oob_ports, rails=1, leaves=otree.leaves, spines=otree.spines,
