@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +73,7 @@ def write_atomic(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.replace(tmp, path)
+        Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -84,7 +86,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     env = load_environment(_env_path(args.environment))
     plans = _plans(env, None)
     last = plans[-1]
-    for prev, cur in zip(plans, plans[1:], strict=False):
+    for prev, cur in itertools.pairwise(plans):
         d = diff_plans(plan_to_dict(prev), plan_to_dict(cur))
         if not d.stable:
             _print_violations(d)
@@ -158,78 +160,112 @@ def _pct(part: float, whole: float) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
+def _table(title: str, headers: Sequence[str], rows: Iterable[Sequence[object]], left: int = 1) -> Table:
+    """A table whose first `left` columns are text and the rest right-aligned figures."""
+    t = Table(title=title, title_justify="left")
+    for i, h in enumerate(headers):
+        t.add_column(h, justify="left" if i < left else "right")
+    for row in rows:
+        t.add_row(*(f"{v:,}" if isinstance(v, int) else str(v) for v in row))
+    return t
+
+
 def show_plan(plan: Plan, phases: int) -> None:
     p = plan.power
     out.rule(f"[bold]kasbah plan[/] {plan.environment} / {plan.phase} (phase {plan.phase_index + 1} of {phases})")
-    t = Table(title="Capacity", show_header=False, title_justify="left")
-    for k, v in (
+    counts = (
         ("halls", len(plan.halls)), ("scalable units", len(plan.scalable_units)), ("racks", len(plan.racks)),
         ("nodes", len(plan.nodes)), ("GPUs", plan.gpus), ("pools", len(plan.pools)),
         ("clusters", len(plan.clusters)), ("tenants", len(plan.tenants)), ("switches", len(plan.switches)),
-    ):
-        t.add_row(k, f"{v:,}")
-    out.print(t)
-    t = Table(title="Power (MW)", title_justify="left")
-    for c in ("IT load", "PUE", "facility load", "phase budget", "headroom", "renewable supply", "headroom"):
-        t.add_column(c, justify="right")
-    t.add_row(_mw(p.it_load_kw), f"{p.pue:g}", _mw(p.facility_load_kw), _mw(p.budget_kw),
-              f"{_mw(p.budget_headroom_kw)} ({_pct(p.budget_headroom_kw, p.budget_kw)})", _mw(p.supply_kw),
-              f"{_mw(p.supply_headroom_kw)} ({_pct(p.supply_headroom_kw, p.supply_kw)})")
-    out.print(t)
-    t = Table(title="Halls: power and cooling (kW, with redundancy)", title_justify="left")
-    for c in ("hall", "profile", "racks", "positions used", "IT load", "IT capacity", "headroom", "liquid load", "liquid cap.", "air load", "air cap."):
-        t.add_column(c, justify="right" if c not in ("hall", "profile") else "left")
-    for h in plan.halls:
-        t.add_row(h.name, h.profile, str(h.racks), f"{h.positions_used}/{h.positions}", f"{h.it_load_kw:,.0f}",
-                  f"{h.power_capacity_kw:,.0f}", f"{h.power_headroom_kw:,.0f}", f"{h.liquid_load_kw:,.0f}",
-                  f"{h.liquid_capacity_kw:,.0f}", f"{h.air_load_kw:,.0f}", f"{h.air_capacity_kw:,.0f}")
-    out.print(t)
-    t = Table(title="Node pools", title_justify="left")
-    for c in ("pool", "profile", "purpose", "cluster", "tenant", "SUs", "racks", "nodes", "GPUs", "halls"):
-        t.add_column(c, justify="right" if c in ("SUs", "racks", "nodes", "GPUs") else "left")
-    for pool in plan.pools:
-        t.add_row(pool.name, pool.profile, pool.purpose, pool.cluster or "-", pool.tenant or "shared",
-                  str(len(pool.scalable_units)), f"{pool.racks:,}", f"{pool.nodes:,}", f"{pool.gpus:,}", ", ".join(pool.halls))
-    out.print(t)
-    t = Table(title="Fabrics", title_justify="left")
-    for c in ("fabric", "switch", "radix", "design", "tiers", "endpoints", "leaves", "spines", "cores", "node-leaf", "leaf-spine", "spine-core"):
-        t.add_column(c, justify="left" if c in ("fabric", "switch", "design") else "right")
-    for f in plan.fabrics:
-        if f.kind == "compute":
-            t.add_row(f.name, f.switch_model, str(f.radix), f.design, str(f.tiers), f"{f.endpoint_ports:,}", f"{f.leaves:,}",
-                      f"{f.spines:,}", f"{f.cores:,}", f"{f.node_leaf_cables:,}", f"{f.leaf_spine_cables:,}", f"{f.spine_core_cables:,}")
+    )  # fmt: skip
+    out.print(_table("Capacity", ("", "count"), counts))
+    out.print(_table(
+        "Power (MW)",
+        ("IT load", "PUE", "facility load", "phase budget", "headroom", "renewable supply", "headroom"),
+        [(_mw(p.it_load_kw), f"{p.pue:g}", _mw(p.facility_load_kw), _mw(p.budget_kw),
+          f"{_mw(p.budget_headroom_kw)} ({_pct(p.budget_headroom_kw, p.budget_kw)})", _mw(p.supply_kw),
+          f"{_mw(p.supply_headroom_kw)} ({_pct(p.supply_headroom_kw, p.supply_kw)})")],
+        left=0,
+    ))  # fmt: skip
+    out.print(_table(
+        "Halls: power and cooling (kW, with redundancy)",
+        ("hall", "profile", "racks", "positions used", "IT load", "IT capacity", "headroom", "liquid load", "liquid cap.", "air load", "air cap."),
+        ((h.name, h.profile, h.racks, f"{h.positions_used}/{h.positions}", f"{h.it_load_kw:,.0f}", f"{h.power_capacity_kw:,.0f}",
+          f"{h.power_headroom_kw:,.0f}", f"{h.liquid_load_kw:,.0f}", f"{h.liquid_capacity_kw:,.0f}", f"{h.air_load_kw:,.0f}",
+          f"{h.air_capacity_kw:,.0f}") for h in plan.halls),
+        left=2,
+    ))  # fmt: skip
+    out.print(_table(
+        "Node pools",
+        ("pool", "profile", "purpose", "cluster", "tenant", "SUs", "racks", "nodes", "GPUs", "halls"),
+        ((x.name, x.profile, x.purpose, x.cluster or "-", x.tenant or "shared", len(x.scalable_units), x.racks, x.nodes,
+          x.gpus, ", ".join(x.halls)) for x in plan.pools),
+        left=5,
+    ))  # fmt: skip
+    fabric_rows: list[Sequence[object]] = [
+        (f.name, f.switch_model, f.radix, f.design, f.tiers, f.endpoint_ports, f.leaves, f.spines, f.cores,
+         f.node_leaf_cables, f.leaf_spine_cables, f.spine_core_cables)
+        for f in plan.fabrics if f.kind == "compute"
+    ]  # fmt: skip
     for kind in ("storage", "oob"):
         fs = [f for f in plan.fabrics if f.kind == kind]
         if fs:
-            t.add_row(f"{kind} ({len(fs)} halls)", fs[0].switch_model, str(fs[0].radix), "per hall", str(max(f.tiers for f in fs)),
-                      *(f"{sum(getattr(f, a) for f in fs):,}" for a in ("endpoint_ports", "leaves", "spines", "cores", "node_leaf_cables", "leaf_spine_cables", "spine_core_cables")))
-    out.print(t)
-    t = Table(title="Kubernetes clusters", title_justify="left")
-    for c in ("cluster", "version", "nodes", "limit", "control plane", "pools", "GPUs", "pod range", "node pods", "service range"):
-        t.add_column(c, justify="right" if c in ("nodes", "limit", "GPUs") else "left")
-    for c in plan.clusters:
-        t.add_row(c.name, c.kubernetes_version, f"{c.nodes:,}", f"{c.node_limit:,}", str(len(c.control_plane)), ", ".join(c.pools),
-                  f"{c.gpus:,}", c.pod_cidr, f"/{c.node_pod_prefix}", c.service_cidr)
-    out.print(t)
-    t = Table(title="Tenants", title_justify="left")
-    for c in ("tenant", "kind", "reseller", "jurisdictions", "GPU quota", "dedicated GPUs"):
-        t.add_column(c, justify="right" if "GPU" in c else "left")
-    for tn in plan.tenants:
-        t.add_row(tn.name, tn.kind, tn.reseller or "-", ", ".join(tn.jurisdictions), f"{tn.gpu_quota:,}", f"{tn.dedicated_gpus:,}")
-    out.print(t)
-    t = Table(title="Address plan", title_justify="left")
-    for c in ("network", "supernet", "block", "blocks", "allocated", "used", "of supernet"):
-        t.add_column(c, justify="right" if c in ("blocks", "allocated", "used", "of supernet") else "left")
-    for a in plan.addresses:
-        size = 1 << ((32 if ":" not in a.supernet else 128) - int(a.supernet.split("/")[1]))
-        t.add_row(a.network, a.supernet, a.block, f"{a.blocks:,}", f"{a.allocated:,}", f"{a.used:,}", _pct(a.allocated, size))
-    out.print(t)
+            sums = (
+                sum(getattr(f, a) for f in fs)
+                for a in (
+                    "endpoint_ports",
+                    "leaves",
+                    "spines",
+                    "cores",
+                    "node_leaf_cables",
+                    "leaf_spine_cables",
+                    "spine_core_cables",
+                )
+            )
+            fabric_rows.append(
+                (
+                    f"{kind} ({len(fs)} halls)",
+                    fs[0].switch_model,
+                    fs[0].radix,
+                    "per hall",
+                    max(f.tiers for f in fs),
+                    *sums,
+                )
+            )
+    out.print(_table(
+        "Fabrics",
+        ("fabric", "switch", "radix", "design", "tiers", "endpoints", "leaves", "spines", "cores", "node-leaf", "leaf-spine", "spine-core"),
+        fabric_rows,
+        left=2,
+    ))  # fmt: skip
+    out.print(_table(
+        "Kubernetes clusters",
+        ("cluster", "version", "pod range", "node pods", "service range", "pools", "nodes", "limit", "control plane", "GPUs"),
+        ((c.name, c.kubernetes_version, c.pod_cidr, f"/{c.node_pod_prefix}", c.service_cidr, ", ".join(c.pools), c.nodes,
+          c.node_limit, len(c.control_plane), c.gpus) for c in plan.clusters),
+        left=6,
+    ))  # fmt: skip
+    out.print(_table(
+        "Tenants",
+        ("tenant", "kind", "reseller", "jurisdictions", "GPU quota", "dedicated GPUs"),
+        ((tn.name, tn.kind, tn.reseller or "-", ", ".join(tn.jurisdictions), tn.gpu_quota, tn.dedicated_gpus) for tn in plan.tenants),
+        left=4,
+    ))  # fmt: skip
+    out.print(_table(
+        "Address plan",
+        ("network", "supernet", "block", "blocks", "allocated", "used", "of supernet"),
+        ((a.network, a.supernet, a.block, a.blocks, a.allocated, a.used, _pct(a.allocated, ip_network(a.supernet).num_addresses))
+         for a in plan.addresses),
+        left=3,
+    ))  # fmt: skip
     if plan.retired:
         out.print(f"[bold]decommissioned so far:[/] {len(plan.retired)} (see `kasbah diff`)")
 
 
 def _print_violations(d: PlanDiff) -> None:
-    err.print(f"[bold red]NOT STABLE[/]: {d.new_phase} changes or removes {len(d.violations)} thing(s) that exist in {d.old_phase} without a decommission:")
+    err.print(
+        f"[bold red]NOT STABLE[/]: {d.new_phase} changes or removes {len(d.violations)} thing(s) that exist in {d.old_phase} without a decommission:"
+    )
     for v in d.violations[:50]:
         err.print(f"  [red]✗[/] {v}")
     if len(d.violations) > 50:
@@ -239,15 +275,14 @@ def _print_violations(d: PlanDiff) -> None:
 
 def show_diff(d: PlanDiff) -> None:
     out.rule(f"[bold]kasbah diff[/] {d.old_phase} → {d.new_phase}")
-    t = Table(title="Totals", title_justify="left")
-    for c in ("", d.old_phase, d.new_phase, "added"):
-        t.add_column(c, justify="left" if not c else "right")
-    for k, (a, b) in d.totals.items():
+
+    def row(label: str, a: float, b: float) -> tuple[str, str, str, str]:
         fmt = "{:,.2f}" if isinstance(a, float) or isinstance(b, float) else "{:,}"
-        t.add_row(k.replace("_", " "), fmt.format(a), fmt.format(b), ("+" if b >= a else "") + fmt.format(b - a))
-    for k, (a, b) in d.addresses.items():
-        t.add_row(f"{k} addresses used", f"{a:,}", f"{b:,}", f"+{b - a:,}" if b >= a else f"{b - a:,}")
-    out.print(t)
+        return label, fmt.format(a), fmt.format(b), ("+" if b >= a else "") + fmt.format(b - a)
+
+    rows = [row(k.replace("_", " "), a, b) for k, (a, b) in d.totals.items()]
+    rows += [row(f"{k} addresses used", a, b) for k, (a, b) in d.addresses.items()]
+    out.print(_table("Totals", ("", d.old_phase, d.new_phase, "added"), rows))
     for kind in ("halls", "clusters", "pools", "tenants"):
         names = d.added.get(kind, [])
         if names:
@@ -263,7 +298,9 @@ def show_diff(d: PlanDiff) -> None:
         for kind, n in d.removed_by_decommission.items():
             out.print(f"  [yellow]-[/] {n:,} {kind.replace('_', ' ')} removed with them")
     if d.stable:
-        out.print("[green]stable[/]: everything in the earlier phase keeps its name, place, addresses, labels and cluster")
+        out.print(
+            "[green]stable[/]: everything in the earlier phase keeps its name, place, addresses, labels and cluster"
+        )
     else:
         _print_violations(d)
 
@@ -272,7 +309,10 @@ def show_diff(d: PlanDiff) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="kasbah", description="Plan a phased, sovereign AI campus from one declarative description.")
+    parser = argparse.ArgumentParser(
+        prog="kasbah",
+        description="Plan a phased, sovereign AI campus from one declarative description.",
+    )
     parser.add_argument("--version", action="version", version=f"kasbah {__version__}")
     env_help = f"environment directory (default: $KASBAH_ENV or {DEFAULT_ENV})"
     sub = parser.add_subparsers(dest="command", required=True)

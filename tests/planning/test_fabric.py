@@ -49,7 +49,13 @@ def test_dgx_b200_superpod_counts(sus: int, expected: tuple[int, ...]) -> None:
     # SU = 32 DGX B200 nodes, four a rack; 8 rails of 400G; QM9700 is radix 64 at 400G
     layer, tree = compute_fabric(sus, su_racks=8, nodes_per_rack=4, rails=8, radix=64, design=FabricDesign.FAT_TREE)
     assert layer.leaves_per_rail == 1 and layer.uplinks == 32
-    assert (tree.leaves, tree.spines, tree.cores, tree.leaf_spine_cables, tree.spine_core_cables) == expected
+    assert (
+        tree.leaves,
+        tree.spines,
+        tree.cores,
+        tree.leaf_spine_cables,
+        tree.spine_core_cables,
+    ) == expected
     assert tree.tiers == (3 if sus >= 16 else 2)
 
 
@@ -57,7 +63,13 @@ def test_dgx_b200_superpod_counts(sus: int, expected: tuple[int, ...]) -> None:
 def test_dgx_b300_quantum_x800_counts(sus: int, expected: tuple[int, ...]) -> None:
     # SU = 72 nodes (18 racks of 4), 8 rails of 800G; Q3400 is radix 144 at 800G
     _, tree = compute_fabric(sus, su_racks=18, nodes_per_rack=4, rails=8, radix=144, design=FabricDesign.FAT_TREE)
-    assert (tree.leaves, tree.spines, tree.cores, tree.leaf_spine_cables, tree.spine_core_cables) == expected
+    assert (
+        tree.leaves,
+        tree.spines,
+        tree.cores,
+        tree.leaf_spine_cables,
+        tree.spine_core_cables,
+    ) == expected
     assert tree.tiers == 2  # published: two tiers up to 18 SU
 
 
@@ -104,6 +116,9 @@ def test_leaf_refuses_racks_wider_than_half_its_ports() -> None:
         leaf_layer(su_racks=8, ports_per_rack=40, radix=64)
 
 
-@pytest.mark.parametrize(("uplinks", "minimum", "expected"), [(32, 12, 16), (72, 16, 18), (18, 5, 6), (18, 19, 18), (7, 1, 1)])
+@pytest.mark.parametrize(
+    ("uplinks", "minimum", "expected"),
+    [(32, 12, 16), (72, 16, 18), (18, 5, 6), (18, 19, 18), (7, 1, 1)],
+)
 def test_spread_is_the_smallest_divisor_at_least_the_minimum(uplinks: int, minimum: int, expected: int) -> None:
     assert spread(uplinks, minimum) == expected

@@ -79,7 +79,9 @@ def test_golden_plan(case: str, update_goldens: bool) -> None:
     if actual != expected:
         diff = difflib.unified_diff(expected.splitlines(), actual.splitlines(), "expected", "actual", lineterm="", n=2)
         shown = "\n".join(list(diff)[:80])
-        pytest.fail(f"plan of {spec['environment']}/{spec['phase']} differs from {expected_file}:\n{shown}\n(if intended: pytest --update-goldens, then review git diff)")
+        pytest.fail(
+            f"plan of {spec['environment']}/{spec['phase']} differs from {expected_file}:\n{shown}\n(if intended: pytest --update-goldens, then review git diff)"
+        )
 
 
 def test_golden_digests_name_the_changed_section() -> None:

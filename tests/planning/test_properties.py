@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from functools import cache
 from typing import Any
 
@@ -22,13 +23,25 @@ def _site() -> SiteDocument:
     """The tiny site with room to grow: bigger halls, more reservations and address space."""
     raw: dict[str, Any] = yaml.safe_load((TINY / "site.yaml").read_text())
     a = raw["site"]["addressing"]
-    a["reserve"] = {"halls": 6, "scalable_units_per_hall": 32, "racks_per_scalable_unit": 2, "rails": 2, "fabrics": 64, "switches_per_fabric": 256}
+    a["reserve"] = {
+        "halls": 6,
+        "scalable_units_per_hall": 32,
+        "racks_per_scalable_unit": 2,
+        "rails": 2,
+        "fabrics": 64,
+        "switches_per_fabric": 256,
+    }
     for i, net in enumerate(("oob", "inband", "storage", "compute")):
         a[net]["supernet"] = f"10.{20 + i}.0.0/16"
     a["loopback"] = "10.30.0.0/16"
     a["pods"] = {"supernet": "10.128.0.0/12", "cluster_prefix": 16, "node_prefix": 24}
     a["services"] = {"supernet": "10.96.0.0/12", "cluster_prefix": 16}
-    raw["catalog"]["hall_profiles"][0].update(rows=2, positions_per_row=12, power={"units": 3, "unit_mw": 0.1, "redundancy": "N+1"}, air_cooling_mw=0.3)
+    raw["catalog"]["hall_profiles"][0].update(
+        rows=2,
+        positions_per_row=12,
+        power={"units": 3, "unit_mw": 0.1, "redundancy": "N+1"},
+        air_cooling_mw=0.3,
+    )
     raw["site"]["phases"] = ["p1"]
     return SiteDocument.model_validate(raw)
 
@@ -40,36 +53,72 @@ def campuses(draw: st.DrawFn) -> Campus:
     clusters: list[str] = []
     phases = []
     for n in range(draw(st.integers(1, 4))):
-        spec: dict[str, Any] = {"name": f"p{n + 1}", "facility_budget_mw": 1, "pools": [], "clusters": [], "halls": []}
+        spec: dict[str, Any] = {
+            "name": f"p{n + 1}",
+            "facility_budget_mw": 1,
+            "pools": [],
+            "clusters": [],
+            "halls": [],
+        }
         for _ in range(draw(st.integers(1 if n == 0 else 0, 2))):
             halls.append(f"h{len(halls) + 1}")
             spec["halls"].append({"name": halls[-1], "profile": "lab-room"})
         if n == 0:
             spec["tenants"] = [{"name": "op", "kind": "operator", "jurisdictions": ["ma"]}]
-            spec["pools"].append({"name": "mgmt", "rack_profile": "lab-cpu", "purpose": "management", "placements": [{"hall": halls[0], "racks": 2}]})
+            spec["pools"].append(
+                {
+                    "name": "mgmt",
+                    "rack_profile": "lab-cpu",
+                    "purpose": "management",
+                    "placements": [{"hall": halls[0], "racks": 2}],
+                }
+            )
         if n == 0 or draw(st.booleans()):
             clusters.append(f"c{len(clusters) + 1}")
-            spec["clusters"].append({"name": clusters[-1], "kubernetes_version": "1.34", "node_limit": draw(st.sampled_from([8, 64, 64])), "control_plane": {"pool": "mgmt", "replicas": 1}})
+            spec["clusters"].append(
+                {
+                    "name": clusters[-1],
+                    "kubernetes_version": "1.34",
+                    "node_limit": draw(st.sampled_from([8, 64, 64])),
+                    "control_plane": {"pool": "mgmt", "replicas": 1},
+                }
+            )
         for _ in range(draw(st.integers(0, 3))):
             pools.append(f"w{len(pools) + 1}")
             gpu = draw(st.booleans())
-            spec["pools"].append({
-                "name": pools[-1],
-                "rack_profile": "lab-gpu" if gpu else "lab-cpu",
-                "purpose": draw(st.sampled_from(["training", "inference", "hpc"])) if gpu else "hpc",
-                "cluster": draw(st.sampled_from([None, *clusters])),
-                "placements": [{"hall": draw(st.sampled_from(halls)), "racks": draw(st.integers(1, 3))} for _ in range(draw(st.integers(1, 2)))],
-            })
+            spec["pools"].append(
+                {
+                    "name": pools[-1],
+                    "rack_profile": "lab-gpu" if gpu else "lab-cpu",
+                    "purpose": draw(st.sampled_from(["training", "inference", "hpc"])) if gpu else "hpc",
+                    "cluster": draw(st.sampled_from([None, *clusters])),
+                    "placements": [
+                        {"hall": draw(st.sampled_from(halls)), "racks": draw(st.integers(1, 3))}
+                        for _ in range(draw(st.integers(1, 2)))
+                    ],
+                }
+            )
         existing = [p for p in pools if all(p != q["name"] for q in spec["pools"])]
         if existing and draw(st.booleans()):
-            spec["expansions"] = {"pools": [{"pool": draw(st.sampled_from(existing)), "placements": [{"hall": draw(st.sampled_from(halls)), "racks": 1}]}]}
+            spec["expansions"] = {
+                "pools": [
+                    {
+                        "pool": draw(st.sampled_from(existing)),
+                        "placements": [{"hall": draw(st.sampled_from(halls)), "racks": 1}],
+                    }
+                ]
+            }
         elif existing and draw(st.integers(0, 3)) == 0:
             victim = draw(st.sampled_from(existing))
             pools.remove(victim)
             spec["decommissions"] = [{"kind": "pool", "name": victim, "reason": "generated retirement"}]
         phases.append(Phase.model_validate(spec))
     site = _site()
-    return Campus(site=site.site.model_copy(update={"phases": [p.name for p in phases]}), catalog=site.catalog, phases=tuple(phases))
+    return Campus(
+        site=site.site.model_copy(update={"phases": [p.name for p in phases]}),
+        catalog=site.catalog,
+        phases=tuple(phases),
+    )
 
 
 def _check_plan(plan: Plan) -> None:
@@ -81,11 +130,24 @@ def _check_plan(plan: Plan) -> None:
         assert h.positions_used <= h.positions
     for c in plan.clusters:
         assert c.nodes <= c.node_limit
-    for section in ("halls", "scalable_units", "racks", "nodes", "pools", "switches", "clusters", "tenants"):
+    for section in (
+        "halls",
+        "scalable_units",
+        "racks",
+        "nodes",
+        "pools",
+        "switches",
+        "clusters",
+        "tenants",
+    ):
         names = [i.name for i in getattr(plan, section)]
         assert len(names) == len(set(names)), f"duplicate names in {section}"
     racks = {r.name: r for r in plan.racks}
-    for attr, cidr_attr in (("oob_ip", "oob_cidr"), ("inband_ip", "inband_cidr"), ("storage_ip", "storage_cidr")):
+    for attr, cidr_attr in (
+        ("oob_ip", "oob_cidr"),
+        ("inband_ip", "inband_cidr"),
+        ("storage_ip", "storage_cidr"),
+    ):
         ips = [getattr(n, attr) for n in plan.nodes]
         assert len(ips) == len(set(ips)), f"duplicate {attr}"
         for n in plan.nodes:
@@ -100,7 +162,7 @@ def _check_plan(plan: Plan) -> None:
         [c.pod_cidr for c in plan.clusters],
     ):
         nets = sorted(ipaddress.ip_network(c) for c in cidrs)
-        assert all(not a.overlaps(b) for a, b in zip(nets, nets[1:], strict=False))
+        assert all(not a.overlaps(b) for a, b in itertools.pairwise(nets))
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -116,6 +178,6 @@ def test_generated_campuses_plan_deterministically_stably_and_within_budget(camp
     assert [plan_to_dict(p) for p in plans] == [plan_to_dict(p) for p in again]
     for plan in plans:
         _check_plan(plan)
-    for old, new in zip(plans, plans[1:], strict=False):
+    for old, new in itertools.pairwise(plans):
         d = diff_plans(plan_to_dict(old), plan_to_dict(new))
         assert d.stable, [str(v) for v in d.violations]

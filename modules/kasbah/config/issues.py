@@ -46,6 +46,8 @@ def yaml_path(path: Loc) -> str:
     """`('phase', 'pools', 2, 'racks')` -> `phase.pools[2].racks`."""
     out = ""
     for part in path:
+        if isinstance(part, str) and part.startswith("<"):
+            continue  # positions of keys, duplicates and syntax errors, not YAML keys
         if isinstance(part, int):
             out += f"[{part}]"
         else:

@@ -16,8 +16,8 @@ from kasbah.config.issues import (
     SITE_DOC,
     ConfigError,
     ConfigIssue,
-    LocatedIssue,
     Loc,
+    LocatedIssue,
     yaml_path,
 )
 from kasbah.config.models import Campus, Catalog, Phase, PhaseDocument, Site, SiteDocument
@@ -74,29 +74,42 @@ def locate(sources: dict[str, SourceDoc], issue: ConfigIssue) -> LocatedIssue:
 def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, SourceDoc] | None:
     """Parse one YAML file; record duplicate keys and syntax errors as issues."""
     source = SourceDoc(file)
+    if not file.exists():
+        return None
     try:
         text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
     except (OSError, UnicodeDecodeError) as exc:
-        issues.append(ConfigIssue(doc, (), f"cannot read the file: {exc}", "check its permissions and that it is UTF-8 text"))
-        return None
+        reason = "it is a directory" if file.is_dir() else str(exc)
+        issues.append(ConfigIssue(doc, (), f"cannot read the file: {reason}", "make it a readable UTF-8 text file"))
+        return None, source
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
+        # PyYAML notices a missing ':' or an unclosed bracket on a later line; the construct it
+        # was reading (the context) starts where the mistake is.
+        marks = [m for m in (exc.context_mark, exc.problem_mark) if m is not None]
         where: Loc = ()
-        if mark is not None:
-            source.positions[("<syntax>",)] = (mark.line + 1, mark.column + 1)
-            where = ("<syntax>",)
         problem = exc.problem or "invalid YAML"
-        issues.append(ConfigIssue(doc, where, f"YAML syntax error: {problem}", "fix the YAML syntax at this line (indentation, quotes, a missing ':')"))
+        if marks:
+            first = min(marks, key=lambda m: (m.line, m.column))
+            source.positions[("<syntax>",)] = (first.line + 1, first.column + 1)
+            where = ("<syntax>",)
+            if exc.context and exc.problem_mark is not None and first is not exc.problem_mark:
+                problem += f" (noticed at line {exc.problem_mark.line + 1}, {exc.context})"
+        issues.append(
+            ConfigIssue(
+                doc,
+                where,
+                f"YAML syntax error: {problem}",
+                "fix the YAML at this line: indentation, quotes, a missing ':' or a closing bracket",
+            )
+        )
         return None, source
     if node is None:
         issues.append(ConfigIssue(doc, (), "the file is empty", "see the shipped environments for what it must hold"))
         return None, source
     _walk(node, (), source, doc, issues)
-    return yaml.load(text, Loader=_Loader), source  # noqa: S506 - a SafeLoader
+    return yaml.load(text, Loader=_Loader), source
 
 
 def _walk(node: yaml.Node, path: Loc, source: SourceDoc, doc: str, issues: list[ConfigIssue]) -> None:
@@ -107,12 +120,24 @@ def _walk(node: yaml.Node, path: Loc, source: SourceDoc, doc: str, issues: list[
             key = key_node.value
             child = (*path, key)
             if key in seen:
-                source.positions[(*child, "<duplicate>")] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                issues.append(ConfigIssue(doc, (*child, "<duplicate>"), f"key `{key}` appears twice in this mapping", "keep one of them; YAML keeps only the last, silently"))
+                source.positions[(*child, "<duplicate>")] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+                issues.append(
+                    ConfigIssue(
+                        doc,
+                        (*child, "<duplicate>"),
+                        f"key `{key}` appears twice in this mapping",
+                        "keep one of them; YAML keeps only the last, silently",
+                    )
+                )
             seen.add(key)
             _walk(value_node, child, source, doc, issues)
             # extra keys are reported at the key itself
-            source.positions.setdefault((*child, "<key>"), (key_node.start_mark.line + 1, key_node.start_mark.column + 1))
+            source.positions.setdefault(
+                (*child, "<key>"), (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            )
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
             _walk(item, (*path, i), source, doc, issues)
@@ -166,7 +191,7 @@ def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
     if kind == "string_pattern_mismatch":
         ctx = err.get("ctx", {}).get("pattern", "")
         if "1\\." in ctx:
-            return "write a Kubernetes minor version as a quoted string, for example \"1.33\""
+            return 'write a Kubernetes minor version as a quoted string, for example "1.33"'
         return "use lowercase letters, digits and '-', starting and ending with a letter or digit (a DNS label)"
     if kind in ("string_too_long", "string_too_short"):
         return "shorten or lengthen it to the limit given"
@@ -184,29 +209,84 @@ def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
         return "give a mapping of keys to values here"
     if kind.startswith("ip_") or "network" in kind:
         return "give a network in CIDR form with its host bits zero, for example 10.0.0.0/12"
-    if kind == "value_error":
-        return "see the message"
     return "correct the value"
 
 
+def _is_key(part: str | int) -> bool:
+    """Location parts that are YAML keys, not pydantic's names for union members or validators."""
+    return isinstance(part, int) or (not any(c in part for c in "[](),") and part not in ("IPv4Network", "IPv6Network"))
+
+
+def _message(err: Any, loc: Loc) -> str:
+    kind = err["type"]
+    key = loc[-1] if loc else ""
+    given = err.get("input")
+    if kind == "missing":
+        return f"required key `{key}` is missing"
+    if kind == "extra_forbidden":
+        return f"unknown key `{key}`"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"expected a mapping of keys to values, got {_yaml_kind(given)}"
+    if kind == "list_type":
+        return f"expected a list, got {_yaml_kind(given)}"
+    if kind.startswith("ip_") or "network" in kind:
+        return f"`{given}` is not a valid IPv4 or IPv6 network in CIDR form (host bits must be zero)"
+    ctx = err.get("ctx", {})
+    if kind == "enum":
+        return f"`{given}` is not one of: {ctx.get('expected', '')}"
+    if kind == "string_pattern_mismatch":
+        if "1\\." in str(ctx.get("pattern", "")):
+            return f"`{given}` is not a Kubernetes minor version"
+        return f"`{given}` is not a valid name"
+    if kind == "string_too_long":
+        return f"`{given}` is longer than {ctx.get('max_length')} characters"
+    bounds = {
+        "greater_than": "above",
+        "greater_than_equal": "at least",
+        "less_than": "below",
+        "less_than_equal": "at most",
+    }
+    if kind in bounds:
+        limit = next(iter(ctx.values()), "")
+        return f"`{given}` is out of range: it must be {bounds[kind]} {limit}"
+    if kind in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
+        return f"`{given}` is not {'a whole number' if kind.startswith('int') else 'a number'}"
+    msg: str = err["msg"].removeprefix("Value error, ")
+    return msg
+
+
+def _yaml_kind(value: Any) -> str:
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if value is None:
+        return "nothing (null)"
+    return f"{type(value).__name__} `{value}`"
+
+
 def _pydantic_issues(exc: ValidationError, doc: str, root: type[BaseModel]) -> list[ConfigIssue]:
-    out = []
+    out: list[ConfigIssue] = []
+    seen: set[Loc] = set()
     for err in exc.errors(include_url=False):
-        loc: Loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith(("function-", "union["))))
-        # a union of IPv4/IPv6 reports each member; the path names the member class, not a key
-        loc = tuple(p for p in loc if p not in ("IPv4Network", "IPv6Network"))
-        msg = err["msg"].removeprefix("Value error, ")
+        loc: Loc = tuple(p for p in err["loc"] if _is_key(p))
+        if loc in seen:
+            continue  # an IPv4|IPv6 union reports each member for one value
+        seen.add(loc)
+        msg = _message(err, loc)
+        fix = _fix_for(err, root, loc)
+        if "; fix: " in msg:  # validators state the fix after the problem
+            msg, fix = msg.split("; fix: ", 1)
         path = (*loc, "<key>") if err["type"] == "extra_forbidden" else loc
-        out.append(ConfigIssue(doc, path, msg, _fix_for(err, root, loc)))
-    # IPv4|IPv6 unions yield the same complaint twice for one value
-    seen: set[tuple[Loc, str]] = set()
-    unique = []
-    for issue in out:
-        k = (issue.path, issue.fix)
-        if k not in seen:
-            seen.add(k)
-            unique.append(issue)
-    return unique
+        out.append(ConfigIssue(doc, path, msg, fix))
+    # a misspelt required key is one mistake: report the unknown key (with its did-you-mean),
+    # not also the missing one it was meant to be
+    meant = {
+        (*i.path[:-2], i.fix.split("`")[1])
+        for i in out
+        if i.path[-1:] == ("<key>",) and i.fix.startswith("did you mean")
+    }
+    return [i for i in out if not (i.message.startswith("required key") and i.path in meant)]
 
 
 # --------------------------------------------------------------------------- the environment
@@ -219,11 +299,33 @@ def load_environment(root: Path | str) -> Environment:
     sources: dict[str, SourceDoc] = {SITE_DOC: SourceDoc(root / SITE_FILE)}
 
     if not root.is_dir():
-        raise ConfigError([LocatedIssue(root, None, None, "", "no such environment directory", "give the path of a directory holding site.yaml, for example environments/campus")])
+        raise ConfigError(
+            [
+                LocatedIssue(
+                    root,
+                    None,
+                    None,
+                    "",
+                    "no such environment directory",
+                    "give the path of a directory holding site.yaml, for example environments/campus",
+                )
+            ]
+        )
 
     parsed = _parse(root / SITE_FILE, SITE_DOC, issues)
     if parsed is None:
-        raise ConfigError([LocatedIssue(root / SITE_FILE, None, None, "", "site.yaml is missing", "create it; see environments/tiny/site.yaml for a small example")])
+        raise ConfigError(
+            [
+                LocatedIssue(
+                    root / SITE_FILE,
+                    None,
+                    None,
+                    "",
+                    "site.yaml is missing",
+                    "create it; see environments/tiny/site.yaml for a small example",
+                )
+            ]
+        )
     raw_site, sources[SITE_DOC] = parsed
     site_doc: SiteDocument | None = None
     if raw_site is not None:
@@ -236,14 +338,33 @@ def load_environment(root: Path | str) -> Environment:
     listed: list[str] = []
     if site_doc is not None:
         listed = site_doc.site.phases
+    elif isinstance(raw_site, dict) and isinstance(raw_site.get("site"), dict):
+        declared = raw_site["site"].get("phases")
+        if isinstance(declared, list) and all(isinstance(n, str) for n in declared):
+            listed = declared
+    if listed:
         for i, name in enumerate(listed):
             if name in listed[:i]:
-                issues.append(ConfigIssue(SITE_DOC, ("site", "phases", i), f"phase `{name}` is listed twice", "list each phase once, in build order"))
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        ("site", "phases", i),
+                        f"phase `{name}` is listed twice",
+                        "list each phase once, in build order",
+                    )
+                )
                 continue
             file = root / PHASE_DIR / f"{name}.yaml"
             got = _parse(file, name, issues)
             if got is None:
-                issues.append(ConfigIssue(SITE_DOC, ("site", "phases", i), f"phase `{name}` has no file {PHASE_DIR}/{name}.yaml", f"create {file} or remove `{name}` from site.phases"))
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        ("site", "phases", i),
+                        f"phase `{name}` has no file {PHASE_DIR}/{name}.yaml",
+                        f"create {file} or remove `{name}` from site.phases",
+                    )
+                )
                 continue
             raw, sources[name] = got
             if raw is None:
@@ -254,13 +375,27 @@ def load_environment(root: Path | str) -> Environment:
                 issues.extend(_pydantic_issues(exc, name, PhaseDocument))
                 continue
             if doc.phase.name != name:
-                issues.append(ConfigIssue(name, ("phase", "name"), f"the file is {name}.yaml but names phase `{doc.phase.name}`", f"set phase.name to `{name}` or rename the file"))
+                issues.append(
+                    ConfigIssue(
+                        name,
+                        ("phase", "name"),
+                        f"the file is {name}.yaml but names phase `{doc.phase.name}`",
+                        f"set phase.name to `{name}` or rename the file",
+                    )
+                )
             phases.append(doc.phase)
     phase_dir = root / PHASE_DIR
     if phase_dir.is_dir():
         for extra in sorted(phase_dir.glob("*.yaml")):
-            if extra.stem not in listed and site_doc is not None:
-                issues.append(ConfigIssue(SITE_DOC, ("site", "phases"), f"{PHASE_DIR}/{extra.name} is not listed in site.phases", f"add `{extra.stem}` to site.phases in build order, or delete the file"))
+            if extra.stem not in listed and listed:
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        ("site", "phases"),
+                        f"{PHASE_DIR}/{extra.name} is not listed in site.phases",
+                        f"add `{extra.stem}` to site.phases in build order, or delete the file",
+                    )
+                )
 
     if issues or site_doc is None:
         raise ConfigError(locate(sources, i) for i in issues)

@@ -165,13 +165,9 @@ class RackProfile(Model):
     nodes: NonNegativeInt = Field(description="Kubernetes/Ansible nodes (GB200: compute trays).")
     gpus_per_node: NonNegativeInt = 0
     cpus_per_node: NonNegativeInt = 0
-    compute_nics_per_node: NonNegativeInt = Field(
-        default=0, description="Compute-fabric NICs per node, one per rail."
-    )
+    compute_nics_per_node: NonNegativeInt = Field(default=0, description="Compute-fabric NICs per node, one per rail.")
     compute_nic_gbps: NonNegativeInt = 0
-    storage_nics_per_node: NonNegativeInt = Field(
-        default=0, description="Storage/in-band NICs per node (BlueField-3)."
-    )
+    storage_nics_per_node: NonNegativeInt = Field(default=0, description="Storage/in-band NICs per node (BlueField-3).")
     storage_nic_gbps: NonNegativeInt = 0
     oob_ports_extra: NonNegativeInt = Field(
         default=0,
@@ -192,15 +188,19 @@ class RackProfile(Model):
     @model_validator(mode="after")
     def _consistent(self) -> RackProfile:
         if self.kind is RackKind.GPU and (self.gpus_per_node == 0 or self.nodes == 0):
-            raise ValueError("a gpu rack profile needs `nodes` and `gpus_per_node` above 0")
+            raise ValueError(
+                "a gpu rack profile has no GPUs; fix: set `nodes` and `gpus_per_node` above 0, or change `kind`"
+            )
         if self.kind is not RackKind.GPU and self.gpus_per_node:
-            raise ValueError(f"a {self.kind.value} rack profile cannot have gpus_per_node")
+            raise ValueError(
+                f"a {self.kind.value} rack profile cannot have GPUs; fix: set `kind: gpu` or remove `gpus_per_node`"
+            )
         if self.compute_nics_per_node and not self.compute_nic_gbps:
-            raise ValueError("compute_nics_per_node is set, so compute_nic_gbps must be too")
+            raise ValueError("compute NICs without a speed; fix: set `compute_nic_gbps` (400 for NDR, 800 for XDR)")
         if self.storage_nics_per_node and not self.storage_nic_gbps:
-            raise ValueError("storage_nics_per_node is set, so storage_nic_gbps must be too")
+            raise ValueError("storage NICs without a speed; fix: set `storage_nic_gbps`")
         if self.nvlink.domain is NvlinkDomain.RACK and self.kind is not RackKind.GPU:
-            raise ValueError("only gpu racks have a rack-wide NVLink domain")
+            raise ValueError("only gpu racks have a rack-wide NVLink domain; fix: set `nvlink.domain` to none")
         return self
 
     @property
@@ -224,7 +224,7 @@ class UnitGroup(Model):
         if self.redundancy.usable(self.units) <= 0:
             raise ValueError(
                 f"{self.units} unit(s) leave nothing usable under {self.redundancy.value}; "
-                "add units or lower the redundancy"
+                "fix: add units or lower the redundancy"
             )
         return self
 
@@ -265,8 +265,6 @@ class HallProfile(Model):
         return self.rows * self.positions_per_row
 
 
-
-
 class Catalog(Model):
     rack_profiles: list[RackProfile] = Field(min_length=1)
     hall_profiles: list[HallProfile] = Field(min_length=1)
@@ -302,7 +300,9 @@ class Network(Model):
     @classmethod
     def _power_of_two(cls, v: int) -> int:
         if v & (v - 1):
-            raise ValueError(f"must be a power of two (a subnet size), for example {1 << v.bit_length()}")
+            raise ValueError(
+                f"{v} is not a power of two (a subnet size); fix: use {1 << (v.bit_length() - 1)} or {1 << v.bit_length()}"
+            )
         return v
 
 
@@ -342,9 +342,7 @@ class Addressing(Model):
 
 
 class FabricDefaults(Model):
-    compute_switch: dict[int, Name] = Field(
-        description="Compute-fabric switch model by NIC speed in Gb/s."
-    )
+    compute_switch: dict[int, Name] = Field(description="Compute-fabric switch model by NIC speed in Gb/s.")
     storage_switch: Name
     oob_switch: Name
 
@@ -407,7 +405,9 @@ class ControlPlane(Model):
     @classmethod
     def _odd(cls, v: int) -> int:
         if v % 2 == 0:
-            raise ValueError("etcd needs an odd number of members for quorum: use 1, 3, 5 or 7")
+            raise ValueError(
+                f"{v} control-plane replicas: etcd needs an odd number of members for quorum; fix: use {v - 1 or 1} or {v + 1}"
+            )
         return v
 
 

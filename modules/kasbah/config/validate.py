@@ -20,7 +20,14 @@ def _duplicates(names: Iterable[str], path: Loc, what: str) -> list[ConfigIssue]
     out = []
     for i, name in enumerate(names):
         if name in seen:
-            out.append(ConfigIssue(SITE_DOC, (*path, i, "name"), f"{what} `{name}` is defined twice", f"give each {what} a unique name"))
+            out.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*path, i, "name"),
+                    f"{what} `{name}` is defined twice",
+                    f"give each {what} a unique name",
+                )
+            )
         seen.add(name)
     return out
 
@@ -51,17 +58,55 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
     for i, rp in enumerate(catalog.rack_profiles):
         here: Loc = (*cat, "rack_profiles", i)
         if rp.cooling is Cooling.AIR and rp.power_kw > site.air_cooling_ceiling_kw:
-            issues.append(ConfigIssue(SITE_DOC, (*here, "power_kw"), f"an air-cooled rack of {rp.power_kw:g} kW is above the site's air-cooling ceiling of {site.air_cooling_ceiling_kw:g} kW", "set cooling to direct-liquid or rear-door, or lower the rack's power (fewer nodes per rack)"))
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*here, "power_kw"),
+                    f"an air-cooled rack of {rp.power_kw:g} kW is above the site's air-cooling ceiling of {site.air_cooling_ceiling_kw:g} kW",
+                    "set cooling to direct-liquid or rear-door, or lower the rack's power (fewer nodes per rack)",
+                )
+            )
         if rp.scalable_unit_racks > reserve.racks_per_scalable_unit:
-            issues.append(ConfigIssue(SITE_DOC, (*here, "scalable_unit_racks"), f"{rp.scalable_unit_racks} racks per scalable unit, but site.addressing.reserve.racks_per_scalable_unit is {reserve.racks_per_scalable_unit}", "raise the reservation (only before phase 1 is built: it renumbers) or use smaller units"))
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*here, "scalable_unit_racks"),
+                    f"{rp.scalable_unit_racks} racks per scalable unit, but site.addressing.reserve.racks_per_scalable_unit is {reserve.racks_per_scalable_unit}",
+                    "raise the reservation (only before phase 1 is built: it renumbers) or use smaller units",
+                )
+            )
         if rp.compute_nics_per_node > reserve.rails:
-            issues.append(ConfigIssue(SITE_DOC, (*here, "compute_nics_per_node"), f"{rp.compute_nics_per_node} rails, but site.addressing.reserve.rails is {reserve.rails}", "raise site.addressing.reserve.rails (before phase 1 is built)"))
-        if rp.kind is RackKind.GPU and rp.compute_nics_per_node and rp.compute_nic_gbps not in site.fabrics.compute_switch:
-            issues.append(ConfigIssue(SITE_DOC, (*here, "compute_nic_gbps"), f"no default compute switch for {rp.compute_nic_gbps} Gb/s NICs", f"add {rp.compute_nic_gbps} to site.fabrics.compute_switch, or set compute_switch on every pool of this profile"))
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*here, "compute_nics_per_node"),
+                    f"{rp.compute_nics_per_node} rails, but site.addressing.reserve.rails is {reserve.rails}",
+                    "raise site.addressing.reserve.rails (before phase 1 is built)",
+                )
+            )
+        if (
+            rp.kind is RackKind.GPU
+            and rp.compute_nics_per_node
+            and rp.compute_nic_gbps not in site.fabrics.compute_switch
+        ):
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*here, "compute_nic_gbps"),
+                    f"no default compute switch for {rp.compute_nic_gbps} Gb/s NICs",
+                    f"add {rp.compute_nic_gbps} to site.fabrics.compute_switch, or set compute_switch on every pool of this profile",
+                )
+            )
         issues += _per_rack_fits(rp, here, site.addressing.oob, "oob", rp.oob_ports)
         issues += _per_rack_fits(rp, here, site.addressing.inband, "inband", rp.nodes)
         issues += _per_rack_fits(rp, here, site.addressing.storage, "storage", rp.nodes)
-        issues += _per_rack_fits(rp, here, site.addressing.compute, "compute", rp.nodes if rp.compute_nics_per_node else 0)
+        issues += _per_rack_fits(
+            rp,
+            here,
+            site.addressing.compute,
+            "compute",
+            rp.nodes if rp.compute_nics_per_node else 0,
+        )
 
     for i, hp in enumerate(catalog.hall_profiles):
         here = (*cat, "hall_profiles", i)
@@ -69,18 +114,39 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
         if nr is not None:
             prof = racks.get(nr.profile)
             if prof is None:
-                issues.append(_unknown(here + ("network_racks", "profile"), "rack profile", nr.profile, racks))
+                issues.append(_unknown((*here, "network_racks", "profile"), "rack profile", nr.profile, racks))
             elif prof.kind is not RackKind.NETWORK:
-                issues.append(ConfigIssue(SITE_DOC, (*here, "network_racks", "profile"), f"`{nr.profile}` is a {prof.kind.value} rack, not a network rack", "name a rack profile of kind network"))
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*here, "network_racks", "profile"),
+                        f"`{nr.profile}` is a {prof.kind.value} rack, not a network rack",
+                        "name a rack profile of kind network",
+                    )
+                )
             if nr.count >= hp.positions:
-                issues.append(ConfigIssue(SITE_DOC, (*here, "network_racks", "count"), f"{nr.count} network racks leave no position of the {hp.positions} for compute", "reserve fewer network racks or add rows"))
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*here, "network_racks", "count"),
+                        f"{nr.count} network racks leave no position of the {hp.positions} for compute",
+                        "reserve fewer network racks or add rows",
+                    )
+                )
         if hp.liquid_cooling is None and hp.air_cooling_mw == 0:
-            issues.append(ConfigIssue(SITE_DOC, here, "the hall has neither liquid nor air cooling", "add liquid_cooling or air_cooling_mw"))
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    here,
+                    "the hall has neither liquid nor air cooling",
+                    "add liquid_cooling or air_cooling_mw",
+                )
+            )
 
     fab: Loc = ("site", "fabrics")
     for speed, sw in site.fabrics.compute_switch.items():
         if sw not in switches:
-            issues.append(_unknown((*fab, "compute_switch", speed), "switch model", sw, switches))
+            issues.append(_unknown((*fab, "compute_switch", str(speed)), "switch model", sw, switches))
     for key in ("storage_switch", "oob_switch"):
         sw = getattr(site.fabrics, key)
         if sw not in switches:
@@ -93,13 +159,25 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
 def _per_rack_fits(rp: RackProfile, here: Loc, net: Network, name: str, hosts: int) -> list[ConfigIssue]:
     need = hosts + reserved_addresses(net.supernet)
     if hosts and need > net.per_rack:
-        return [ConfigIssue(SITE_DOC, (*here, "name"), f"a `{rp.name}` rack needs {need} {name} addresses ({hosts} hosts + network, gateway{', broadcast' if net.supernet.version == 4 else ''}) but site.addressing.{name}.per_rack is {net.per_rack}", f"raise site.addressing.{name}.per_rack to {1 << host_bits_needed(need)} (only before phase 1 is built: it renumbers)")]
+        return [
+            ConfigIssue(
+                SITE_DOC,
+                (*here, "name"),
+                f"a `{rp.name}` rack needs {need} {name} addresses ({hosts} hosts + network, gateway{', broadcast' if net.supernet.version == 4 else ''}) but site.addressing.{name}.per_rack is {net.per_rack}",
+                f"raise site.addressing.{name}.per_rack to {1 << host_bits_needed(need)} (only before phase 1 is built: it renumbers)",
+            )
+        ]
     return []
 
 
 def _unknown(path: Loc, what: str, name: str, known: Iterable[str]) -> ConfigIssue:
     names = sorted(known)
-    return ConfigIssue(SITE_DOC, path, f"unknown {what} `{name}`", f"use one of: {', '.join(names)}" if names else f"define the {what} first")
+    return ConfigIssue(
+        SITE_DOC,
+        path,
+        f"unknown {what} `{name}`",
+        f"use one of: {', '.join(names)}" if names else f"define the {what} first",
+    )
 
 
 def _check_addressing(campus: Campus) -> list[ConfigIssue]:
@@ -109,31 +187,98 @@ def _check_addressing(campus: Campus) -> list[ConfigIssue]:
     issues: list[ConfigIssue] = []
     rack_blocks = r.halls * r.scalable_units_per_hall * r.racks_per_scalable_unit
     needs: list[tuple[str, IPNetwork, int, str]] = [
-        ("oob", a.oob.supernet, rack_blocks * a.oob.per_rack, "halls x scalable_units_per_hall x racks_per_scalable_unit x oob.per_rack"),
-        ("inband", a.inband.supernet, rack_blocks * a.inband.per_rack, "halls x scalable_units_per_hall x racks_per_scalable_unit x inband.per_rack"),
-        ("storage", a.storage.supernet, rack_blocks * a.storage.per_rack, "halls x scalable_units_per_hall x racks_per_scalable_unit x storage.per_rack"),
-        ("compute", a.compute.supernet, r.rails * rack_blocks * a.compute.per_rack, "rails x halls x scalable_units_per_hall x racks_per_scalable_unit x compute.per_rack"),
-        ("loopback", a.loopback, r.fabrics * r.switches_per_fabric, "fabrics x switches_per_fabric"),
+        (
+            "oob",
+            a.oob.supernet,
+            rack_blocks * a.oob.per_rack,
+            "halls x scalable_units_per_hall x racks_per_scalable_unit x oob.per_rack",
+        ),
+        (
+            "inband",
+            a.inband.supernet,
+            rack_blocks * a.inband.per_rack,
+            "halls x scalable_units_per_hall x racks_per_scalable_unit x inband.per_rack",
+        ),
+        (
+            "storage",
+            a.storage.supernet,
+            rack_blocks * a.storage.per_rack,
+            "halls x scalable_units_per_hall x racks_per_scalable_unit x storage.per_rack",
+        ),
+        (
+            "compute",
+            a.compute.supernet,
+            r.rails * rack_blocks * a.compute.per_rack,
+            "rails x halls x scalable_units_per_hall x racks_per_scalable_unit x compute.per_rack",
+        ),
+        (
+            "loopback",
+            a.loopback,
+            r.fabrics * r.switches_per_fabric,
+            "fabrics x switches_per_fabric",
+        ),
     ]
     for name, net, need, how in needs:
         if need > net.num_addresses:
             bits = host_bits_needed(need)
-            issues.append(ConfigIssue(SITE_DOC, (*base, name), f"the {name} range {net} holds {net.num_addresses} addresses but the reservations need {need} ({how})", f"give a /{net.max_prefixlen - bits} or larger, or lower site.addressing.reserve"))
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*base, name),
+                    f"the {name} range {net} holds {net.num_addresses} addresses but the reservations need {need} ({how})",
+                    f"give a /{net.max_prefixlen - bits} or larger, or lower site.addressing.reserve",
+                )
+            )
     for key in ("switches_per_fabric",):
         v = getattr(r, key)
         if v & (v - 1) or v < 4:
-            issues.append(ConfigIssue(SITE_DOC, (*base, "reserve", key), f"{key} must be a power of two of at least 4 (leaves, spines and cores get fixed shares), not {v}", f"use {max(4, 1 << v.bit_length())}"))
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*base, "reserve", key),
+                    f"{key} must be a power of two of at least 4 (leaves, spines and cores get fixed shares), not {v}",
+                    f"use {max(4, 1 << v.bit_length())}",
+                )
+            )
 
     pods = a.pods
     if not (pods.supernet.prefixlen <= pods.cluster_prefix < pods.node_prefix <= pods.supernet.max_prefixlen):
-        issues.append(ConfigIssue(SITE_DOC, (*base, "pods"), f"pod prefixes must nest: supernet /{pods.supernet.prefixlen} <= cluster_prefix /{pods.cluster_prefix} < node_prefix /{pods.node_prefix} <= /{pods.supernet.max_prefixlen}", "adjust cluster_prefix and node_prefix"))
+        issues.append(
+            ConfigIssue(
+                SITE_DOC,
+                (*base, "pods"),
+                f"pod prefixes must nest: supernet /{pods.supernet.prefixlen} <= cluster_prefix /{pods.cluster_prefix} < node_prefix /{pods.node_prefix} <= /{pods.supernet.max_prefixlen}",
+                "adjust cluster_prefix and node_prefix",
+            )
+        )
     elif pods.node_prefix - pods.cluster_prefix > 16:
-        issues.append(ConfigIssue(SITE_DOC, (*base, "pods", "node_prefix"), f"kube-controller-manager allows at most 16 bits between the cluster and node pod masks; /{pods.cluster_prefix} to /{pods.node_prefix} is {pods.node_prefix - pods.cluster_prefix}", "raise cluster_prefix or lower node_prefix"))
+        issues.append(
+            ConfigIssue(
+                SITE_DOC,
+                (*base, "pods", "node_prefix"),
+                f"kube-controller-manager allows at most 16 bits between the cluster and node pod masks; /{pods.cluster_prefix} to /{pods.node_prefix} is {pods.node_prefix - pods.cluster_prefix}",
+                "raise cluster_prefix or lower node_prefix",
+            )
+        )
     svc = a.services
     if not (svc.supernet.prefixlen <= svc.cluster_prefix <= svc.supernet.max_prefixlen):
-        issues.append(ConfigIssue(SITE_DOC, (*base, "services", "cluster_prefix"), f"/{svc.cluster_prefix} does not fit inside {svc.supernet}", f"use a prefix of /{svc.supernet.prefixlen} or longer"))
+        issues.append(
+            ConfigIssue(
+                SITE_DOC,
+                (*base, "services", "cluster_prefix"),
+                f"/{svc.cluster_prefix} does not fit inside {svc.supernet}",
+                f"use a prefix of /{svc.supernet.prefixlen} or longer",
+            )
+        )
     elif svc.supernet.version == 4 and svc.cluster_prefix < 12:
-        issues.append(ConfigIssue(SITE_DOC, (*base, "services", "cluster_prefix"), "kube-apiserver refuses IPv4 service ranges larger than /12", "use /12 or longer"))
+        issues.append(
+            ConfigIssue(
+                SITE_DOC,
+                (*base, "services", "cluster_prefix"),
+                "kube-apiserver refuses IPv4 service ranges larger than /12",
+                "use /12 or longer",
+            )
+        )
 
     ranges: Sequence[tuple[str, IPNetwork]] = [
         ("oob", a.oob.supernet),
@@ -147,10 +292,24 @@ def _check_addressing(campus: Campus) -> list[ConfigIssue]:
     for i, (n1, r1) in enumerate(ranges):
         for n2, r2 in ranges[i + 1 :]:
             if r1.version == r2.version and r1.overlaps(r2):
-                issues.append(ConfigIssue(SITE_DOC, (*base, n2), f"the {n2} range {r2} overlaps the {n1} range {r1}", "give every network its own, non-overlapping range"))
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*base, n2),
+                        f"the {n2} range {r2} overlaps the {n1} range {r1}",
+                        "give every network its own, non-overlapping range",
+                    )
+                )
     for j, jur in enumerate(campus.site.jurisdictions):
         for d, dest in enumerate(jur.egress):
             for name, net in ranges:
                 if dest.cidr.version == net.version and dest.cidr.overlaps(net):
-                    issues.append(ConfigIssue(SITE_DOC, ("site", "jurisdictions", j, "egress", d, "cidr"), f"egress destination {dest.cidr} overlaps the site's own {name} range {net}", "egress destinations are outside the campus; give the external range"))
+                    issues.append(
+                        ConfigIssue(
+                            SITE_DOC,
+                            ("site", "jurisdictions", j, "egress", d, "cidr"),
+                            f"egress destination {dest.cidr} overlaps the site's own {name} range {net}",
+                            "egress destinations are outside the campus; give the external range",
+                        )
+                    )
     return issues

@@ -14,8 +14,36 @@ from typing import Any
 IDENTITY: dict[str, tuple[str, ...]] = {
     "halls": ("profile", "index", "rows", "positions"),
     "scalable_units": ("hall", "index", "pool", "pool_index", "profile"),
-    "racks": ("hall", "row", "position", "index", "scalable_unit", "pool", "profile", "feeds", "oob_cidr", "inband_cidr", "storage_cidr", "rail_cidrs"),
-    "nodes": ("rack", "hall", "scalable_unit", "slot", "pool", "tenant", "gpus", "nvlink_domain", "oob_ip", "inband_ip", "storage_ip", "rail_ips", "role", "cluster"),
+    "racks": (
+        "hall",
+        "row",
+        "position",
+        "index",
+        "scalable_unit",
+        "pool",
+        "profile",
+        "feeds",
+        "oob_cidr",
+        "inband_cidr",
+        "storage_cidr",
+        "rail_cidrs",
+    ),
+    "nodes": (
+        "rack",
+        "hall",
+        "scalable_unit",
+        "slot",
+        "pool",
+        "tenant",
+        "gpus",
+        "nvlink_domain",
+        "oob_ip",
+        "inband_ip",
+        "storage_ip",
+        "rail_ips",
+        "role",
+        "cluster",
+    ),
     "pools": ("profile", "purpose", "cluster", "tenant"),
     "switches": ("fabric", "tier", "model", "loopback"),
     "clusters": ("pod_cidr", "service_cidr", "node_pod_prefix", "control_plane"),
@@ -27,7 +55,16 @@ GROWING: dict[str, tuple[str, ...]] = {
     "clusters": ("node_limit",),
     "tenants": ("gpu_quota",),
 }
-SINGULAR = {"halls": "hall", "scalable_units": "scalable unit", "racks": "rack", "nodes": "node", "pools": "pool", "switches": "switch", "clusters": "cluster", "tenants": "tenant"}
+SINGULAR = {
+    "halls": "hall",
+    "scalable_units": "scalable unit",
+    "racks": "rack",
+    "nodes": "node",
+    "pools": "pool",
+    "switches": "switch",
+    "clusters": "cluster",
+    "tenants": "tenant",
+}
 KINDS = ("halls", "scalable_units", "racks", "nodes", "pools", "switches", "clusters", "tenants")
 
 
@@ -64,7 +101,9 @@ class PlanDiff:
             "totals": {k: {"from": a, "to": b, "added": round(b - a, 3)} for k, (a, b) in self.totals.items()},
             "addresses_used": {k: {"from": a, "to": b} for k, (a, b) in self.addresses.items()},
             "added": {k: len(v) for k, v in self.added.items()},
-            "added_names": {k: v for k, v in self.added.items() if k in ("halls", "pools", "clusters", "tenants", "scalable_units")},
+            "added_names": {
+                k: v for k, v in self.added.items() if k in ("halls", "pools", "clusters", "tenants", "scalable_units")
+            },
             "decommissioned": self.retired,
             "removed_by_decommission": self.removed_by_decommission,
             "violations": [{"kind": v.kind, "name": v.name, "what": v.what} for v in self.violations],
@@ -78,7 +117,11 @@ def _owners(kind: str, item: dict[str, Any]) -> list[tuple[str, str]]:
     if kind == "racks":
         return [("rack", item["name"]), ("pool", item["pool"] or ""), ("hall", item["hall"])]
     if kind == "scalable_units":
-        return [("pool", item["pool"]), ("hall", item["hall"]), *(("rack", r) for r in item["racks"])]
+        return [
+            ("pool", item["pool"]),
+            ("hall", item["hall"]),
+            *(("rack", r) for r in item["racks"]),
+        ]
     if kind == "pools":
         return [("pool", item["name"])]
     if kind == "halls":
@@ -133,7 +176,9 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
                     # a management node taking a control-plane seat, or freed when its cluster retires
                     if (item["role"], now["role"]) == ("management", "control-plane"):
                         continue
-                    if (item["role"], now["role"]) == ("control-plane", "management") and item["cluster"] in retired_clusters:
+                    if (item["role"], now["role"]) == ("control-plane", "management") and item[
+                        "cluster"
+                    ] in retired_clusters:
                         continue
                 d.violations.append(Violation(kind, name, f"{f} changed from {a!r} to {b!r}"))
             for f in GROWING.get(kind, ()):
@@ -149,7 +194,16 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
             d.removed_by_decommission[kind] = removed
 
     so, sn = old["summary"], new["summary"]
-    for key in ("halls", "racks", "nodes", "gpus", "switches", "clusters", "it_load_mw", "facility_load_mw"):
+    for key in (
+        "halls",
+        "racks",
+        "nodes",
+        "gpus",
+        "switches",
+        "clusters",
+        "it_load_mw",
+        "facility_load_mw",
+    ):
         d.totals[key] = (so[key], sn[key])
     uo = {a["network"]: a["used"] for a in old["addresses"]}
     for a in new["addresses"]:

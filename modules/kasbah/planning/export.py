@@ -10,7 +10,19 @@ from typing import Any
 from kasbah.planning.model import Plan
 
 PLAN_FORMAT = 1
-SECTIONS = ("halls", "scalable_units", "racks", "nodes", "pools", "fabrics", "switches", "clusters", "tenants", "addresses", "retired")
+SECTIONS = (
+    "halls",
+    "scalable_units",
+    "racks",
+    "nodes",
+    "pools",
+    "fabrics",
+    "switches",
+    "clusters",
+    "tenants",
+    "addresses",
+    "retired",
+)
 
 
 def _row(obj: Any, names: tuple[str, ...]) -> dict[str, Any]:

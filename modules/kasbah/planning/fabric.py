@@ -58,7 +58,7 @@ def leaf_layer(su_racks: int, ports_per_rack: int, radix: int) -> LeafLayer:
     if ports_per_rack > half:
         raise FabricError(
             f"a rack brings {ports_per_rack} ports per rail but a radix-{radix} leaf has only "
-            f"{half} down-ports; use a higher-radix switch"
+            f"{half} down-ports; fix: use a higher-radix switch"
         )
     racks_per_leaf = min(su_racks, half // ports_per_rack)
     return LeafLayer(
@@ -82,7 +82,7 @@ def fat_tree(leaves: int, uplinks: int, radix: int, min_spines: int = 1) -> Tree
     if pods > radix:
         raise FabricError(
             f"{leaves} leaves need {pods} pods of {half}, beyond the {radix} a three-tier tree of "
-            f"radix-{radix} switches reaches; use a higher-radix switch or split the pool"
+            f"radix-{radix} switches reaches; fix: use a higher-radix switch or split the pool"
         )
     per_pod = spread(uplinks, ceil(half * uplinks / half))
     down = half * uplinks // per_pod  # each pod spine's links to its leaves, as many go up
@@ -101,7 +101,7 @@ def rail_groups(scalable_units: int, rails: int, layer: LeafLayer, radix: int) -
     if groups > radix:
         raise FabricError(
             f"{groups} spine-leaf groups exceed the {radix} a core switch can join; "
-            f"at most {radix // rails} scalable units in one rail-groups fabric"
+            f"fix: at most {radix // rails} scalable units in one rail-groups fabric (split the pool)"
         )
     per_group = spread(layer.uplinks, ceil(layer.leaves_per_rail * layer.uplinks / half))
     down = layer.leaves_per_rail * layer.uplinks // per_group

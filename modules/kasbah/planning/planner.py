@@ -12,7 +12,6 @@ from kasbah.config.models import (
     Campus,
     ClusterSpec,
     DecommissionKind,
-    FabricDesign,
     HallProfile,
     HallSpec,
     NvlinkDomain,
@@ -53,7 +52,13 @@ _ROLE = {
     PoolPurpose.STORAGE: "storage",
     PoolPurpose.MANAGEMENT: "management",
 }
-_RETIRE_ORDER = [DecommissionKind.RACK, DecommissionKind.POOL, DecommissionKind.CLUSTER, DecommissionKind.TENANT, DecommissionKind.HALL]
+_RETIRE_ORDER = [
+    DecommissionKind.RACK,
+    DecommissionKind.POOL,
+    DecommissionKind.CLUSTER,
+    DecommissionKind.TENANT,
+    DecommissionKind.HALL,
+]
 
 
 @dataclass
@@ -109,6 +114,10 @@ class _Planner:
         self.reserve = site.addressing.reserve
         self.issues: list[ConfigIssue] = []
         self.doc = ""
+        self.pool_paths: dict[str, Loc] = {}  # pools declared or grown in the phase being applied
+        self.hall_paths: dict[str, Loc] = {}  # last placement into each hall in that phase
+        # names whose commissioning failed: references to them are not reported again
+        self.failed: set[tuple[str, str]] = set()
 
         self.halls: dict[str, _HallState] = {}
         self.pools: dict[str, _PoolState] = {}
@@ -131,14 +140,26 @@ class _Planner:
     def issue(self, path: Loc, message: str, fix: str) -> None:
         self.issues.append(ConfigIssue(self.doc, path, message, fix))
 
+    def fabric_issue(self, path: Loc, what: str, exc: fab.FabricError) -> None:
+        problem, _, fix = str(exc).partition("; fix: ")
+        self.issue(path, f"{what}: {problem}", fix or "use a higher-radix switch model")
+
     def _claim(self, kind: str, name: str, path: Loc, phase: str) -> bool:
         earlier = self.used_names.get((kind, name))
         if earlier is not None:
             if earlier == phase:
-                self.issue(path, f"{kind} `{name}` is commissioned twice in this phase", f"give each {kind} a unique name")
+                self.issue(
+                    path,
+                    f"{kind} `{name}` is commissioned twice in this phase",
+                    f"give each {kind} a unique name",
+                )
             else:
                 grow = " to grow it, add it under expansions" if kind in ("pool", "tenant") else ""
-                self.issue(path, f"{kind} `{name}` was already commissioned in {earlier}; names are never reused", f"choose a new name;{grow}" if grow else "choose a new name")
+                self.issue(
+                    path,
+                    f"{kind} `{name}` was already commissioned in {earlier}; names are never reused",
+                    f"choose a new name;{grow}" if grow else "choose a new name",
+                )
             return False
         self.used_names[(kind, name)] = phase
         return True
@@ -146,9 +167,14 @@ class _Planner:
     # ------------------------------------------------------------------ phases
     def apply(self, phase: Phase) -> None:
         self.doc = phase.name
+        self.pool_paths, self.hall_paths = {}, {}
         p: Loc = ("phase",)
         if phase.facility_budget_mw > self.campus.site.renewable_supply_mw:
-            self.issue((*p, "facility_budget_mw"), f"the phase budget of {phase.facility_budget_mw:g} MW is above the renewable supply of {self.campus.site.renewable_supply_mw:g} MW", "lower the phase budget; the supply is the campus cap")
+            self.issue(
+                (*p, "facility_budget_mw"),
+                f"the phase budget of {phase.facility_budget_mw:g} MW is above the renewable supply of {self.campus.site.renewable_supply_mw:g} MW",
+                "lower the phase budget; the supply is the campus cap",
+            )
         self._retire(phase)
         for i, hall in enumerate(phase.halls):
             self._commission_hall(hall, (*p, "halls", i), phase.name)
@@ -158,9 +184,17 @@ class _Planner:
         for i, cluster in enumerate(phase.clusters):
             if self._claim("cluster", cluster.name, (*p, "clusters", i, "name"), phase.name):
                 if self.next_cluster >= self.ipam.clusters_reserved():
-                    self.issue((*p, "clusters", i), f"no pod or service range left: the site reserves {self.ipam.clusters_reserved()} cluster ranges", "lower site.addressing.pods.cluster_prefix / services.cluster_prefix, or give larger supernets (before phase 1)")
+                    self.issue(
+                        (*p, "clusters", i),
+                        f"no pod or service range left: the site reserves {self.ipam.clusters_reserved()} cluster ranges",
+                        "lower site.addressing.pods.cluster_prefix / services.cluster_prefix, or give larger supernets (before phase 1)",
+                    )
                 if cluster.node_limit > self.ipam.nodes_per_cluster_range():
-                    self.issue((*p, "clusters", i, "node_limit"), f"node_limit {cluster.node_limit} is more than a cluster's pod range holds ({self.ipam.nodes_per_cluster_range()} node ranges of /{self.campus.site.addressing.pods.node_prefix})", f"lower node_limit to {self.ipam.nodes_per_cluster_range()} or widen site.addressing.pods.cluster_prefix")
+                    self.issue(
+                        (*p, "clusters", i, "node_limit"),
+                        f"node_limit {cluster.node_limit} is more than a cluster's pod range holds ({self.ipam.nodes_per_cluster_range()} node ranges of /{self.campus.site.addressing.pods.node_prefix})",
+                        f"lower node_limit to {self.ipam.nodes_per_cluster_range()} or widen site.addressing.pods.cluster_prefix",
+                    )
                 self.clusters[cluster.name] = _ClusterState(cluster, self.next_cluster, phase.name)
                 self.next_cluster += 1
                 new_clusters.append((i, cluster))
@@ -169,9 +203,16 @@ class _Planner:
         for i, exp in enumerate(phase.expansions.pools):
             path = (*p, "expansions", "pools", i)
             state = self.pools.get(exp.pool)
-            if state is None:
-                self.issue((*path, "pool"), f"no pool `{exp.pool}` to expand", f"expand one of: {', '.join(self.pools) or '(none yet)'}; or commission it under pools")
+            if state is None and ("pool", exp.pool) in self.failed:
                 continue
+            if state is None:
+                self.issue(
+                    (*path, "pool"),
+                    f"no pool `{exp.pool}` to expand",
+                    f"expand one of: {', '.join(self.pools) or '(none yet)'}; or commission it under pools",
+                )
+                continue
+            self.pool_paths.setdefault(exp.pool, path)
             self._place(state, exp.placements, path, phase.name)
         for i, cluster in new_clusters:
             self._place_control_plane(cluster, (*p, "clusters", i, "control_plane"))
@@ -179,9 +220,17 @@ class _Planner:
             path = (*p, "expansions", "tenants", i)
             t = self.tenants.get(change.tenant)
             if t is None:
-                self.issue((*path, "tenant"), f"no tenant `{change.tenant}`", f"use one of: {', '.join(self.tenants) or '(none yet)'}")
+                self.issue(
+                    (*path, "tenant"),
+                    f"no tenant `{change.tenant}`",
+                    f"use one of: {', '.join(self.tenants) or '(none yet)'}",
+                )
             elif change.gpu_quota < t.gpu_quota:
-                self.issue((*path, "gpu_quota"), f"lowers `{change.tenant}`'s GPU quota from {t.gpu_quota} to {change.gpu_quota}; phases only grow", "keep the quota, or decommission the tenant and commission a new one")
+                self.issue(
+                    (*path, "gpu_quota"),
+                    f"lowers `{change.tenant}`'s GPU quota from {t.gpu_quota} to {change.gpu_quota}; phases only grow",
+                    "keep the quota, or decommission the tenant and commission a new one",
+                )
             else:
                 t.gpu_quota = change.gpu_quota
         self._check_phase(phase)
@@ -192,11 +241,21 @@ class _Planner:
             return
         profile = self.halls_by_name.get(spec.profile)
         if profile is None:
-            self.issue((*path, "profile"), f"unknown hall profile `{spec.profile}`", f"use one of: {', '.join(self.halls_by_name)}")
+            self.issue(
+                (*path, "profile"),
+                f"unknown hall profile `{spec.profile}`",
+                f"use one of: {', '.join(self.halls_by_name)}",
+            )
+            self.failed.add(("hall", spec.name))
             return
         index = len(self.used_names_of("hall")) - 1
         if index >= self.reserve.halls:
-            self.issue(path, f"this is hall {index + 1} but site.addressing.reserve.halls is {self.reserve.halls}", "raise the reservation (before phase 1 is built) or decommission a hall")
+            self.issue(
+                path,
+                f"this is hall {index + 1} but site.addressing.reserve.halls is {self.reserve.halls}",
+                "raise the reservation (before phase 1 is built) or decommission a hall",
+            )
+            self.failed.add(("hall", spec.name))
             return
         state = _HallState(spec, profile, index, phase)
         self.halls[spec.name] = state
@@ -216,17 +275,33 @@ class _Planner:
             return
         for j, jur in enumerate(spec.jurisdictions):
             if jur not in self.jurisdictions:
-                self.issue((*path, "jurisdictions", j), f"unknown jurisdiction `{jur}`", f"use one of: {', '.join(sorted(self.jurisdictions))}, or declare it in site.jurisdictions")
+                self.issue(
+                    (*path, "jurisdictions", j),
+                    f"unknown jurisdiction `{jur}`",
+                    f"use one of: {', '.join(sorted(self.jurisdictions))}, or declare it in site.jurisdictions",
+                )
         if spec.reseller is not None:
             reseller = self.tenants.get(spec.reseller)
             if reseller is None:
-                self.issue((*path, "reseller"), f"unknown reseller `{spec.reseller}`", "commission the reseller tenant first (in this phase, above, or earlier)")
+                self.issue(
+                    (*path, "reseller"),
+                    f"unknown reseller `{spec.reseller}`",
+                    "commission the reseller tenant first (in this phase, above, or earlier)",
+                )
             elif reseller.spec.kind is not TenantKind.RESELLER:
-                self.issue((*path, "reseller"), f"`{spec.reseller}` is a {reseller.spec.kind.value} tenant, not a reseller", "name a tenant of kind reseller")
+                self.issue(
+                    (*path, "reseller"),
+                    f"`{spec.reseller}` is {_a(reseller.spec.kind.value)} tenant, not a reseller",
+                    "name a tenant of kind reseller",
+                )
             else:
                 outside = sorted(set(spec.jurisdictions) - set(reseller.spec.jurisdictions))
                 if outside:
-                    self.issue((*path, "jurisdictions"), f"reseller `{spec.reseller}` does not operate in {', '.join(outside)}", f"limit the tenant to {', '.join(reseller.spec.jurisdictions)} or extend the reseller")
+                    self.issue(
+                        (*path, "jurisdictions"),
+                        f"reseller `{spec.reseller}` does not operate in {', '.join(outside)}",
+                        f"limit the tenant to {', '.join(reseller.spec.jurisdictions)} or extend the reseller",
+                    )
         elif spec.kind in (TenantKind.OPERATOR, TenantKind.RESELLER):
             pass
         self.tenants[spec.name] = _TenantState(spec, spec.gpu_quota, phase)
@@ -234,20 +309,43 @@ class _Planner:
     def _commission_pool(self, spec: PoolSpec, path: Loc, phase: str) -> None:
         if not self._claim("pool", spec.name, (*path, "name"), phase):
             return
+        self.pool_paths[spec.name] = path
         profile = self.racks_by_name.get(spec.rack_profile)
         if profile is None:
-            self.issue((*path, "rack_profile"), f"unknown rack profile `{spec.rack_profile}`", f"use one of: {', '.join(self.racks_by_name)}")
+            self.issue(
+                (*path, "rack_profile"),
+                f"unknown rack profile `{spec.rack_profile}`",
+                f"use one of: {', '.join(self.racks_by_name)}",
+            )
+            self.failed.add(("pool", spec.name))
             return
         if profile.kind is RackKind.NETWORK:
-            self.issue((*path, "rack_profile"), f"`{profile.name}` is a network rack; pools hold nodes", "network racks are placed by the hall profile's network_racks")
+            self.issue(
+                (*path, "rack_profile"),
+                f"`{profile.name}` is a network rack; pools hold nodes",
+                "network racks are placed by the hall profile's network_racks",
+            )
+            self.failed.add(("pool", spec.name))
             return
         purpose = spec.purpose
         if purpose in (PoolPurpose.TRAINING, PoolPurpose.INFERENCE) and profile.kind is not RackKind.GPU:
-            self.issue((*path, "rack_profile"), f"a {purpose.value} pool needs GPU racks; `{profile.name}` is {profile.kind.value}", "choose a GPU rack profile or change the purpose")
+            self.issue(
+                (*path, "rack_profile"),
+                f"{_a(purpose.value)} pool needs GPU racks; `{profile.name}` is {_a(profile.kind.value)} rack",
+                "choose a GPU rack profile or change the purpose",
+            )
         if purpose is PoolPurpose.STORAGE and profile.kind is not RackKind.STORAGE:
-            self.issue((*path, "rack_profile"), f"a storage pool needs storage racks; `{profile.name}` is {profile.kind.value}", "choose a storage rack profile")
-        if spec.tenant is not None and spec.tenant not in self.tenants:
-            self.issue((*path, "tenant"), f"unknown tenant `{spec.tenant}`", f"use one of: {', '.join(self.tenants) or '(none yet)'}; tenants must be commissioned in this phase or earlier")
+            self.issue(
+                (*path, "rack_profile"),
+                f"a storage pool needs storage racks; `{profile.name}` is {_a(profile.kind.value)} rack",
+                "choose a storage rack profile",
+            )
+        if spec.tenant is not None and spec.tenant not in self.tenants and ("tenant", spec.tenant) not in self.failed:
+            self.issue(
+                (*path, "tenant"),
+                f"unknown tenant `{spec.tenant}`",
+                f"use one of: {', '.join(self.tenants) or '(none yet)'}; tenants must be commissioned in this phase or earlier",
+            )
         cluster = self._choose_cluster(spec, profile, path)
         state = _PoolState(spec, profile, self.next_pool, phase, cluster)
         self.next_pool += 1
@@ -255,7 +353,11 @@ class _Planner:
             sw_name = spec.compute_switch or self.campus.site.fabrics.compute_switch.get(profile.compute_nic_gbps)
             state.switch = self.switch_models.get(sw_name) if sw_name else None
             if state.switch is None:
-                self.issue((*path, "compute_switch"), f"unknown switch model `{sw_name}`", f"use one of: {', '.join(self.switch_models)}")
+                self.issue(
+                    (*path, "compute_switch"),
+                    f"unknown switch model `{sw_name}`",
+                    f"use one of: {', '.join(self.switch_models)}",
+                )
             state.fabric_index = self.next_fabric
             self.next_fabric += 1
         self.pools[spec.name] = state
@@ -264,18 +366,32 @@ class _Planner:
     def _choose_cluster(self, spec: PoolSpec, profile: RackProfile, path: Loc) -> str | None:
         if not spec.purpose.kubernetes_workers:
             if spec.cluster is not None:
-                self.issue((*path, "cluster"), f"a {spec.purpose.value} pool does not join a cluster as workers", "remove `cluster`; management pools host control planes through clusters[].control_plane")
+                self.issue(
+                    (*path, "cluster"),
+                    f"{_a(spec.purpose.value)} pool does not join a cluster as workers",
+                    "remove `cluster`; management pools host control planes through clusters[].control_plane",
+                )
             return None
         nodes = profile.nodes * sum(pl.racks for pl in spec.placements)
         if spec.cluster is not None:
+            if ("cluster", spec.cluster) in self.failed:
+                return None
             if spec.cluster not in self.clusters:
-                self.issue((*path, "cluster"), f"unknown cluster `{spec.cluster}`", f"use one of: {', '.join(self.clusters) or '(none yet)'}; clusters must be commissioned in this phase or earlier")
+                self.issue(
+                    (*path, "cluster"),
+                    f"unknown cluster `{spec.cluster}`",
+                    f"use one of: {', '.join(self.clusters) or '(none yet)'}; clusters must be commissioned in this phase or earlier",
+                )
                 return None
             return spec.cluster
         for name, c in self.clusters.items():
             if self.cluster_workers[name] + c.spec.control_plane.replicas + nodes <= c.spec.node_limit:
                 return name
-        self.issue(path, f"no cluster has room for this pool's {nodes} nodes", "commission a cluster for it, or name one under `cluster` and raise its node_limit")
+        self.issue(
+            path,
+            f"no cluster has room for this pool's {nodes} nodes",
+            "commission a cluster for it, or name one under `cluster` and raise its node_limit",
+        )
         return None
 
     def _place(self, state: _PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
@@ -284,30 +400,54 @@ class _Planner:
         for j, pl in enumerate(placements):
             ppath = (*path, "placements", j)
             hall = self.halls.get(pl.hall)
+            if hall is None and ("hall", pl.hall) in self.failed:
+                self.failed.add(("pool", state.spec.name))  # incomplete: no knock-on errors
+                continue
             if hall is None:
-                self.issue((*ppath, "hall"), f"unknown hall `{pl.hall}`", f"use one of: {', '.join(self.halls) or '(none yet)'}; halls must be commissioned in this phase or earlier")
+                self.issue(
+                    (*ppath, "hall"),
+                    f"unknown hall `{pl.hall}`",
+                    f"use one of: {', '.join(self.halls) or '(none yet)'}; halls must be commissioned in this phase or earlier",
+                )
                 continue
             if pl.racks % su:
                 lower, upper = pl.racks // su * su, (pl.racks // su + 1) * su
-                self.issue((*ppath, "racks"), f"{pl.racks} racks is not a whole number of {su}-rack scalable units of `{profile.name}`", f"use {lower or upper} or {upper}" if lower else f"use {upper}")
+                self.issue(
+                    (*ppath, "racks"),
+                    f"{pl.racks} racks is not a whole number of {su}-rack scalable units of `{profile.name}`",
+                    f"use {lower or upper} or {upper}" if lower else f"use {upper}",
+                )
                 continue
             if not self._fits_hall(hall, profile, ppath):
                 continue
             free = hall.profile.positions - hall.next_position
             if pl.racks > free:
-                self.issue((*ppath, "racks"), f"hall `{hall.spec.name}` has {free} free positions; {pl.racks} racks do not fit", "place the rest in another hall (another placement), or commission a new hall")
+                self.issue(
+                    (*ppath, "racks"),
+                    f"hall `{hall.spec.name}` has {free} free positions; {pl.racks} racks do not fit",
+                    "place the rest in another hall (another placement), or commission a new hall",
+                )
                 continue
             units = pl.racks // su
             if hall.next_unit + units > self.reserve.scalable_units_per_hall:
-                self.issue((*ppath, "racks"), f"hall `{hall.spec.name}` would hold {hall.next_unit + units} scalable units; site.addressing.reserve.scalable_units_per_hall is {self.reserve.scalable_units_per_hall}", "place the units in another hall, or raise the reservation (before phase 1)")
+                self.issue(
+                    (*ppath, "racks"),
+                    f"hall `{hall.spec.name}` would hold {hall.next_unit + units} scalable units; site.addressing.reserve.scalable_units_per_hall is {self.reserve.scalable_units_per_hall}",
+                    "place the units in another hall, or raise the reservation (before phase 1)",
+                )
                 continue
             if state.spec.purpose.kubernetes_workers and state.cluster is not None:
                 c = self.clusters[state.cluster]
                 total = self.cluster_workers[state.cluster] + c.spec.control_plane.replicas + pl.racks * profile.nodes
                 if total > c.spec.node_limit:
-                    self.issue((*ppath, "racks"), f"cluster `{state.cluster}` would reach {total} nodes, above its node_limit of {c.spec.node_limit}", "put these racks in a new pool on another cluster, or raise node_limit (upstream tests up to 5,000)")
+                    self.issue(
+                        (*ppath, "racks"),
+                        f"cluster `{state.cluster}` would reach {total} nodes, above its node_limit of {c.spec.node_limit}",
+                        "put these racks in a new pool on another cluster, or raise node_limit (upstream tests up to 5,000)",
+                    )
                     continue
                 self.cluster_workers[state.cluster] += pl.racks * profile.nodes
+            self.hall_paths[hall.spec.name] = ppath
             for _ in range(units):
                 self._add_unit(state, hall, phase)
 
@@ -315,13 +455,33 @@ class _Planner:
         hp = hall.profile
         problems = []
         if profile.power_kw > hp.max_rack_kw:
-            problems.append((f"a `{profile.name}` rack draws {profile.power_kw:g} kW; hall profile `{hp.name}` delivers {hp.max_rack_kw:g} kW a position", "use a hall profile with higher-rated positions"))
+            problems.append(
+                (
+                    f"a `{profile.name}` rack draws {profile.power_kw:g} kW; hall profile `{hp.name}` delivers {hp.max_rack_kw:g} kW a position",
+                    "use a hall profile with higher-rated positions",
+                )
+            )
         if profile.weight_kg > hp.max_rack_weight_kg:
-            problems.append((f"a `{profile.name}` rack weighs {profile.weight_kg:g} kg; hall profile `{hp.name}` takes {hp.max_rack_weight_kg:g} kg a position", "use a hall rated for the weight"))
+            problems.append(
+                (
+                    f"a `{profile.name}` rack weighs {profile.weight_kg:g} kg; hall profile `{hp.name}` takes {hp.max_rack_weight_kg:g} kg a position",
+                    "use a hall rated for the weight",
+                )
+            )
         if profile.feeds > hp.feeds:
-            problems.append((f"a `{profile.name}` rack needs {profile.feeds} power feeds (A/B); hall profile `{hp.name}` has {hp.feeds}", "use a hall with A/B feeds"))
+            problems.append(
+                (
+                    f"a `{profile.name}` rack needs {profile.feeds} power feeds (A/B); hall profile `{hp.name}` has {hp.feeds}",
+                    "use a hall with A/B feeds",
+                )
+            )
         if profile.cooling.liquid and hp.liquid_cooling is None:
-            problems.append((f"a `{profile.name}` rack is {profile.cooling.value}-cooled; hall profile `{hp.name}` has no liquid cooling", "use a hall with coolant distribution units"))
+            problems.append(
+                (
+                    f"a `{profile.name}` rack is cooled by {profile.cooling.value}; hall profile `{hp.name}` has no liquid cooling",
+                    "use a hall with coolant distribution units",
+                )
+            )
         for message, fix in problems:
             self.issue((*path, "hall"), message, fix)
         return not problems
@@ -334,11 +494,29 @@ class _Planner:
             self._add_rack(hall, state.profile, state, name, unit_index, r, phase)
             for r in range(state.profile.scalable_unit_racks)
         )
-        self.units[name] = ScalableUnit(name, hall.spec.name, unit_index, state.spec.name, state.next_unit, state.profile.name, racks, phase)
+        self.units[name] = ScalableUnit(
+            name,
+            hall.spec.name,
+            unit_index,
+            state.spec.name,
+            state.next_unit,
+            state.profile.name,
+            racks,
+            phase,
+        )
         state.next_unit += 1
         state.units.append(name)
 
-    def _add_rack(self, hall: _HallState, profile: RackProfile, pool: _PoolState | None, unit: str | None, unit_index: int, rack_index: int, phase: str) -> str:
+    def _add_rack(
+        self,
+        hall: _HallState,
+        profile: RackProfile,
+        pool: _PoolState | None,
+        unit: str | None,
+        unit_index: int,
+        rack_index: int,
+        phase: str,
+    ) -> str:
         pos = hall.next_position
         hall.next_position += 1
         per_row = hall.profile.positions_per_row
@@ -349,16 +527,27 @@ class _Planner:
         has_nodes = profile.nodes > 0 and unit is not None
         rails = profile.compute_nics_per_node
         self.racks[name] = Rack(
-            name=name, hall=hname, row=row, position=col, index=pos,
-            scalable_unit=unit, pool=pool.spec.name if pool else None,
-            profile=profile.name, kind=profile.kind.value, power_kw=profile.power_kw,
-            cooling=profile.cooling.value, weight_kg=profile.weight_kg,
-            feeds=("A", "B")[: profile.feeds], nodes=profile.nodes if has_nodes else 0,
+            name=name,
+            hall=hname,
+            row=row,
+            position=col,
+            index=pos,
+            scalable_unit=unit,
+            pool=pool.spec.name if pool else None,
+            profile=profile.name,
+            kind=profile.kind.value,
+            power_kw=profile.power_kw,
+            cooling=profile.cooling.value,
+            weight_kg=profile.weight_kg,
+            feeds=("A", "B")[: profile.feeds],
+            nodes=profile.nodes if has_nodes else 0,
             gpus=profile.gpus if has_nodes else 0,
             oob_cidr=ip.rack_cidr(ip.oob, h, unit_index, rack_index) if has_nodes else None,
             inband_cidr=ip.rack_cidr(ip.inband, h, unit_index, rack_index) if has_nodes else None,
             storage_cidr=ip.rack_cidr(ip.storage, h, unit_index, rack_index) if has_nodes else None,
-            rail_cidrs=tuple(ip.rack_cidr(ip.compute, h, unit_index, rack_index, r) for r in range(rails)) if has_nodes else (),
+            rail_cidrs=tuple(ip.rack_cidr(ip.compute, h, unit_index, rack_index, r) for r in range(rails))
+            if has_nodes
+            else (),
             phase=phase,
         )
         if has_nodes and pool is not None and unit is not None:
@@ -369,10 +558,21 @@ class _Planner:
             for slot in range(profile.nodes):
                 node = f"{name}-n{slot + 1:02d}"
                 self.nodes[node] = Node(
-                    name=node, rack=name, hall=hname, scalable_unit=unit, slot=slot + 1,
-                    pool=pool.spec.name, role=role, cluster=cluster, tenant=pool.spec.tenant,
+                    name=node,
+                    rack=name,
+                    hall=hname,
+                    scalable_unit=unit,
+                    slot=slot + 1,
+                    pool=pool.spec.name,
+                    role=role,
+                    cluster=cluster,
+                    tenant=pool.spec.tenant,
                     gpus=profile.gpus_per_node,
-                    nvlink_domain=name if domain is NvlinkDomain.RACK else node if domain is NvlinkDomain.NODE else None,
+                    nvlink_domain=name
+                    if domain is NvlinkDomain.RACK
+                    else node
+                    if domain is NvlinkDomain.NODE
+                    else None,
                     oob_ip=ip.host(ip.oob, h, unit_index, rack_index, slot),
                     inband_ip=ip.host(ip.inband, h, unit_index, rack_index, slot),
                     storage_ip=ip.host(ip.storage, h, unit_index, rack_index, slot),
@@ -384,11 +584,21 @@ class _Planner:
     def _place_control_plane(self, spec: ClusterSpec, path: Loc) -> None:
         cp = spec.control_plane
         pool = self.pools.get(cp.pool)
+        if ("pool", cp.pool) in self.failed:
+            return
         if pool is None:
-            self.issue((*path, "pool"), f"unknown pool `{cp.pool}`", f"name a management pool: {', '.join(n for n, p in self.pools.items() if p.spec.purpose is PoolPurpose.MANAGEMENT) or '(none yet)'}")
+            self.issue(
+                (*path, "pool"),
+                f"unknown pool `{cp.pool}`",
+                f"name a management pool: {', '.join(n for n, p in self.pools.items() if p.spec.purpose is PoolPurpose.MANAGEMENT) or '(none yet)'}",
+            )
             return
         if pool.spec.purpose is not PoolPurpose.MANAGEMENT:
-            self.issue((*path, "pool"), f"`{cp.pool}` is a {pool.spec.purpose.value} pool; control planes run on management pools", "name a pool with purpose management")
+            self.issue(
+                (*path, "pool"),
+                f"`{cp.pool}` is {_a(pool.spec.purpose.value)} pool; control planes run on management pools",
+                "name a pool with purpose management",
+            )
             return
         chosen: list[str] = []
         # one replica a rack, so a rack (or its A/B feed pair) failing costs at most one etcd member
@@ -404,7 +614,11 @@ class _Planner:
             if len(chosen) == cp.replicas:
                 break
         if len(chosen) < cp.replicas:
-            self.issue((*path, "replicas"), f"management pool `{cp.pool}` has free nodes in only {len(chosen)} distinct racks; {cp.replicas} control-plane replicas need {cp.replicas}", "grow the management pool (expansions) or use fewer replicas")
+            self.issue(
+                (*path, "replicas"),
+                f"management pool `{cp.pool}` has a free node in {len(chosen)} distinct rack(s); {cp.replicas} control-plane replicas need {cp.replicas} racks, one replica each",
+                "grow the management pool (expansions) or use fewer replicas",
+            )
             return
         for name in chosen:
             self.nodes[name] = replace(self.nodes[name], role="control-plane", cluster=spec.name)
@@ -422,11 +636,19 @@ class _Planner:
     def _retire_rack(self, name: str, path: Loc) -> bool:
         rack = self.racks.get(name)
         if rack is None or rack.pool is None:
-            self.issue((*path, "name"), f"no live rack `{name}` in a pool", "name a rack from `kasbah plan --json` of the previous phase")
+            self.issue(
+                (*path, "name"),
+                f"no live rack `{name}` in a pool",
+                "name a rack from `kasbah plan --json` of the previous phase",
+            )
             return False
         cp = [n for n in self._rack_nodes(rack) if self.nodes[n].role == "control-plane"]
         if cp:
-            self.issue((*path, "name"), f"rack `{name}` hosts control-plane node(s) {', '.join(cp)}", "decommission the cluster first; control planes do not move")
+            self.issue(
+                (*path, "name"),
+                f"rack `{name}` hosts control-plane node(s) {', '.join(cp)}",
+                "decommission the cluster first; control planes do not move",
+            )
             return False
         self._drop_rack(rack)
         return True
@@ -458,7 +680,11 @@ class _Planner:
             return False
         hosts = [c for c, s in self.clusters.items() if s.spec.control_plane.pool == name]
         if hosts:
-            self.issue((*path, "name"), f"pool `{name}` hosts the control plane of {', '.join(hosts)}", "decommission those clusters in the same phase or earlier")
+            self.issue(
+                (*path, "name"),
+                f"pool `{name}` hosts the control plane of {', '.join(hosts)}",
+                "decommission those clusters in the same phase or earlier",
+            )
             return False
         for unit in list(pool.units):
             for rack in self.units[unit].racks:
@@ -469,11 +695,19 @@ class _Planner:
     def _retire_cluster(self, name: str, path: Loc) -> bool:
         cluster = self.clusters.get(name)
         if cluster is None:
-            self.issue((*path, "name"), f"no live cluster `{name}`", f"use one of: {', '.join(self.clusters)}")
+            self.issue(
+                (*path, "name"),
+                f"no live cluster `{name}`",
+                f"use one of: {', '.join(self.clusters)}",
+            )
             return False
         users = [p for p, s in self.pools.items() if s.cluster == name]
         if users:
-            self.issue((*path, "name"), f"cluster `{name}` still has pools: {', '.join(users)}", "decommission its pools in the same phase or earlier")
+            self.issue(
+                (*path, "name"),
+                f"cluster `{name}` still has pools: {', '.join(users)}",
+                "decommission its pools in the same phase or earlier",
+            )
             return False
         for n in cluster.control_plane:
             if n in self.nodes:
@@ -483,12 +717,20 @@ class _Planner:
 
     def _retire_tenant(self, name: str, path: Loc) -> bool:
         if name not in self.tenants:
-            self.issue((*path, "name"), f"no live tenant `{name}`", f"use one of: {', '.join(self.tenants)}")
+            self.issue(
+                (*path, "name"),
+                f"no live tenant `{name}`",
+                f"use one of: {', '.join(self.tenants)}",
+            )
             return False
         users = [p for p, s in self.pools.items() if s.spec.tenant == name]
         customers = [t for t, s in self.tenants.items() if s.spec.reseller == name]
         if users or customers:
-            self.issue((*path, "name"), f"tenant `{name}` still has {'pools ' + ', '.join(users) if users else 'customers ' + ', '.join(customers)}", "decommission those first, in the same phase or earlier")
+            self.issue(
+                (*path, "name"),
+                f"tenant `{name}` still has {'pools ' + ', '.join(users) if users else 'customers ' + ', '.join(customers)}",
+                "decommission those first, in the same phase or earlier",
+            )
             return False
         del self.tenants[name]
         return True
@@ -499,7 +741,11 @@ class _Planner:
             return False
         busy = [r.name for r in self.racks.values() if r.hall == name and r.pool is not None]
         if busy:
-            self.issue((*path, "name"), f"hall `{name}` still has {len(busy)} racks in pools", "decommission its pools or racks in the same phase or earlier")
+            self.issue(
+                (*path, "name"),
+                f"hall `{name}` still has {len(busy)} racks in pools",
+                "decommission its pools or racks in the same phase or earlier",
+            )
             return False
         for r in [r for r in self.racks.values() if r.hall == name]:
             del self.racks[r.name]
@@ -509,29 +755,66 @@ class _Planner:
     # ------------------------------------------------------------------ checks
     def _check_phase(self, phase: Phase) -> None:
         site = self.campus.site
+        clean = not self.issues  # cross-checks only mean something when every item was placed
         it_kw = sum(r.power_kw for r in self.racks.values())
         facility_kw = it_kw * site.pue
         if facility_kw > phase.facility_budget_mw * 1000:
-            self.issue(("phase", "facility_budget_mw"), f"facility load {facility_kw / 1000:.2f} MW (IT {it_kw / 1000:.2f} MW x PUE {site.pue:g}) is above the phase budget of {phase.facility_budget_mw:g} MW", f"raise facility_budget_mw to at least {ceil(facility_kw / 100) / 10:g} or commission fewer racks")
+            self.issue(
+                ("phase", "facility_budget_mw"),
+                f"facility load {_mw(facility_kw)} (IT {_mw(it_kw)} x PUE {site.pue:g}) is above the phase budget of {phase.facility_budget_mw:g} MW",
+                f"raise facility_budget_mw to at least {ceil(facility_kw) / 1000:g}, or commission fewer racks",
+            )
         if facility_kw > site.renewable_supply_mw * 1000:
-            self.issue(("phase",), f"facility load {facility_kw / 1000:.2f} MW is above the renewable supply of {site.renewable_supply_mw:g} MW", "commission fewer racks; the supply is the campus cap")
+            self.issue(
+                ("phase",),
+                f"facility load {_mw(facility_kw)} is above the renewable supply of {site.renewable_supply_mw:g} MW",
+                "commission fewer racks; the supply is the campus cap",
+            )
         for hall in self._hall_snapshots(phase.name):
-            where: Loc = ("phase",)
+            where: Loc = self.hall_paths.get(hall.name, ("phase",))
             hp = self.halls[hall.name].profile
             if hall.it_load_kw > hall.power_capacity_kw:
-                self.issue(where, f"hall `{hall.name}` draws {hall.it_load_kw:.0f} kW IT, above its {hall.power_capacity_kw:.0f} kW usable ({hp.power.units} x {hp.power.unit_mw:g} MW, {hp.power.redundancy.value})", "move racks to another hall or use a larger hall profile")
+                self.issue(
+                    where,
+                    f"hall `{hall.name}` draws {hall.it_load_kw:.0f} kW IT, above its {hall.power_capacity_kw:.0f} kW usable ({hp.power.units} x {hp.power.unit_mw:g} MW, {hp.power.redundancy.value})",
+                    "move racks to another hall or use a larger hall profile",
+                )
             if hall.liquid_load_kw > hall.liquid_capacity_kw:
-                self.issue(where, f"hall `{hall.name}` needs {hall.liquid_load_kw:.0f} kW of liquid cooling, above its {hall.liquid_capacity_kw:.0f} kW usable", "move liquid-cooled racks to another hall or add coolant distribution units to the hall profile")
+                self.issue(
+                    where,
+                    f"hall `{hall.name}` needs {hall.liquid_load_kw:.0f} kW of liquid cooling, above its {hall.liquid_capacity_kw:.0f} kW usable",
+                    "move liquid-cooled racks to another hall or add coolant distribution units to the hall profile",
+                )
             if hall.air_load_kw > hall.air_capacity_kw:
-                self.issue(where, f"hall `{hall.name}` needs {hall.air_load_kw:.0f} kW of air cooling, above its {hall.air_capacity_kw:.0f} kW", "move air-cooled racks to another hall or raise air_cooling_mw")
+                self.issue(
+                    where,
+                    f"hall `{hall.name}` needs {hall.air_load_kw:.0f} kW of air cooling, above its {hall.air_capacity_kw:.0f} kW",
+                    "move air-cooled racks to another hall or raise air_cooling_mw",
+                )
         for name, c in self.clusters.items():
             nodes = self.cluster_workers[name] + len(c.control_plane)
             if nodes > c.spec.node_limit:
-                self.issue(("phase",), f"cluster `{name}` has {nodes} nodes, above its node_limit of {c.spec.node_limit}", "move a pool to another cluster")
-        shared = sum(self.racks[r].gpus for p in self.pools.values() if p.spec.tenant is None and p.spec.purpose.kubernetes_workers for u in p.units for r in self.units[u].racks)
+                self.issue(
+                    ("phase",),
+                    f"cluster `{name}` has {nodes} nodes, above its node_limit of {c.spec.node_limit}",
+                    "move a pool to another cluster",
+                )
+        if not clean:
+            return
+        shared = sum(
+            self.racks[r].gpus
+            for p in self.pools.values()
+            if p.spec.tenant is None and p.spec.purpose.kubernetes_workers
+            for u in p.units
+            for r in self.units[u].racks
+        )
         quota = sum(t.gpu_quota for t in self.tenants.values())
         if quota > shared:
-            self.issue(("phase", "tenants"), f"tenants' nominal GPU quotas add up to {quota}, above the {shared} GPUs of shared pools", "lower quotas or commission more shared GPU racks; dedicated pools are outside quotas")
+            self.issue(
+                ("phase", "tenants"),
+                f"tenants' nominal GPU quotas add up to {quota}, above the {shared} GPUs of shared pools",
+                "lower quotas or commission more shared GPU racks; dedicated pools are outside quotas",
+            )
 
     # ------------------------------------------------------------------ snapshots
     def _hall_snapshots(self, phase: str) -> list[Hall]:
@@ -545,14 +828,24 @@ class _Planner:
         for name, h in self.halls.items():
             hp = h.profile
             it, liquid, air, count = loads[name]
-            out.append(Hall(
-                name=name, profile=hp.name, index=h.index, rows=hp.rows, positions=hp.positions,
-                positions_used=h.next_position, racks=int(count),
-                power_capacity_kw=round(hp.power.usable_mw * 1000, 3), it_load_kw=round(it, 3),
-                liquid_capacity_kw=round(hp.liquid_cooling.usable_mw * 1000, 3) if hp.liquid_cooling else 0.0,
-                liquid_load_kw=round(liquid, 3), air_capacity_kw=round(hp.air_cooling_mw * 1000, 3), air_load_kw=round(air, 3),
-                phase=h.phase,
-            ))
+            out.append(
+                Hall(
+                    name=name,
+                    profile=hp.name,
+                    index=h.index,
+                    rows=hp.rows,
+                    positions=hp.positions,
+                    positions_used=h.next_position,
+                    racks=int(count),
+                    power_capacity_kw=round(hp.power.usable_mw * 1000, 3),
+                    it_load_kw=round(it, 3),
+                    liquid_capacity_kw=round(hp.liquid_cooling.usable_mw * 1000, 3) if hp.liquid_cooling else 0.0,
+                    liquid_load_kw=round(liquid, 3),
+                    air_capacity_kw=round(hp.air_cooling_mw * 1000, 3),
+                    air_load_kw=round(air, 3),
+                    phase=h.phase,
+                )
+            )
         return out
 
     def snapshot(self, phase: Phase, index: int) -> Plan:
@@ -565,40 +858,76 @@ class _Planner:
         tenants = tuple(self._tenant_snapshot(t, pools) for t in self.tenants.values())
         racks = tuple(self.racks.values())
         return Plan(
-            environment=self.environment, site=site.name, phase=phase.name, phase_index=index,
-            power=Power(site.pue, round(it_kw, 3), round(it_kw * site.pue, 3), phase.facility_budget_mw * 1000, site.renewable_supply_mw * 1000),
-            halls=halls, scalable_units=tuple(self.units.values()), racks=racks,
-            nodes=tuple(self.nodes.values()), pools=pools, fabrics=fabrics, switches=switches,
-            clusters=clusters, tenants=tenants, addresses=self._address_usage(racks, fabrics, switches, clusters),
+            environment=self.environment,
+            site=site.name,
+            phase=phase.name,
+            phase_index=index,
+            power=Power(
+                site.pue,
+                round(it_kw, 3),
+                round(it_kw * site.pue, 3),
+                phase.facility_budget_mw * 1000,
+                site.renewable_supply_mw * 1000,
+            ),
+            halls=halls,
+            scalable_units=tuple(self.units.values()),
+            racks=racks,
+            nodes=tuple(self.nodes.values()),
+            pools=pools,
+            fabrics=fabrics,
+            switches=switches,
+            clusters=clusters,
+            tenants=tenants,
+            addresses=self._address_usage(racks, fabrics, switches, clusters),
             retired=tuple(self.retired),
         )
 
     def _pool_snapshot(self, p: _PoolState) -> Pool:
         racks = [self.racks[r] for u in p.units for r in self.units[u].racks]
         return Pool(
-            name=p.spec.name, profile=p.profile.name, purpose=p.spec.purpose.value, cluster=p.cluster,
-            tenant=p.spec.tenant, racks=len(racks), nodes=sum(r.nodes for r in racks),
-            gpus=sum(r.gpus for r in racks), scalable_units=tuple(p.units),
-            halls=tuple(dict.fromkeys(self.units[u].hall for u in p.units)), phase=p.phase,
+            name=p.spec.name,
+            profile=p.profile.name,
+            purpose=p.spec.purpose.value,
+            cluster=p.cluster,
+            tenant=p.spec.tenant,
+            racks=len(racks),
+            nodes=sum(r.nodes for r in racks),
+            gpus=sum(r.gpus for r in racks),
+            scalable_units=tuple(p.units),
+            halls=tuple(dict.fromkeys(self.units[u].hall for u in p.units)),
+            phase=p.phase,
         )
 
     def _cluster_snapshot(self, name: str, c: _ClusterState, pools: tuple[Pool, ...]) -> Cluster:
         mine = [p for p in pools if p.cluster == name]
         a = self.campus.site.addressing
         return Cluster(
-            name=name, kubernetes_version=c.spec.kubernetes_version, node_limit=c.spec.node_limit,
-            max_pods_per_node=c.spec.max_pods_per_node, control_plane=tuple(c.control_plane),
-            pools=tuple(p.name for p in mine), workers=sum(p.nodes for p in mine),
-            gpus=sum(p.gpus for p in mine), pod_cidr=self.ipam.pod_cidr(c.index),
-            node_pod_prefix=a.pods.node_prefix, service_cidr=self.ipam.service_cidr(c.index), phase=c.phase,
+            name=name,
+            kubernetes_version=c.spec.kubernetes_version,
+            node_limit=c.spec.node_limit,
+            max_pods_per_node=c.spec.max_pods_per_node,
+            control_plane=tuple(c.control_plane),
+            pools=tuple(p.name for p in mine),
+            workers=sum(p.nodes for p in mine),
+            gpus=sum(p.gpus for p in mine),
+            pod_cidr=self.ipam.pod_cidr(c.index),
+            node_pod_prefix=a.pods.node_prefix,
+            service_cidr=self.ipam.service_cidr(c.index),
+            phase=c.phase,
         )
 
     def _tenant_snapshot(self, t: _TenantState, pools: tuple[Pool, ...]) -> Tenant:
         mine = [p for p in pools if p.tenant == t.spec.name]
         return Tenant(
-            name=t.spec.name, display_name=t.spec.display_name or t.spec.name, kind=t.spec.kind.value,
-            reseller=t.spec.reseller, jurisdictions=tuple(t.spec.jurisdictions), gpu_quota=t.gpu_quota,
-            dedicated_pools=tuple(p.name for p in mine), dedicated_gpus=sum(p.gpus for p in mine), phase=t.phase,
+            name=t.spec.name,
+            display_name=t.spec.display_name or t.spec.name,
+            kind=t.spec.kind.value,
+            reseller=t.spec.reseller,
+            jurisdictions=tuple(t.spec.jurisdictions),
+            gpu_quota=t.gpu_quota,
+            dedicated_pools=tuple(p.name for p in mine),
+            dedicated_gpus=sum(p.gpus for p in mine),
+            phase=t.phase,
         )
 
     # ------------------------------------------------------------------ fabrics
@@ -624,7 +953,7 @@ class _Planner:
                 try:
                     cached = self._hall_fabrics(hall)
                 except fab.FabricError as exc:
-                    self.issue(("phase",), f"hall `{hall}`: {exc}", "see the message")
+                    self.fabric_issue(("phase",), f"hall `{hall}`", exc)
                     cached = []
                 self._hall_cache[hall_key] = cached
             for f, sw in cached:
@@ -640,7 +969,9 @@ class _Planner:
         room = self.ipam.loopback_room(tier)
         top = max((i for _, i in named), default=-1)
         if top >= room:
-            raise fab.FabricError(f"fabric {fabric} needs {tier} loopback #{top + 1} but a fabric has {room} for {tier} switches; raise site.addressing.reserve.switches_per_fabric (before phase 1)")
+            raise fab.FabricError(
+                f"fabric {fabric} needs {tier} loopback #{top + 1} but a fabric has {room} for {tier} switches; fix: raise site.addressing.reserve.switches_per_fabric (before phase 1)"
+            )
         return [Switch(n, fabric, tier, model, self.ipam.loopback(index, tier, i)) for n, i in named]
 
     @staticmethod
@@ -654,27 +985,58 @@ class _Planner:
         rails = prof.compute_nics_per_node
         fname = f"{p.spec.name}-compute"
         try:
-            layer, tree = fab.compute_fabric(len(units), prof.scalable_unit_racks, prof.nodes, rails, radix, p.spec.fabric_design)
+            layer, tree = fab.compute_fabric(
+                len(units), prof.scalable_unit_racks, prof.nodes, rails, radix, p.spec.fabric_design
+            )
             lpr = layer.leaves_per_rail
             leaves = [
-                (f"{u}-r{rail + 1}-leaf{i + 1}", (self.units[u].pool_index * rails + rail) * lpr + i)
-                for u in units for rail in range(rails) for i in range(lpr)
+                (
+                    f"{u}-r{rail + 1}-leaf{i + 1}",
+                    (self.units[u].pool_index * rails + rail) * lpr + i,
+                )
+                for u in units
+                for rail in range(rails)
+                for i in range(lpr)
             ]
             sw = (
                 self._switches(fname, p.fabric_index, "leaf", p.switch.name, leaves)
-                + self._switches(fname, p.fabric_index, "spine", p.switch.name, self._numbered(f"{p.spec.name}-spine", tree.spines, 3))
-                + self._switches(fname, p.fabric_index, "core", p.switch.name, self._numbered(f"{p.spec.name}-core", tree.cores, 3))
+                + self._switches(
+                    fname,
+                    p.fabric_index,
+                    "spine",
+                    p.switch.name,
+                    self._numbered(f"{p.spec.name}-spine", tree.spines, 3),
+                )
+                + self._switches(
+                    fname,
+                    p.fabric_index,
+                    "core",
+                    p.switch.name,
+                    self._numbered(f"{p.spec.name}-core", tree.cores, 3),
+                )
             )
         except fab.FabricError as exc:
-            self.issue(("phase",), f"pool `{p.spec.name}`: {exc}", "see the message")
+            self.fabric_issue(self.pool_paths.get(p.spec.name, ("phase",)), f"pool `{p.spec.name}`", exc)
             layer, tree, sw = fab.LeafLayer(0, 0, 0), fab.TreeSize(0, 0, 0, 0, 0, 0), []
         nodes = sum(self.racks[r].nodes for u in units for r in self.units[u].racks)
         f = Fabric(
-            name=fname, kind="compute", scope=p.spec.name, switch_model=p.switch.name, radix=radix,
-            design=p.spec.fabric_design.value, tiers=tree.tiers, endpoint_ports=nodes * rails, rails=rails,
-            leaves=tree.leaves, spines=tree.spines, cores=tree.cores, node_leaf_cables=nodes * rails,
-            leaf_spine_cables=tree.leaf_spine_cables, spine_core_cables=tree.spine_core_cables,
-            power_kw=self._power(p.switch, len(sw)), loopback_block=self.ipam.loopback_block(p.fabric_index),
+            name=fname,
+            kind="compute",
+            scope=p.spec.name,
+            switch_model=p.switch.name,
+            radix=radix,
+            design=p.spec.fabric_design.value,
+            tiers=tree.tiers,
+            endpoint_ports=nodes * rails,
+            rails=rails,
+            leaves=tree.leaves,
+            spines=tree.spines,
+            cores=tree.cores,
+            node_leaf_cables=nodes * rails,
+            leaf_spine_cables=tree.leaf_spine_cables,
+            spine_core_cables=tree.spine_core_cables,
+            power_kw=self._power(p.switch, len(sw)),
+            loopback_block=self.ipam.loopback_block(p.fabric_index),
         )
         return f, tuple(sw)
 
@@ -708,14 +1070,44 @@ class _Planner:
         tree = fab.fat_tree(len(leaves), uplinks, radix or sm.ports) if leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
         fname = f"{hall}-storage"
         sw = self._switches(fname, storage_idx, "leaf", sm.name, leaves)
-        sw += self._switches(fname, storage_idx, "spine", sm.name, self._numbered(f"{hall}-storage-spine", tree.spines, 2))
-        sw += self._switches(fname, storage_idx, "core", sm.name, self._numbered(f"{hall}-storage-core", tree.cores, 2))
-        out.append((Fabric(
-            name=fname, kind="storage", scope=hall, switch_model=sm.name, radix=radix or sm.ports, design="fat-tree",
-            tiers=tree.tiers, endpoint_ports=ports, rails=1, leaves=tree.leaves, spines=tree.spines, cores=tree.cores,
-            node_leaf_cables=ports, leaf_spine_cables=tree.leaf_spine_cables, spine_core_cables=tree.spine_core_cables,
-            power_kw=self._power(sm, len(sw)), loopback_block=self.ipam.loopback_block(storage_idx),
-        ), tuple(sw)))
+        sw += self._switches(
+            fname,
+            storage_idx,
+            "spine",
+            sm.name,
+            self._numbered(f"{hall}-storage-spine", tree.spines, 2),
+        )
+        sw += self._switches(
+            fname,
+            storage_idx,
+            "core",
+            sm.name,
+            self._numbered(f"{hall}-storage-core", tree.cores, 2),
+        )
+        out.append(
+            (
+                Fabric(
+                    name=fname,
+                    kind="storage",
+                    scope=hall,
+                    switch_model=sm.name,
+                    radix=radix or sm.ports,
+                    design="fat-tree",
+                    tiers=tree.tiers,
+                    endpoint_ports=ports,
+                    rails=1,
+                    leaves=tree.leaves,
+                    spines=tree.spines,
+                    cores=tree.cores,
+                    node_leaf_cables=ports,
+                    leaf_spine_cables=tree.leaf_spine_cables,
+                    spine_core_cables=tree.spine_core_cables,
+                    power_kw=self._power(sm, len(sw)),
+                    loopback_block=self.ipam.loopback_block(storage_idx),
+                ),
+                tuple(sw),
+            )
+        )
         # out of band: one or more 1G management switches a rack, two aggregation switches or more
         om = self.switch_models[site.fabrics.oob_switch]
         per_rack_max = max(ceil(p.oob_ports / om.ports) for p in self.racks_by_name.values() if p.nodes) if racks else 1
@@ -725,25 +1117,55 @@ class _Planner:
         for r in racks:
             prof = self.racks_by_name[r.profile]
             oob_ports += prof.oob_ports
-            named += [(f"{r.name}-oob{i + 1}", r.index * per_rack_max + i) for i in range(ceil(prof.oob_ports / om.ports))]
+            named += [
+                (f"{r.name}-oob{i + 1}", r.index * per_rack_max + i) for i in range(ceil(prof.oob_ports / om.ports))
+            ]
         oob_leaves = self._switches(oname, oob_idx, "leaf", om.name, named)
         up = om.uplink_ports or om.ports // 2
         agg_radix = sm.radix(100)
-        otree = fab.fat_tree(len(oob_leaves), up, agg_radix, min_spines=2) if oob_leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
-        osw = oob_leaves + self._switches(oname, oob_idx, "spine", sm.name, self._numbered(f"{hall}-oob-agg", otree.spines, 2))
+        otree = (
+            fab.fat_tree(len(oob_leaves), up, agg_radix, min_spines=2) if oob_leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
+        )
+        osw = oob_leaves + self._switches(
+            oname, oob_idx, "spine", sm.name, self._numbered(f"{hall}-oob-agg", otree.spines, 2)
+        )
         osw += self._switches(oname, oob_idx, "core", sm.name, self._numbered(f"{hall}-oob-core", otree.cores, 2))
-        out.append((Fabric(
-            name=oname, kind="oob", scope=hall, switch_model=om.name, radix=om.ports, design="fat-tree",
-            tiers=otree.tiers, endpoint_ports=oob_ports, rails=1, leaves=otree.leaves, spines=otree.spines,
-            cores=otree.cores, node_leaf_cables=oob_ports, leaf_spine_cables=otree.leaf_spine_cables,
-            spine_core_cables=otree.spine_core_cables,
-            power_kw=None if om.power_w is None or sm.power_w is None else (om.power_w * len(oob_leaves) + sm.power_w * (otree.spines + otree.cores)) / 1000,
-            loopback_block=self.ipam.loopback_block(oob_idx),
-        ), tuple(osw)))
+        out.append(
+            (
+                Fabric(
+                    name=oname,
+                    kind="oob",
+                    scope=hall,
+                    switch_model=om.name,
+                    radix=om.ports,
+                    design="fat-tree",
+                    tiers=otree.tiers,
+                    endpoint_ports=oob_ports,
+                    rails=1,
+                    leaves=otree.leaves,
+                    spines=otree.spines,
+                    cores=otree.cores,
+                    node_leaf_cables=oob_ports,
+                    leaf_spine_cables=otree.leaf_spine_cables,
+                    spine_core_cables=otree.spine_core_cables,
+                    power_kw=None
+                    if om.power_w is None or sm.power_w is None
+                    else (om.power_w * len(oob_leaves) + sm.power_w * (otree.spines + otree.cores)) / 1000,
+                    loopback_block=self.ipam.loopback_block(oob_idx),
+                ),
+                tuple(osw),
+            )
+        )
         return out
 
     # ------------------------------------------------------------------ addresses
-    def _address_usage(self, racks: tuple[Rack, ...], fabrics: tuple[Fabric, ...], switches: tuple[Switch, ...], clusters: tuple[Cluster, ...]) -> tuple[AddressUsage, ...]:
+    def _address_usage(
+        self,
+        racks: tuple[Rack, ...],
+        fabrics: tuple[Fabric, ...],
+        switches: tuple[Switch, ...],
+        clusters: tuple[Cluster, ...],
+    ) -> tuple[AddressUsage, ...]:
         a = self.campus.site.addressing
         ip = self.ipam
         with_nodes = [r for r in racks if r.nodes]
@@ -756,17 +1178,76 @@ class _Planner:
         node_pod = 1 << (a.pods.supernet.max_prefixlen - a.pods.node_prefix)
         n = len(with_nodes)
         return (
-            AddressUsage("oob", str(a.oob.supernet), f"/{ip.oob.prefixlen()} a rack", n, n * a.oob.per_rack, oob_used),
-            AddressUsage("inband", str(a.inband.supernet), f"/{ip.inband.prefixlen()} a rack", n, n * a.inband.per_rack, nodes),
-            AddressUsage("storage", str(a.storage.supernet), f"/{ip.storage.prefixlen()} a rack", n, n * a.storage.per_rack, nodes),
-            AddressUsage("compute", str(a.compute.supernet), f"/{ip.compute.prefixlen()} a rack and rail", rail_blocks, rail_blocks * a.compute.per_rack, rail_used),
-            AddressUsage("loopback", str(a.loopback), f"{ip.switches_per_fabric} a fabric", len(fabrics), len(fabrics) * ip.switches_per_fabric, len(switches)),
-            AddressUsage("pods", str(a.pods.supernet), f"/{a.pods.cluster_prefix} a cluster", len(clusters), len(clusters) * pod_block, sum(c.nodes for c in clusters) * node_pod),
-            AddressUsage("services", str(a.services.supernet), f"/{a.services.cluster_prefix} a cluster", len(clusters), len(clusters) * svc_block, len(clusters) * svc_block),
+            AddressUsage(
+                "oob",
+                str(a.oob.supernet),
+                f"/{ip.oob.prefixlen()} a rack",
+                n,
+                n * a.oob.per_rack,
+                oob_used,
+            ),
+            AddressUsage(
+                "inband",
+                str(a.inband.supernet),
+                f"/{ip.inband.prefixlen()} a rack",
+                n,
+                n * a.inband.per_rack,
+                nodes,
+            ),
+            AddressUsage(
+                "storage",
+                str(a.storage.supernet),
+                f"/{ip.storage.prefixlen()} a rack",
+                n,
+                n * a.storage.per_rack,
+                nodes,
+            ),
+            AddressUsage(
+                "compute",
+                str(a.compute.supernet),
+                f"/{ip.compute.prefixlen()} a rack and rail",
+                rail_blocks,
+                rail_blocks * a.compute.per_rack,
+                rail_used,
+            ),
+            AddressUsage(
+                "loopback",
+                str(a.loopback),
+                f"{ip.switches_per_fabric} a fabric",
+                len(fabrics),
+                len(fabrics) * ip.switches_per_fabric,
+                len(switches),
+            ),
+            AddressUsage(
+                "pods",
+                str(a.pods.supernet),
+                f"/{a.pods.cluster_prefix} a cluster",
+                len(clusters),
+                len(clusters) * pod_block,
+                sum(c.nodes for c in clusters) * node_pod,
+            ),
+            AddressUsage(
+                "services",
+                str(a.services.supernet),
+                f"/{a.services.cluster_prefix} a cluster",
+                len(clusters),
+                len(clusters) * svc_block,
+                len(clusters) * svc_block,
+            ),
         )
 
 
-def plan_campus(campus: Campus, environment: str = "", upto: str | None = None, progress: Progress | None = None) -> list[Plan]:
+def _a(word: str) -> str:
+    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
+
+
+def _mw(kw: float) -> str:
+    return f"{kw / 1000:,.2f} MW" if kw >= 1000 else f"{kw:,.1f} kW"
+
+
+def plan_campus(
+    campus: Campus, environment: str = "", upto: str | None = None, progress: Progress | None = None
+) -> list[Plan]:
     """Plan every phase in build order (or up to `upto`); raise PlanningError listing every problem."""
     if upto is not None:
         campus.phase_index(upto)  # KeyError naming the phases if unknown

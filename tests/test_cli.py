@@ -1,0 +1,127 @@
+"""The `kasbah` command as users run it: exit codes, tables, JSON, atomic output."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from kasbah.cli import EXIT_INVALID, EXIT_OK, EXIT_UNSTABLE, main
+from kasbah.config import load_environment
+from kasbah.planning import plan_phase, plan_to_dict
+from tests.conftest import CAMPUS, ROOT, TINY
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_validate_tiny(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "validate", "-e", str(TINY))
+    assert code == EXIT_OK
+    assert "2 phase(s) valid and stable" in out and "lab-2: 6 nodes, 8 GPUs" in out
+
+
+def test_plan_table_shows_what_engineers_look_for(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plan", "phase-1", "-e", str(CAMPUS))
+    assert code == EXIT_OK
+    for text in (
+        "phase-1 (phase 1 of 4)",
+        "21,312",
+        "5,488",
+        "facility load",
+        "headroom",
+        "liquid cap.",
+        "train-a-compute",
+        "rail-groups",
+        "train-1",
+        "10.128.0.0/13",
+        "health-agency",
+        "of supernet",
+    ):
+        assert text in out, text
+
+
+def test_plan_json_is_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plan", "lab-2", "-e", str(TINY), "--json")
+    assert code == EXIT_OK
+    env = load_environment(TINY)
+    assert json.loads(out) == json.loads(json.dumps(plan_to_dict(plan_phase(env.campus, "lab-2", "tiny"))))
+
+
+def test_plan_defaults_to_the_first_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "plan", "-e", str(TINY), "--json", "--compact")
+    assert code == EXIT_OK and json.loads(out)["phase"] == "lab-1"
+
+
+def test_output_is_atomic_and_kept_on_failure(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "plans" / "lab-1.json"
+    assert run(capsys, "plan", "lab-1", "-e", str(TINY), "-o", str(target))[0] == EXIT_OK
+    good = target.read_text()
+    broken = tmp_path / "broken"
+    shutil.copytree(TINY, broken)
+    (broken / "phases" / "lab-1.yaml").write_text("phase: {name: lab-1, facility_budget_mw: -1}\n")
+    code, _, err = run(capsys, "plan", "lab-1", "-e", str(broken), "-o", str(target))
+    assert code == EXIT_INVALID and "facility_budget_mw" in err
+    assert target.read_text() == good
+    assert [p.name for p in target.parent.iterdir()] == ["lab-1.json"]  # no temporary left behind
+
+
+def test_diff_between_phases(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "diff", "lab-1", "lab-2", "-e", str(TINY))
+    assert code == EXIT_OK
+    assert "stable" in out and "+ 1 pools: gpu-gov" in out
+
+
+def test_diff_against_a_saved_plan_fails_loudly_when_things_disappear(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    saved = tmp_path / "lab-2.json"
+    run(capsys, "plan", "lab-2", "-e", str(TINY), "-o", str(saved))
+    code, out, err = run(capsys, "diff", str(saved), "lab-1", "-e", str(TINY))
+    assert code == EXIT_UNSTABLE
+    assert "NOT STABLE" in err and "removed without a decommission" in err
+    code, out, _ = run(capsys, "diff", str(saved), "lab-1", "-e", str(TINY), "--json")
+    data = json.loads(out)
+    assert code == EXIT_UNSTABLE and not data["stable"] and data["violations"]
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("{not json", "not a plan JSON file"), ('{"a": 1}', "not a kasbah plan")],
+)
+def test_diff_refuses_bad_plan_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], content: str, message: str
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    code, _, err = run(capsys, "diff", str(bad), "lab-1", "-e", str(TINY))
+    assert code == EXIT_INVALID and message in err
+
+
+def test_unknown_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "plan", "phase-9", "-e", str(TINY))
+    assert code == EXIT_INVALID and "no phase `phase-9`" in err and "lab-1, lab-2" in err
+    code, _, err = run(capsys, "diff", "lab-1", "phase-9", "-e", str(TINY))
+    assert code == EXIT_INVALID and "no phase `phase-9`" in err
+
+
+def test_environment_from_variable(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("KASBAH_ENV", str(TINY))
+    assert run(capsys, "validate")[0] == EXIT_OK
+
+
+def test_installed_entry_point_runs_the_default_environment() -> None:
+    """`kasbah plan` from the repository root plans the shipped campus (the README's first command)."""
+    exe = Path(sys.executable).with_name("kasbah")
+    if not exe.exists():
+        pytest.skip(f"the kasbah entry point is not installed next to {sys.executable}; run `make test`")
+    done = subprocess.run([str(exe), "plan"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "kasbah-campus" not in done.stderr and "phase-1 (phase 1 of 4)" in done.stdout
