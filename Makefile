@@ -1,0 +1,38 @@
+# The two commands of the README, and what they need. Everything installs into .venv from PyPI.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+PHASE  ?= phase-1
+
+.PHONY: plan test lint unit bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+## plan: plan a phase of the shipped campus (PHASE=phase-1 by default)
+plan: $(STAMP)
+	$(BIN)/kasbah validate
+	$(BIN)/kasbah plan $(PHASE)
+
+## test: linters and the whole test suite
+test: lint unit
+
+lint: $(STAMP)
+	$(BIN)/ruff check modules tests
+	$(BIN)/ruff format --check modules tests
+	$(BIN)/mypy
+	$(BIN)/yamllint --strict environments tests .yamllint
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+## bench: plan time and peak memory for every shipped phase
+bench: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_plan.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
