@@ -280,7 +280,8 @@ def show_diff(d: PlanDiff) -> None:
         fmt = "{:,.2f}" if isinstance(a, float) or isinstance(b, float) else "{:,}"
         return label, fmt.format(a), fmt.format(b), ("+" if b >= a else "") + fmt.format(b - a)
 
-    rows = [row(k.replace("_", " "), a, b) for k, (a, b) in d.totals.items()]
+    labels = {"it_load_mw": "IT load (MW)", "facility_load_mw": "facility load (MW)", "gpus": "GPUs"}
+    rows = [row(labels.get(k, k), a, b) for k, (a, b) in d.totals.items()]
     rows += [row(f"{k} addresses used", a, b) for k, (a, b) in d.addresses.items()]
     out.print(_table("Totals", ("", d.old_phase, d.new_phase, "added"), rows))
     for kind in ("halls", "clusters", "pools", "tenants"):

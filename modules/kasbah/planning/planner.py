@@ -114,6 +114,7 @@ class _Planner:
         self.reserve = site.addressing.reserve
         self.issues: list[ConfigIssue] = []
         self.doc = ""
+        self.hall_loads: list[Hall] = []
         self.pool_paths: dict[str, Loc] = {}  # pools declared or grown in the phase being applied
         self.hall_paths: dict[str, Loc] = {}  # last placement into each hall in that phase
         # names whose commissioning failed: references to them are not reported again
@@ -770,7 +771,8 @@ class _Planner:
                 f"facility load {_mw(facility_kw)} is above the renewable supply of {site.renewable_supply_mw:g} MW",
                 "commission fewer racks; the supply is the campus cap",
             )
-        for hall in self._hall_snapshots(phase.name):
+        self.hall_loads = self._hall_snapshots()  # the snapshot of this phase reuses them
+        for hall in self.hall_loads:
             where: Loc = self.hall_paths.get(hall.name, ("phase",))
             hp = self.halls[hall.name].profile
             if hall.it_load_kw > hall.power_capacity_kw:
@@ -817,7 +819,7 @@ class _Planner:
             )
 
     # ------------------------------------------------------------------ snapshots
-    def _hall_snapshots(self, phase: str) -> list[Hall]:
+    def _hall_snapshots(self) -> list[Hall]:
         loads: dict[str, list[float]] = {h: [0.0, 0.0, 0.0, 0.0] for h in self.halls}
         for r in self.racks.values():
             acc = loads[r.hall]
@@ -850,7 +852,7 @@ class _Planner:
 
     def snapshot(self, phase: Phase, index: int) -> Plan:
         site = self.campus.site
-        halls = tuple(self._hall_snapshots(phase.name))
+        halls = tuple(self.hall_loads)
         it_kw = sum(h.it_load_kw for h in halls)
         fabrics, switches = self._fabrics()
         pools = tuple(self._pool_snapshot(p) for p in self.pools.values())
