@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from kasbah.cli import EXIT_INVALID, EXIT_OK, EXIT_UNSTABLE, main
+from kasbah.cli import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_UNSTABLE, main
 from kasbah.config import load_environment
 from kasbah.planning import plan_phase, plan_to_dict
 from tests.conftest import CAMPUS, ROOT, TINY
@@ -125,3 +127,24 @@ def test_installed_entry_point_runs_the_default_environment() -> None:
     done = subprocess.run([str(exe), "plan"], cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "kasbah-campus" not in done.stderr and "phase-1 (phase 1 of 4)" in done.stdout
+
+
+def test_output_file_is_readable_like_any_other(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    target = tmp_path / "plan.json"
+    umask = os.umask(0o022)
+    try:
+        assert run(capsys, "plan", "lab-1", "-e", str(TINY), "-o", str(target))[0] == EXIT_OK
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+
+
+def test_a_bug_is_not_reported_as_instability(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr("kasbah.cli.plan_campus", boom)
+    code, _, err = run(capsys, "plan", "lab-1", "-e", str(TINY))
+    assert code == EXIT_INTERNAL and "internal error" in err and "simulated bug" in err

@@ -8,6 +8,7 @@ import json
 import os
 import sys
 import tempfile
+import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from ipaddress import ip_network
@@ -21,12 +22,14 @@ from kasbah import __version__
 from kasbah.config import ConfigError, Environment, PlanningError, load_environment
 from kasbah.planning import diff_plans, plan_campus, plan_to_dict
 from kasbah.planning.diff import PlanDiff
-from kasbah.planning.export import to_json
+from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
 from kasbah.planning.model import Plan
 
 EXIT_OK = 0
 EXIT_UNSTABLE = 1
 EXIT_INVALID = 2
+EXIT_INTERNAL = 3
+PLAN_KEYS = ("format", "phase", "summary", *SECTIONS)
 DEFAULT_ENV = "environments/campus"
 
 out = Console(highlight=False)
@@ -71,8 +74,13 @@ def write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes it 0600; the result is an ordinary file
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
         Path(tmp).replace(path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -124,8 +132,17 @@ def _load_side(env_arg: str | None, ref: str, cache: dict[str, list[Plan]]) -> d
             raise UsageError(f"{ref}: no such plan file (write one with `kasbah plan PHASE --output {ref}`)") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{ref}:{exc.lineno}: not a plan JSON file: {exc.msg}") from None
-        if not isinstance(data, dict) or "nodes" not in data or "phase" not in data:
-            raise UsageError(f"{ref}: not a kasbah plan (write one with `kasbah plan PHASE --output FILE`)")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"{ref}: cannot read the plan file: {exc}") from None
+        missing = [k for k in PLAN_KEYS if not isinstance(data, dict) or k not in data]
+        if missing:
+            raise UsageError(
+                f"{ref}: not a kasbah plan (no {', '.join(missing)}); write one with `kasbah plan PHASE --output FILE`"
+            )
+        if data["format"] != PLAN_FORMAT:
+            raise UsageError(
+                f"{ref}: plan format {data['format']}, this kasbah reads format {PLAN_FORMAT}; plan it again with this version"
+            )
         return data
     if "plans" not in cache:
         env = load_environment(_env_path(env_arg))
@@ -293,9 +310,9 @@ def show_diff(d: PlanDiff) -> None:
         if n:
             out.print(f"[green]+[/] {n:,} {kind.replace('_', ' ')}")
     if d.retired:
-        out.print(f"[bold yellow]DECOMMISSIONED in {d.new_phase}[/] (declared):")
+        out.print("[bold yellow]DECOMMISSIONED[/] (declared):")
         for r in d.retired:
-            out.print(f"  [yellow]-[/] {r['kind']} {r['name']}: {r['reason']}")
+            out.print(f"  [yellow]-[/] {r['kind']} {r['name']} in {r['phase']}: {r['reason']}")
         for kind, n in d.removed_by_decommission.items():
             out.print(f"  [yellow]-[/] {n:,} {kind.replace('_', ' ')} removed with them")
     if d.stable:
@@ -352,6 +369,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INVALID
     except BrokenPipeError:
         return EXIT_OK
+    except Exception:  # a bug: never let it pass for exit 1 ("not stable")
+        traceback.print_exc()
+        sys.stderr.write("kasbah: internal error (a bug in kasbah); please report it with the input that caused it\n")
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":

@@ -35,11 +35,16 @@ def test_consecutive_shipped_phases_only_add(root: Path) -> None:
         assert d.totals["it_load_mw"][1] > d.totals["it_load_mw"][0]
 
 
-def _grow_tiny(tmp_path: Path, *phases: dict[str, Any]) -> Path:
-    """A copy of the tiny environment with extra phases appended."""
+def _grow_tiny(tmp_path: Path, *phases: dict[str, Any], clusters: int = 1) -> Path:
+    """A copy of the tiny environment with extra phases appended (and room for more clusters)."""
     root = tmp_path / "tiny"
     shutil.copytree(TINY, root)
     site = yaml.safe_load((root / "site.yaml").read_text())
+    if clusters > 1:
+        a = site["site"]["addressing"]
+        a["pods"]["cluster_prefix"] = a["services"]["cluster_prefix"] = 17
+        a["reserve"]["scalable_units_per_hall"] = 8
+        a["reserve"]["switches_per_fabric"] = 32
     for phase in phases:
         site["site"]["phases"].append(phase["name"])
         (root / "phases" / f"{phase['name']}.yaml").write_text(yaml.safe_dump({"phase": phase}, sort_keys=False))
@@ -143,3 +148,102 @@ def test_control_plane_assignment_is_not_a_change() -> None:
     node = next(n for n in before["nodes"] if n["role"] == "control-plane")
     node["role"], node["cluster"] = "management", None
     assert diff_plans(before, new).stable
+
+
+def test_dependent_decommissions_in_one_phase(tmp_path: Path) -> None:
+    """A cluster with its control-plane pool, and a reseller with its customer, retire together."""
+    root = _grow_tiny(
+        tmp_path,
+        {
+            "name": "lab-3",
+            "facility_budget_mw": 0.05,
+            "pools": [
+                {
+                    "name": "mgmt-b",
+                    "rack_profile": "lab-cpu",
+                    "purpose": "management",
+                    "placements": [{"hall": "lab1", "racks": 1}],
+                },
+                {
+                    "name": "gpu-b",
+                    "rack_profile": "lab-gpu",
+                    "purpose": "training",
+                    "cluster": "lab-b",
+                    "placements": [{"hall": "lab1", "racks": 1}],
+                },
+            ],
+            "clusters": [
+                {
+                    "name": "lab-b",
+                    "kubernetes_version": "1.34",
+                    "node_limit": 16,
+                    "control_plane": {"pool": "mgmt-b", "replicas": 1},
+                }
+            ],
+        },
+        {
+            "name": "lab-4",
+            "facility_budget_mw": 0.05,
+            "decommissions": [
+                {"kind": "tenant", "name": "telecom", "reason": "white-label contract ended"},
+                {"kind": "tenant", "name": "ministry", "reason": "white-label contract ended"},
+                {"kind": "cluster", "name": "lab", "reason": "merged into lab-b"},
+                {"kind": "pool", "name": "mgmt", "reason": "merged into lab-b"},
+                {"kind": "pool", "name": "gpu-a", "reason": "merged into lab-b"},
+                {"kind": "pool", "name": "gpu-gov", "reason": "white-label contract ended"},
+            ],
+        },
+        clusters=2,
+    )
+    plans = _dicts(root)
+    d = diff_plans(plans[2], plans[3])
+    assert d.stable, [str(v) for v in d.violations]
+    assert {(r["kind"], r["name"]) for r in d.retired} == {
+        ("tenant", "telecom"),
+        ("tenant", "ministry"),
+        ("cluster", "lab"),
+        ("pool", "mgmt"),
+        ("pool", "gpu-a"),
+        ("pool", "gpu-gov"),
+    }
+    assert [c["name"] for c in plans[3]["clusters"]] == ["lab-b"]
+
+
+def test_compute_fabric_shrinks_with_a_retired_rack(tmp_path: Path) -> None:
+    root = _grow_tiny(
+        tmp_path,
+        {
+            "name": "lab-3",
+            "facility_budget_mw": 0.05,
+            "decommissions": [{"kind": "rack", "name": "lab1-r01p03", "reason": "failed manifold"}],
+        },
+    )
+    site = yaml.safe_load((root / "site.yaml").read_text())
+    site["catalog"]["rack_profiles"][0]["scalable_unit_racks"] = 2  # lab-gpu: two racks a unit
+    (root / "site.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
+    for phase in ("lab-1", "lab-2"):
+        doc = yaml.safe_load((root / "phases" / f"{phase}.yaml").read_text())
+        for pool in doc["phase"]["pools"]:
+            if pool["rack_profile"] == "lab-gpu":
+                pool["placements"][0]["racks"] = 2
+        (root / "phases" / f"{phase}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    plans = _dicts(root)
+    before = next(f for f in plans[1]["fabrics"] if f["name"] == "gpu-a-compute")
+    after = next(f for f in plans[2]["fabrics"] if f["name"] == "gpu-a-compute")
+    assert before["endpoint_ports"] == 8 and after["endpoint_ports"] == after["node_leaf_cables"] == 4
+    assert diff_plans(plans[1], plans[2]).stable
+
+
+def test_an_unused_catalog_profile_changes_nothing(tmp_path: Path) -> None:
+    """Addresses come from reservations, never from what the catalog happens to hold."""
+    root = tmp_path / "campus"
+    shutil.copytree(CAMPUS, root)
+    site = yaml.safe_load((root / "site.yaml").read_text())
+    # 100 out-of-band ports need three 48-port switches a rack, more than any shipped profile
+    extra = dict(site["catalog"]["rack_profiles"][3], name="cpu-dense", nodes=16, oob_ports_extra=84)
+    site["catalog"]["rack_profiles"].append(extra)
+    (root / "site.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
+    env = load_environment(root)
+    with_extra = plan_to_dict(plan_campus(env.campus, "campus", upto="phase-1")[-1])
+    assert diff_plans(_dicts(CAMPUS)[0], with_extra).stable
+    assert with_extra["switches"] == _dicts(CAMPUS)[0]["switches"]

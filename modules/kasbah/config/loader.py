@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from kasbah.config.models import Campus, Catalog, Phase, PhaseDocument, Site, Si
 SITE_FILE = "site.yaml"
 PHASE_DIR = "phases"
 
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -108,8 +110,25 @@ def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, Source
     if node is None:
         issues.append(ConfigIssue(doc, (), "the file is empty", "see the shipped environments for what it must hold"))
         return None, source
+    before = len(issues)
     _walk(node, (), source, doc, issues)
-    return yaml.load(text, Loader=_Loader), source
+    if len(issues) > before:
+        return None, source
+    try:
+        return yaml.load(text, Loader=_Loader), source
+    except yaml.MarkedYAMLError as exc:  # tags such as !custom or !!binary: composable, not loadable
+        mark = exc.problem_mark or exc.context_mark
+        if mark is not None:
+            source.positions[("<syntax>",)] = (mark.line + 1, mark.column + 1)
+        issues.append(
+            ConfigIssue(
+                doc,
+                ("<syntax>",),
+                f"YAML value not allowed here: {exc.problem or exc}",
+                "use plain YAML values: no tags (!...), binary or Python objects",
+            )
+        )
+        return None, source
 
 
 def _walk(node: yaml.Node, path: Loc, source: SourceDoc, doc: str, issues: list[ConfigIssue]) -> None:
@@ -117,6 +136,20 @@ def _walk(node: yaml.Node, path: Loc, source: SourceDoc, doc: str, issues: list[
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                source.positions[(*path, "<complex-key>")] = (
+                    key_node.start_mark.line + 1,
+                    key_node.start_mark.column + 1,
+                )
+                issues.append(
+                    ConfigIssue(
+                        doc,
+                        (*path, "<complex-key>"),
+                        "a key that is a list or a mapping",
+                        "keys are plain words; write `name: value`",
+                    )
+                )
+                continue
             key = key_node.value
             child = (*path, key)
             if key in seen:
@@ -340,7 +373,8 @@ def load_environment(root: Path | str) -> Environment:
         listed = site_doc.site.phases
     elif isinstance(raw_site, dict) and isinstance(raw_site.get("site"), dict):
         declared = raw_site["site"].get("phases")
-        if isinstance(declared, list) and all(isinstance(n, str) for n in declared):
+        # only valid phase names become file paths
+        if isinstance(declared, list) and all(isinstance(n, str) and _NAME.fullmatch(n) for n in declared):
             listed = declared
     if listed:
         for i, name in enumerate(listed):

@@ -195,6 +195,10 @@ class RackProfile(Model):
             raise ValueError(
                 f"a {self.kind.value} rack profile cannot have GPUs; fix: set `kind: gpu` or remove `gpus_per_node`"
             )
+        if (self.compute_nics_per_node or self.storage_nics_per_node) and self.nodes == 0:
+            raise ValueError(
+                "NICs on a rack without nodes; fix: set `nodes`, or remove the NICs (network racks carry switches, not nodes)"
+            )
         if self.compute_nics_per_node and not self.compute_nic_gbps:
             raise ValueError("compute NICs without a speed; fix: set `compute_nic_gbps` (400 for NDR, 800 for XDR)")
         if self.storage_nics_per_node and not self.storage_nic_gbps:

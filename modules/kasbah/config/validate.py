@@ -84,11 +84,7 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
                     "raise site.addressing.reserve.rails (before phase 1 is built)",
                 )
             )
-        if (
-            rp.kind is RackKind.GPU
-            and rp.compute_nics_per_node
-            and rp.compute_nic_gbps not in site.fabrics.compute_switch
-        ):
+        if rp.compute_nics_per_node and rp.compute_nic_gbps not in site.fabrics.compute_switch:
             issues.append(
                 ConfigIssue(
                     SITE_DOC,
@@ -241,6 +237,22 @@ def _check_addressing(campus: Campus) -> list[ConfigIssue]:
                 )
             )
 
+    # leaf loopbacks sit at fixed strides: a hall's storage leaves (one a rack at most) and
+    # out-of-band leaves (as many a position as the reserved out-of-band block may need)
+    oob = {s.name: s for s in campus.catalog.switch_models}.get(campus.site.fabrics.oob_switch)
+    if oob is not None and campus.catalog.hall_profiles:
+        down = oob.ports if oob.uplink_ports else oob.ports - oob.ports // 2
+        positions = max(hp.positions for hp in campus.catalog.hall_profiles)
+        need = max(r.scalable_units_per_hall * r.racks_per_scalable_unit, positions * -(-a.oob.per_rack // down))
+        if need > r.switches_per_fabric // 2:
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*base, "reserve", "switches_per_fabric"),
+                    f"a fabric's leaf loopbacks (half of {r.switches_per_fabric}) cannot hold a full hall's {need} storage or out-of-band leaves",
+                    f"raise switches_per_fabric to {1 << (2 * need - 1).bit_length()} (before phase 1 is built)",
+                )
+            )
     pods = a.pods
     if not (pods.supernet.prefixlen <= pods.cluster_prefix < pods.node_prefix <= pods.supernet.max_prefixlen):
         issues.append(

@@ -84,7 +84,7 @@ def fat_tree(leaves: int, uplinks: int, radix: int, min_spines: int = 1) -> Tree
             f"{leaves} leaves need {pods} pods of {half}, beyond the {radix} a three-tier tree of "
             f"radix-{radix} switches reaches; fix: use a higher-radix switch or split the pool"
         )
-    per_pod = spread(uplinks, ceil(half * uplinks / half))
+    per_pod = spread(uplinks, uplinks)  # a full pod of k/2 leaves fills k/2 down-ports on each spine
     down = half * uplinks // per_pod  # each pod spine's links to its leaves, as many go up
     per_group = spread(down, ceil(pods * down / radix))
     spines = pods * per_pod

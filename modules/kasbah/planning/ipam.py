@@ -7,7 +7,6 @@ anything leaves every existing address where it was.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 from dataclasses import dataclass
 
@@ -115,11 +114,3 @@ class AddressPlan:
     def loopback_room(self, tier: str) -> int:
         size = self.switches_per_fabric
         return size // 2 if tier == "leaf" else size // 4
-
-    def fabrics_reserved(self) -> int:
-        net = self.addressing.loopback
-        return net.num_addresses // self.switches_per_fabric
-
-
-def network_of(cidr: str) -> IPNetwork:
-    return ipaddress.ip_network(cidr)

@@ -115,6 +115,8 @@ class _Planner:
         self.issues: list[ConfigIssue] = []
         self.doc = ""
         self.hall_loads: list[Hall] = []
+        self.phase_start = 0
+        self.retiring: set[tuple[str, str]] = set()
         self.pool_paths: dict[str, Loc] = {}  # pools declared or grown in the phase being applied
         self.hall_paths: dict[str, Loc] = {}  # last placement into each hall in that phase
         # names whose commissioning failed: references to them are not reported again
@@ -145,6 +147,13 @@ class _Planner:
         problem, _, fix = str(exc).partition("; fix: ")
         self.issue(path, f"{what}: {problem}", fix or "use a higher-radix switch model")
 
+    def _gone(self, kind: str, name: str) -> str | None:
+        """`was decommissioned in X` for a retired name, else None."""
+        for r in self.retired:
+            if r.kind == kind and r.name == name:
+                return f"{kind} `{name}` was decommissioned in {r.phase}"
+        return None
+
     def _claim(self, kind: str, name: str, path: Loc, phase: str) -> bool:
         earlier = self.used_names.get((kind, name))
         if earlier is not None:
@@ -169,6 +178,8 @@ class _Planner:
     def apply(self, phase: Phase) -> None:
         self.doc = phase.name
         self.pool_paths, self.hall_paths = {}, {}
+        self.phase_start = len(self.issues)
+        self.retiring = {(d.kind.value, d.name) for d in phase.decommissions}
         p: Loc = ("phase",)
         if phase.facility_budget_mw > self.campus.site.renewable_supply_mw:
             self.issue(
@@ -196,6 +207,16 @@ class _Planner:
                         f"node_limit {cluster.node_limit} is more than a cluster's pod range holds ({self.ipam.nodes_per_cluster_range()} node ranges of /{self.campus.site.addressing.pods.node_prefix})",
                         f"lower node_limit to {self.ipam.nodes_per_cluster_range()} or widen site.addressing.pods.cluster_prefix",
                     )
+                pod_ips = 1 << (
+                    self.campus.site.addressing.pods.supernet.max_prefixlen
+                    - self.campus.site.addressing.pods.node_prefix
+                )
+                if cluster.max_pods_per_node > pod_ips - 2:
+                    self.issue(
+                        (*p, "clusters", i, "max_pods_per_node"),
+                        f"{cluster.max_pods_per_node} pods a node do not fit a node's /{self.campus.site.addressing.pods.node_prefix} pod range ({pod_ips - 2} usable addresses)",
+                        f"lower max_pods_per_node to {pod_ips - 2}, or lower site.addressing.pods.node_prefix",
+                    )
                 self.clusters[cluster.name] = _ClusterState(cluster, self.next_cluster, phase.name)
                 self.next_cluster += 1
                 new_clusters.append((i, cluster))
@@ -205,6 +226,12 @@ class _Planner:
             path = (*p, "expansions", "pools", i)
             state = self.pools.get(exp.pool)
             if state is None and ("pool", exp.pool) in self.failed:
+                continue
+            gone = self._gone("pool", exp.pool)
+            if state is None and gone:
+                self.issue(
+                    (*path, "pool"), f"{gone}; a retired pool cannot grow", "commission a new pool with a new name"
+                )
                 continue
             if state is None:
                 self.issue(
@@ -254,19 +281,36 @@ class _Planner:
             self.issue(
                 path,
                 f"this is hall {index + 1} but site.addressing.reserve.halls is {self.reserve.halls}",
-                "raise the reservation (before phase 1 is built) or decommission a hall",
+                "raise site.addressing.reserve.halls (before phase 1 is built; hall indexes are never reused)",
             )
+            self.failed.add(("hall", spec.name))
+            return
+        first = self._new_fabrics(2, path)
+        if first is None:
             self.failed.add(("hall", spec.name))
             return
         state = _HallState(spec, profile, index, phase)
         self.halls[spec.name] = state
-        self.hall_fabrics[spec.name] = (self.next_fabric, self.next_fabric + 1)
-        self.next_fabric += 2
+        self.hall_fabrics[spec.name] = (first, first + 1)
         nr = profile.network_racks
         if nr is not None and nr.count:
             net = self.racks_by_name[nr.profile]
+            self._fits_hall(state, net, path, key="profile")
             for _ in range(nr.count):
                 self._add_rack(state, net, None, None, -1, -1, phase)
+
+    def _new_fabrics(self, count: int, path: Loc) -> int | None:
+        """Reserve loopback blocks for new fabrics; indexes are never reused."""
+        if self.next_fabric + count > self.reserve.fabrics:
+            self.issue(
+                path,
+                f"no loopback block left for its fabrics: site.addressing.reserve.fabrics is {self.reserve.fabrics} and {self.next_fabric} are taken",
+                "raise site.addressing.reserve.fabrics (before phase 1 is built)",
+            )
+            return None
+        first = self.next_fabric
+        self.next_fabric += count
+        return first
 
     def used_names_of(self, kind: str) -> list[str]:
         return [n for (k, n) in self.used_names if k == kind]
@@ -303,8 +347,6 @@ class _Planner:
                         f"reseller `{spec.reseller}` does not operate in {', '.join(outside)}",
                         f"limit the tenant to {', '.join(reseller.spec.jurisdictions)} or extend the reseller",
                     )
-        elif spec.kind in (TenantKind.OPERATOR, TenantKind.RESELLER):
-            pass
         self.tenants[spec.name] = _TenantState(spec, spec.gpu_quota, phase)
 
     def _commission_pool(self, spec: PoolSpec, path: Loc, phase: str) -> None:
@@ -335,6 +377,12 @@ class _Planner:
                 f"{_a(purpose.value)} pool needs GPU racks; `{profile.name}` is {_a(profile.kind.value)} rack",
                 "choose a GPU rack profile or change the purpose",
             )
+        if purpose is PoolPurpose.MANAGEMENT and profile.kind is not RackKind.CPU:
+            self.issue(
+                (*path, "rack_profile"),
+                f"a management pool needs CPU racks; `{profile.name}` is {_a(profile.kind.value)} rack",
+                "choose a cpu rack profile; GPUs in a management pool would serve no cluster",
+            )
         if purpose is PoolPurpose.STORAGE and profile.kind is not RackKind.STORAGE:
             self.issue(
                 (*path, "rack_profile"),
@@ -359,8 +407,7 @@ class _Planner:
                     f"unknown switch model `{sw_name}`",
                     f"use one of: {', '.join(self.switch_models)}",
                 )
-            state.fabric_index = self.next_fabric
-            self.next_fabric += 1
+            state.fabric_index = self._new_fabrics(1, (*path, "name"))
         self.pools[spec.name] = state
         self._place(state, spec.placements, path, phase)
 
@@ -376,6 +423,9 @@ class _Planner:
         nodes = profile.nodes * sum(pl.racks for pl in spec.placements)
         if spec.cluster is not None:
             if ("cluster", spec.cluster) in self.failed:
+                return None
+            if spec.cluster not in self.clusters and (gone := self._gone("cluster", spec.cluster)):
+                self.issue((*path, "cluster"), gone, f"use a live cluster: {', '.join(self.clusters) or '(none)'}")
                 return None
             if spec.cluster not in self.clusters:
                 self.issue(
@@ -396,6 +446,12 @@ class _Planner:
         return None
 
     def _place(self, state: _PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
+        before = len(self.issues)
+        self._place_units(state, placements, path, phase)
+        if len(self.issues) > before:
+            self.failed.add(("pool", state.spec.name))
+
+    def _place_units(self, state: _PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
         profile = state.profile
         su = profile.scalable_unit_racks
         for j, pl in enumerate(placements):
@@ -403,6 +459,9 @@ class _Planner:
             hall = self.halls.get(pl.hall)
             if hall is None and ("hall", pl.hall) in self.failed:
                 self.failed.add(("pool", state.spec.name))  # incomplete: no knock-on errors
+                continue
+            if hall is None and (gone := self._gone("hall", pl.hall)):
+                self.issue((*ppath, "hall"), gone, f"use a live hall: {', '.join(self.halls) or '(none)'}")
                 continue
             if hall is None:
                 self.issue(
@@ -452,7 +511,7 @@ class _Planner:
             for _ in range(units):
                 self._add_unit(state, hall, phase)
 
-    def _fits_hall(self, hall: _HallState, profile: RackProfile, path: Loc) -> bool:
+    def _fits_hall(self, hall: _HallState, profile: RackProfile, path: Loc, key: str = "hall") -> bool:
         hp = hall.profile
         problems = []
         if profile.power_kw > hp.max_rack_kw:
@@ -484,7 +543,7 @@ class _Planner:
                 )
             )
         for message, fix in problems:
-            self.issue((*path, "hall"), message, fix)
+            self.issue((*path, key), message, fix)
         return not problems
 
     def _add_unit(self, state: _PoolState, hall: _HallState, phase: str) -> None:
@@ -643,7 +702,10 @@ class _Planner:
                 "name a rack from `kasbah plan --json` of the previous phase",
             )
             return False
-        cp = [n for n in self._rack_nodes(rack) if self.nodes[n].role == "control-plane"]
+        cp = [
+            n for n in self._rack_nodes(rack)
+            if self.nodes[n].role == "control-plane" and ("cluster", self.nodes[n].cluster or "") not in self.retiring
+        ]  # fmt: skip
         if cp:
             self.issue(
                 (*path, "name"),
@@ -679,7 +741,11 @@ class _Planner:
         if pool is None:
             self.issue((*path, "name"), f"no live pool `{name}`", f"use one of: {', '.join(self.pools)}")
             return False
-        hosts = [c for c, s in self.clusters.items() if s.spec.control_plane.pool == name]
+        hosts = [
+            c
+            for c, s in self.clusters.items()
+            if s.spec.control_plane.pool == name and ("cluster", c) not in self.retiring
+        ]
         if hosts:
             self.issue(
                 (*path, "name"),
@@ -725,7 +791,9 @@ class _Planner:
             )
             return False
         users = [p for p, s in self.pools.items() if s.spec.tenant == name]
-        customers = [t for t, s in self.tenants.items() if s.spec.reseller == name]
+        customers = [
+            t for t, s in self.tenants.items() if s.spec.reseller == name and ("tenant", t) not in self.retiring
+        ]
         if users or customers:
             self.issue(
                 (*path, "name"),
@@ -756,7 +824,8 @@ class _Planner:
     # ------------------------------------------------------------------ checks
     def _check_phase(self, phase: Phase) -> None:
         site = self.campus.site
-        clean = not self.issues  # cross-checks only mean something when every item was placed
+        # the quota cross-check only means something when every pool was placed
+        clean = len(self.issues) == self.phase_start and not any(kind == "pool" for kind, _ in self.failed)
         it_kw = sum(r.power_kw for r in self.racks.values())
         facility_kw = it_kw * site.pue
         if facility_kw > phase.facility_budget_mw * 1000:
@@ -940,7 +1009,7 @@ class _Planner:
             if p.fabric_index is None or p.switch is None or not p.units:
                 continue
             units = tuple(p.units)
-            key: tuple[object, ...] = ("compute", name, units)
+            key: tuple[object, ...] = ("compute", name, tuple(self.units[u].racks for u in units))
             got = self._fabric_cache.get(key)
             if got is None:
                 got = self._compute_fabric(p, units)
@@ -1112,18 +1181,18 @@ class _Planner:
         )
         # out of band: one or more 1G management switches a rack, two aggregation switches or more
         om = self.switch_models[site.fabrics.oob_switch]
-        per_rack_max = max(ceil(p.oob_ports / om.ports) for p in self.racks_by_name.values() if p.nodes) if racks else 1
         oname = f"{hall}-oob"
+        up = om.uplink_ports or om.ports // 2
+        down = om.ports if om.uplink_ports else om.ports - up
+        # a fixed stride from the site's reservation, so catalog changes never move a loopback
+        stride = ceil(site.addressing.oob.per_rack / down)
         named: list[tuple[str, int]] = []
         oob_ports = 0
         for r in racks:
             prof = self.racks_by_name[r.profile]
             oob_ports += prof.oob_ports
-            named += [
-                (f"{r.name}-oob{i + 1}", r.index * per_rack_max + i) for i in range(ceil(prof.oob_ports / om.ports))
-            ]
+            named += [(f"{r.name}-oob{i + 1}", r.index * stride + i) for i in range(ceil(prof.oob_ports / down))]
         oob_leaves = self._switches(oname, oob_idx, "leaf", om.name, named)
-        up = om.uplink_ports or om.ports // 2
         agg_radix = sm.radix(100)
         otree = (
             fab.fat_tree(len(oob_leaves), up, agg_radix, min_spines=2) if oob_leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
