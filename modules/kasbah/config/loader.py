@@ -131,39 +131,41 @@ def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, Source
         return None, source
 
 
+def _at_key(
+    key: yaml.Node, path: Loc, source: SourceDoc, doc: str, issues: list[ConfigIssue], message: str, fix: str
+) -> None:
+    """An issue about a mapping key itself, located at the key."""
+    source.positions[path] = (key.start_mark.line + 1, key.start_mark.column + 1)
+    issues.append(ConfigIssue(doc, path, message, fix))
+
+
 def _walk(node: yaml.Node, path: Loc, source: SourceDoc, doc: str, issues: list[ConfigIssue]) -> None:
     source.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: set[str] = set()
         for key_node, value_node in node.value:
             if not isinstance(key_node, yaml.ScalarNode):
-                source.positions[(*path, "<complex-key>")] = (
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
-                )
-                issues.append(
-                    ConfigIssue(
-                        doc,
-                        (*path, "<complex-key>"),
-                        "a key that is a list or a mapping",
-                        "keys are plain words; write `name: value`",
-                    )
+                _at_key(
+                    key_node,
+                    (*path, "<complex-key>"),
+                    source,
+                    doc,
+                    issues,
+                    "a key that is a list or a mapping",
+                    "keys are plain words; write `name: value`",
                 )
                 continue
             key = key_node.value
             child = (*path, key)
             if key in seen:
-                source.positions[(*child, "<duplicate>")] = (
-                    key_node.start_mark.line + 1,
-                    key_node.start_mark.column + 1,
-                )
-                issues.append(
-                    ConfigIssue(
-                        doc,
-                        (*child, "<duplicate>"),
-                        f"key `{key}` appears twice in this mapping",
-                        "keep one of them; YAML keeps only the last, silently",
-                    )
+                _at_key(
+                    key_node,
+                    (*child, "<duplicate>"),
+                    source,
+                    doc,
+                    issues,
+                    f"key `{key}` appears twice in this mapping",
+                    "keep one of them; YAML keeps only the last, silently",
                 )
             seen.add(key)
             _walk(value_node, child, source, doc, issues)

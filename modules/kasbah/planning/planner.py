@@ -1248,38 +1248,18 @@ class _Planner:
         svc_block = 1 << (a.services.supernet.max_prefixlen - a.services.cluster_prefix)
         node_pod = 1 << (a.pods.supernet.max_prefixlen - a.pods.node_prefix)
         n = len(with_nodes)
+        per_rack = (
+            ("oob", a.oob, ip.oob, n, oob_used, "a rack"),
+            ("inband", a.inband, ip.inband, n, nodes, "a rack"),
+            ("storage", a.storage, ip.storage, n, nodes, "a rack"),
+            ("compute", a.compute, ip.compute, rail_blocks, rail_used, "a rack and rail"),
+        )
         return (
-            AddressUsage(
-                "oob",
-                str(a.oob.supernet),
-                f"/{ip.oob.prefixlen()} a rack",
-                n,
-                n * a.oob.per_rack,
-                oob_used,
-            ),
-            AddressUsage(
-                "inband",
-                str(a.inband.supernet),
-                f"/{ip.inband.prefixlen()} a rack",
-                n,
-                n * a.inband.per_rack,
-                nodes,
-            ),
-            AddressUsage(
-                "storage",
-                str(a.storage.supernet),
-                f"/{ip.storage.prefixlen()} a rack",
-                n,
-                n * a.storage.per_rack,
-                nodes,
-            ),
-            AddressUsage(
-                "compute",
-                str(a.compute.supernet),
-                f"/{ip.compute.prefixlen()} a rack and rail",
-                rail_blocks,
-                rail_blocks * a.compute.per_rack,
-                rail_used,
+            *(
+                AddressUsage(
+                    name, str(net.supernet), f"/{carve.prefixlen()} {unit}", blocks, blocks * net.per_rack, used
+                )
+                for name, net, carve, blocks, used, unit in per_rack
             ),
             AddressUsage(
                 "loopback",
