@@ -1157,24 +1157,16 @@ class _Planner:
         )
         out.append(
             (
-                Fabric(
-                    name=fname,
-                    kind="storage",
-                    scope=hall,
-                    switch_model=sm.name,
-                    radix=radix or sm.ports,
-                    design="fat-tree",
-                    tiers=tree.tiers,
-                    endpoint_ports=ports,
-                    rails=1,
-                    leaves=tree.leaves,
-                    spines=tree.spines,
-                    cores=tree.cores,
-                    node_leaf_cables=ports,
-                    leaf_spine_cables=tree.leaf_spine_cables,
-                    spine_core_cables=tree.spine_core_cables,
-                    power_kw=self._power(sm, len(sw)),
-                    loopback_block=self.ipam.loopback_block(storage_idx),
+                self._hall_fabric(
+                    fname,
+                    "storage",
+                    hall,
+                    sm.name,
+                    radix or sm.ports,
+                    tree,
+                    ports,
+                    self._power(sm, len(sw)),
+                    storage_idx,
                 ),
                 tuple(sw),
             )
@@ -1201,33 +1193,34 @@ class _Planner:
             oname, oob_idx, "spine", sm.name, self._numbered(f"{hall}-oob-agg", otree.spines, 2)
         )
         osw += self._switches(oname, oob_idx, "core", sm.name, self._numbered(f"{hall}-oob-core", otree.cores, 2))
+        power = (
+            None
+            if om.power_w is None or sm.power_w is None
+            else (om.power_w * len(oob_leaves) + sm.power_w * (otree.spines + otree.cores)) / 1000
+        )
         out.append(
-            (
-                Fabric(
-                    name=oname,
-                    kind="oob",
-                    scope=hall,
-                    switch_model=om.name,
-                    radix=om.ports,
-                    design="fat-tree",
-                    tiers=otree.tiers,
-                    endpoint_ports=oob_ports,
-                    rails=1,
-                    leaves=otree.leaves,
-                    spines=otree.spines,
-                    cores=otree.cores,
-                    node_leaf_cables=oob_ports,
-                    leaf_spine_cables=otree.leaf_spine_cables,
-                    spine_core_cables=otree.spine_core_cables,
-                    power_kw=None
-                    if om.power_w is None or sm.power_w is None
-                    else (om.power_w * len(oob_leaves) + sm.power_w * (otree.spines + otree.cores)) / 1000,
-                    loopback_block=self.ipam.loopback_block(oob_idx),
-                ),
-                tuple(osw),
-            )
+            (self._hall_fabric(oname, "oob", hall, om.name, om.ports, otree, oob_ports, power, oob_idx), tuple(osw))
         )
         return out
+
+    def _hall_fabric(
+        self,
+        name: str,
+        kind: str,
+        hall: str,
+        model: str,
+        radix: int,
+        tree: fab.TreeSize,
+        ports: int,
+        power: float | None,
+        index: int,
+    ) -> Fabric:
+        return Fabric(
+            name=name, kind=kind, scope=hall, switch_model=model, radix=radix, design="fat-tree", tiers=tree.tiers,
+            endpoint_ports=ports, rails=1, leaves=tree.leaves, spines=tree.spines, cores=tree.cores,
+            node_leaf_cables=ports, leaf_spine_cables=tree.leaf_spine_cables, spine_core_cables=tree.spine_core_cables,
+            power_kw=power, loopback_block=self.ipam.loopback_block(index),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ addresses
     def _address_usage(
