@@ -16,7 +16,7 @@ from __future__ import annotations
 import pytest
 
 from kasbah.config.models import FabricDesign
-from kasbah.planning.fabric import FabricError, compute_fabric, fat_tree, leaf_layer, spread
+from kasbah.planning.fabric import FabricError, TreeSize, compute_fabric, fat_tree, leaf_layer, spread
 
 # SU count -> (leaves, spines, cores, leaf-spine cables, spine-core cables)
 B200_QM9700 = {
@@ -44,18 +44,16 @@ GB200_RAIL_GROUPS = {  # leaves, spines, cores
 }
 
 
+def _counts(tree: TreeSize) -> tuple[int, ...]:
+    return (tree.leaves, tree.spines, tree.cores, tree.leaf_spine_cables, tree.spine_core_cables)
+
+
 @pytest.mark.parametrize(("sus", "expected"), sorted(B200_QM9700.items()))
 def test_dgx_b200_superpod_counts(sus: int, expected: tuple[int, ...]) -> None:
     # SU = 32 DGX B200 nodes, four a rack; 8 rails of 400G; QM9700 is radix 64 at 400G
     layer, tree = compute_fabric(sus, su_racks=8, nodes_per_rack=4, rails=8, radix=64, design=FabricDesign.FAT_TREE)
     assert layer.leaves_per_rail == 1 and layer.uplinks == 32
-    assert (
-        tree.leaves,
-        tree.spines,
-        tree.cores,
-        tree.leaf_spine_cables,
-        tree.spine_core_cables,
-    ) == expected
+    assert _counts(tree) == expected
     assert tree.tiers == (3 if sus >= 16 else 2)
 
 
@@ -63,13 +61,7 @@ def test_dgx_b200_superpod_counts(sus: int, expected: tuple[int, ...]) -> None:
 def test_dgx_b300_quantum_x800_counts(sus: int, expected: tuple[int, ...]) -> None:
     # SU = 72 nodes (18 racks of 4), 8 rails of 800G; Q3400 is radix 144 at 800G
     _, tree = compute_fabric(sus, su_racks=18, nodes_per_rack=4, rails=8, radix=144, design=FabricDesign.FAT_TREE)
-    assert (
-        tree.leaves,
-        tree.spines,
-        tree.cores,
-        tree.leaf_spine_cables,
-        tree.spine_core_cables,
-    ) == expected
+    assert _counts(tree) == expected
     assert tree.tiers == 2  # published: two tiers up to 18 SU
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import ceil
@@ -131,7 +130,7 @@ class _Planner:
         self.nodes: dict[str, Node] = {}
         self.retired: list[Retired] = []
         self.used_names: dict[tuple[str, str], str] = {}  # (kind, name) -> phase that commissioned it
-        self.cluster_workers: Counter[str] = Counter()
+        self.next_hall = 0
         self.next_cluster = 0
         self.next_pool = 0
         self.next_fabric = 0
@@ -276,7 +275,8 @@ class _Planner:
             )
             self.failed.add(("hall", spec.name))
             return
-        index = len(self.used_names_of("hall")) - 1
+        index = self.next_hall
+        self.next_hall += 1
         if index >= self.reserve.halls:
             self.issue(
                 path,
@@ -311,9 +311,6 @@ class _Planner:
         first = self.next_fabric
         self.next_fabric += count
         return first
-
-    def used_names_of(self, kind: str) -> list[str]:
-        return [n for (k, n) in self.used_names if k == kind]
 
     def _commission_tenant(self, spec: TenantSpec, path: Loc, phase: str) -> None:
         if not self._claim("tenant", spec.name, (*path, "name"), phase):
@@ -436,7 +433,7 @@ class _Planner:
                 return None
             return spec.cluster
         for name, c in self.clusters.items():
-            if self.cluster_workers[name] + c.spec.control_plane.replicas + nodes <= c.spec.node_limit:
+            if self._workers(name) + c.spec.control_plane.replicas + nodes <= c.spec.node_limit:
                 return name
         self.issue(
             path,
@@ -498,7 +495,7 @@ class _Planner:
                 continue
             if state.spec.purpose.kubernetes_workers and state.cluster is not None:
                 c = self.clusters[state.cluster]
-                total = self.cluster_workers[state.cluster] + c.spec.control_plane.replicas + pl.racks * profile.nodes
+                total = self._workers(state.cluster) + c.spec.control_plane.replicas + pl.racks * profile.nodes
                 if total > c.spec.node_limit:
                     self.issue(
                         (*ppath, "racks"),
@@ -506,7 +503,6 @@ class _Planner:
                         "put these racks in a new pool on another cluster, or raise node_limit (upstream tests up to 5,000)",
                     )
                     continue
-                self.cluster_workers[state.cluster] += pl.racks * profile.nodes
             self.hall_paths[hall.spec.name] = ppath
             for _ in range(units):
                 self._add_unit(state, hall, phase)
@@ -722,9 +718,7 @@ class _Planner:
     def _drop_rack(self, rack: Rack) -> None:
         pool = self.pools[rack.pool] if rack.pool else None
         for n in self._rack_nodes(rack):
-            node = self.nodes.pop(n)
-            if node.role == "worker" and node.cluster:
-                self.cluster_workers[node.cluster] -= 1
+            del self.nodes[n]
         del self.racks[rack.name]
         if rack.scalable_unit is not None:
             unit = self.units[rack.scalable_unit]
@@ -863,7 +857,7 @@ class _Planner:
                     "move air-cooled racks to another hall or raise air_cooling_mw",
                 )
         for name, c in self.clusters.items():
-            nodes = self.cluster_workers[name] + len(c.control_plane)
+            nodes = self._workers(name) + len(c.control_plane)
             if nodes > c.spec.node_limit:
                 self.issue(
                     ("phase",),
@@ -873,11 +867,10 @@ class _Planner:
         if not clean:
             return
         shared = sum(
-            self.racks[r].gpus
+            r.gpus
             for p in self.pools.values()
             if p.spec.tenant is None and p.spec.purpose.kubernetes_workers
-            for u in p.units
-            for r in self.units[u].racks
+            for r in self._pool_racks(p)
         )
         quota = sum(t.gpu_quota for t in self.tenants.values())
         if quota > shared:
@@ -953,8 +946,15 @@ class _Planner:
             retired=tuple(self.retired),
         )
 
+    def _pool_racks(self, p: _PoolState) -> list[Rack]:
+        return [self.racks[r] for u in p.units for r in self.units[u].racks]
+
+    def _workers(self, cluster: str) -> int:
+        """Worker nodes a cluster has now: the live racks of the pools that joined it."""
+        return sum(r.nodes for p in self.pools.values() if p.cluster == cluster for r in self._pool_racks(p))
+
     def _pool_snapshot(self, p: _PoolState) -> Pool:
-        racks = [self.racks[r] for u in p.units for r in self.units[u].racks]
+        racks = self._pool_racks(p)
         return Pool(
             name=p.spec.name,
             profile=p.profile.name,
@@ -1045,9 +1045,26 @@ class _Planner:
             )
         return [Switch(n, fabric, tier, model, self.ipam.loopback(index, tier, i)) for n, i in named]
 
-    @staticmethod
-    def _numbered(prefix: str, count: int, width: int) -> list[tuple[str, int]]:
-        return [(f"{prefix}{i + 1:0{width}d}", i) for i in range(count)]
+    def _tree_switches(
+        self,
+        fabric: str,
+        index: int,
+        leaves: list[tuple[str, int]],
+        leaf_model: str,
+        upper_model: str,
+        tree: fab.TreeSize,
+        prefix: str,
+        width: int,
+        spine_word: str = "spine",
+    ) -> list[Switch]:
+        """A fabric's leaves at their fixed indexes, then its spines and cores numbered in order."""
+        spines = [(f"{prefix}-{spine_word}{i + 1:0{width}d}", i) for i in range(tree.spines)]
+        cores = [(f"{prefix}-core{i + 1:0{width}d}", i) for i in range(tree.cores)]
+        return (
+            self._switches(fabric, index, "leaf", leaf_model, leaves)
+            + self._switches(fabric, index, "spine", upper_model, spines)
+            + self._switches(fabric, index, "core", upper_model, cores)
+        )  # fmt: skip
 
     def _compute_fabric(self, p: _PoolState, units: tuple[str, ...]) -> tuple[Fabric, tuple[Switch, ...]]:
         assert p.switch is not None and p.fabric_index is not None
@@ -1069,23 +1086,7 @@ class _Planner:
                 for rail in range(rails)
                 for i in range(lpr)
             ]
-            sw = (
-                self._switches(fname, p.fabric_index, "leaf", p.switch.name, leaves)
-                + self._switches(
-                    fname,
-                    p.fabric_index,
-                    "spine",
-                    p.switch.name,
-                    self._numbered(f"{p.spec.name}-spine", tree.spines, 3),
-                )
-                + self._switches(
-                    fname,
-                    p.fabric_index,
-                    "core",
-                    p.switch.name,
-                    self._numbered(f"{p.spec.name}-core", tree.cores, 3),
-                )
-            )
+            sw = self._tree_switches(fname, p.fabric_index, leaves, p.switch.name, p.switch.name, tree, p.spec.name, 3)
         except fab.FabricError as exc:
             self.fabric_issue(self.pool_paths.get(p.spec.name, ("phase",)), f"pool `{p.spec.name}`", exc)
             layer, tree, sw = fab.LeafLayer(0, 0, 0), fab.TreeSize(0, 0, 0, 0, 0, 0), []
@@ -1140,21 +1141,7 @@ class _Planner:
             leaves += [(f"{unit}-storage-leaf{i + 1}", base + i) for i in range(layer.leaves_per_rail)]
         tree = fab.fat_tree(len(leaves), uplinks, radix or sm.ports) if leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
         fname = f"{hall}-storage"
-        sw = self._switches(fname, storage_idx, "leaf", sm.name, leaves)
-        sw += self._switches(
-            fname,
-            storage_idx,
-            "spine",
-            sm.name,
-            self._numbered(f"{hall}-storage-spine", tree.spines, 2),
-        )
-        sw += self._switches(
-            fname,
-            storage_idx,
-            "core",
-            sm.name,
-            self._numbered(f"{hall}-storage-core", tree.cores, 2),
-        )
+        sw = self._tree_switches(fname, storage_idx, leaves, sm.name, sm.name, tree, f"{hall}-storage", 2)
         out.append(
             (
                 self._hall_fabric(
@@ -1184,19 +1171,13 @@ class _Planner:
             prof = self.racks_by_name[r.profile]
             oob_ports += prof.oob_ports
             named += [(f"{r.name}-oob{i + 1}", r.index * stride + i) for i in range(ceil(prof.oob_ports / down))]
-        oob_leaves = self._switches(oname, oob_idx, "leaf", om.name, named)
         agg_radix = sm.radix(100)
-        otree = (
-            fab.fat_tree(len(oob_leaves), up, agg_radix, min_spines=2) if oob_leaves else fab.TreeSize(0, 0, 0, 0, 0, 0)
-        )
-        osw = oob_leaves + self._switches(
-            oname, oob_idx, "spine", sm.name, self._numbered(f"{hall}-oob-agg", otree.spines, 2)
-        )
-        osw += self._switches(oname, oob_idx, "core", sm.name, self._numbered(f"{hall}-oob-core", otree.cores, 2))
+        otree = fab.fat_tree(len(named), up, agg_radix, min_spines=2) if named else fab.TreeSize(0, 0, 0, 0, 0, 0)
+        osw = self._tree_switches(oname, oob_idx, named, om.name, sm.name, otree, f"{hall}-oob", 2, spine_word="agg")
         power = (
             None
             if om.power_w is None or sm.power_w is None
-            else (om.power_w * len(oob_leaves) + sm.power_w * (otree.spines + otree.cores)) / 1000
+            else (om.power_w * len(named) + sm.power_w * (otree.spines + otree.cores)) / 1000
         )
         out.append(
             (self._hall_fabric(oname, "oob", hall, om.name, om.ports, otree, oob_ports, power, oob_idx), tuple(osw))
