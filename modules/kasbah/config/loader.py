@@ -228,6 +228,8 @@ def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
         if "1\\." in ctx:
             return 'write a Kubernetes minor version as a quoted string, for example "1.33"'
         return "use lowercase letters, digits and '-', starting and ending with a letter or digit (a DNS label)"
+    if kind == "string_type":
+        return f'quote it, for example "{err.get("input")}" (YAML reads 1.30 as the number 1.3)'
     if kind in ("string_too_long", "string_too_short"):
         return "shorten or lengthen it to the limit given"
     if kind in ("int_parsing", "int_type", "int_from_float"):
@@ -264,6 +266,8 @@ def _message(err: Any, loc: Loc) -> str:
         return f"expected a mapping of keys to values, got {_yaml_kind(given)}"
     if kind == "list_type":
         return f"expected a list, got {_yaml_kind(given)}"
+    if kind == "string_type":
+        return f"expected text, got {_yaml_kind(given)}"
     if kind.startswith("ip_") or "network" in kind:
         return f"`{given}` is not a valid IPv4 or IPv6 network in CIDR form (host bits must be zero)"
     ctx = err.get("ctx", {})
