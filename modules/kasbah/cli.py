@@ -24,6 +24,8 @@ from kasbah.planning import diff_plans, plan_campus, plan_to_dict
 from kasbah.planning.diff import PlanDiff
 from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
 from kasbah.planning.model import Plan
+from kasbah.rendering.phase import render_plans
+from kasbah.rendering.tree import RenderError, write_tree
 
 EXIT_OK = 0
 EXIT_UNSTABLE = 1
@@ -164,6 +166,29 @@ def cmd_diff(args: argparse.Namespace) -> int:
     else:
         show_diff(d)
     return EXIT_OK if d.stable else EXIT_UNSTABLE
+
+
+def _default_out(env: Environment, phase: str) -> Path:
+    return Path("rendered") / env.name / phase
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    env = load_environment(_env_path(args.environment))
+    phase = args.phase or env.campus.phases[0].name
+    plans = _plans(env, phase)
+    with _progress(f"rendering {phase}") as tick:
+        rendered = render_plans(plans, env.name, tick)
+    target = Path(args.out) if args.out else _default_out(env, phase)
+    write_tree(target, rendered.files)
+    tops: dict[str, int] = {}
+    for path in rendered.files:
+        top = path.split("/", 1)[0]
+        tops[top] = tops.get(top, 0) + 1
+    out.print(
+        f"[green]rendered[/] {env.name}/{phase} into {target}: {len(rendered.files):,} files, "
+        f"{rendered.bytes / 1e6:,.1f} MB ({', '.join(f'{k} {v:,}' for k, v in tops.items())})"
+    )
+    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- rendering for people
@@ -353,6 +378,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--environment", help=env_help)
     p.add_argument("--json", action="store_true", help="print the diff as JSON")
     p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser(
+        "render", help="write a phase's artifacts: GitOps trees, inventory, bootstrap, schedules, report"
+    )
+    p.add_argument("phase", nargs="?", help="phase name (default: the first)")
+    p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument(
+        "-o", "--out", help="output directory, replaced as a whole (default: rendered/<environment>/<phase>)"
+    )
+    p.set_defaults(func=cmd_render)
     return parser
 
 
@@ -364,7 +399,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(exc.render() + "\n")
         return EXIT_INVALID
-    except UsageError as exc:
+    except (UsageError, RenderError) as exc:
         sys.stderr.write(f"kasbah: {exc}\n")
         return EXIT_INVALID
     except BrokenPipeError:

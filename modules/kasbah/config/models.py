@@ -180,6 +180,9 @@ class RackProfile(Model):
     feeds: Annotated[int, Field(ge=1, le=2)] = Field(
         default=2, description="Independent power feeds the rack needs (2 for A/B)."
     )
+    nvidia_driver: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] | None = Field(
+        default=None, description="NVIDIA data-center driver the nodes run, pinned (GPU racks only)."
+    )
     scalable_unit_racks: PositiveInt = Field(
         default=1, description="Racks in one scalable unit; pools grow in whole units."
     )
@@ -190,6 +193,10 @@ class RackProfile(Model):
         if self.kind is RackKind.GPU and (self.gpus_per_node == 0 or self.nodes == 0):
             raise ValueError(
                 "a gpu rack profile has no GPUs; fix: set `nodes` and `gpus_per_node` above 0, or change `kind`"
+            )
+        if self.kind is not RackKind.GPU and self.nvidia_driver:
+            raise ValueError(
+                f"a {self.kind.value} rack profile has no GPUs to drive; fix: remove `nvidia_driver` or set `kind: gpu`"
             )
         if self.kind is not RackKind.GPU and self.gpus_per_node:
             raise ValueError(
@@ -351,6 +358,17 @@ class FabricDefaults(Model):
     oob_switch: Name
 
 
+class AdminZone(Model):
+    """Where the management plane (BMC/out-of-band, Kubernetes control plane, node SSH) may be reached from."""
+
+    networks: list[IPNetwork] = Field(
+        default_factory=list, description="Operators' bastions and CI runners; empty: reachable from no network."
+    )
+    dns_resolvers: list[IPNetwork] = Field(
+        default_factory=list, description="Site resolvers CoreDNS forwards to; empty: cluster names only."
+    )
+
+
 class Site(Model):
     name: Name
     description: str = ""
@@ -360,6 +378,7 @@ class Site(Model):
     jurisdictions: list[Jurisdiction] = Field(min_length=1)
     addressing: Addressing
     fabrics: FabricDefaults
+    admin_zone: AdminZone = Field(default_factory=AdminZone)
     phases: list[Name] = Field(min_length=1, description="Phase names, in build order.")
     source: str = ""
 

@@ -324,4 +324,17 @@ def _check_addressing(campus: Campus) -> list[ConfigIssue]:
                             "egress destinations are outside the campus; give the external range",
                         )
                     )
+    zone = campus.site.admin_zone
+    for key, nets in (("networks", zone.networks), ("dns_resolvers", zone.dns_resolvers)):
+        for i, admin in enumerate(nets):
+            for name, net in ranges:
+                if admin.version == net.version and admin.overlaps(net):
+                    issues.append(
+                        ConfigIssue(
+                            SITE_DOC,
+                            ("site", "admin_zone", key, i),
+                            f"{admin} overlaps the site's {name} range {net}",
+                            "the admin zone is its own network; give a range outside the campus address plan",
+                        )
+                    )
     return issues

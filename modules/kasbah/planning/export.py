@@ -22,6 +22,8 @@ SECTIONS = (
     "tenants",
     "addresses",
     "retired",
+    "grants",
+    "egress",
 )
 
 
@@ -51,6 +53,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "phase_index": plan.phase_index,
         "summary": summary(plan),
         "power": _row(power, tuple(f.name for f in fields(power))),
+        "admin_networks": list(plan.admin_networks),
+        "dns_resolvers": list(plan.dns_resolvers),
     }
     for section in SECTIONS:
         out[section] = _rows(getattr(plan, section))

@@ -106,6 +106,7 @@ class Pool:
     scalable_units: tuple[str, ...]
     halls: tuple[str, ...]
     phase: str
+    nvidia_driver: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,26 @@ class Tenant:
 
 
 @dataclass(frozen=True, slots=True)
+class QuotaGrant:
+    """The part of a tenant's GPU quota that one shared pool serves (a Kueue nominal quota)."""
+
+    tenant: str
+    pool: str
+    cluster: str
+    gpus: int
+
+
+@dataclass(frozen=True, slots=True)
+class Egress:
+    """A destination a jurisdiction lets its tenants reach; the only egress beyond the campus."""
+
+    jurisdiction: str
+    name: str
+    cidr: str
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class AddressUsage:
     """One network's address space: what the site reserved, what the phase allocated and used."""
 
@@ -232,6 +253,10 @@ class Plan:
     tenants: tuple[Tenant, ...]
     addresses: tuple[AddressUsage, ...]
     retired: tuple[Retired, ...] = field(default=())
+    grants: tuple[QuotaGrant, ...] = field(default=())
+    egress: tuple[Egress, ...] = field(default=())
+    admin_networks: tuple[str, ...] = field(default=())
+    dns_resolvers: tuple[str, ...] = field(default=())
 
     @property
     def gpus(self) -> int:

@@ -29,12 +29,14 @@ from kasbah.planning.ipam import AddressPlan
 from kasbah.planning.model import (
     AddressUsage,
     Cluster,
+    Egress,
     Fabric,
     Hall,
     Node,
     Plan,
     Pool,
     Power,
+    QuotaGrant,
     Rack,
     Retired,
     ScalableUnit,
@@ -137,6 +139,9 @@ class _Planner:
         self.hall_fabrics: dict[str, tuple[int, int]] = {}  # hall -> (storage, oob) fabric index
         self._fabric_cache: dict[tuple[object, ...], tuple[Fabric, tuple[Switch, ...]]] = {}
         self._hall_cache: dict[tuple[object, ...], list[tuple[Fabric, tuple[Switch, ...]]]] = {}
+        # (tenant, pool) -> GPUs of the tenant's quota that pool serves; kept across phases so a
+        # tenant's Kueue quota stays where its workloads already run
+        self.grants: dict[tuple[str, str], int] = {}
 
     # ------------------------------------------------------------------ helpers
     def issue(self, path: Loc, message: str, fix: str) -> None:
@@ -879,6 +884,37 @@ class _Planner:
                 f"tenants' nominal GPU quotas add up to {quota}, above the {shared} GPUs of shared pools",
                 "lower quotas or commission more shared GPU racks; dedicated pools are outside quotas",
             )
+            return
+        self._grant_quotas()
+
+    def _grant_quotas(self) -> None:
+        """Place each tenant's quota on shared pools: existing grants stay, growth goes first-fit.
+
+        A grant only moves when its pool shrinks or retires; the quota check above guarantees room.
+        """
+        free: dict[str, int] = {
+            name: sum(r.gpus for r in self._pool_racks(p))
+            for name, p in self.pools.items()
+            if p.spec.tenant is None and p.spec.purpose.kubernetes_workers and p.cluster is not None
+        }
+        kept: dict[tuple[str, str], int] = {}
+        for (tenant, pool), gpus in self.grants.items():
+            if tenant in self.tenants and pool in free:
+                take = min(gpus, free[pool])
+                if take:
+                    kept[(tenant, pool)] = take
+                    free[pool] -= take
+        for name, t in self.tenants.items():
+            need = t.gpu_quota - sum(g for (tenant, _), g in kept.items() if tenant == name)
+            for pool in free:
+                if need <= 0:
+                    break
+                take = min(need, free[pool])
+                if take:
+                    kept[(name, pool)] = kept.get((name, pool), 0) + take
+                    free[pool] -= take
+                    need -= take
+        self.grants = kept
 
     # ------------------------------------------------------------------ snapshots
     def _hall_snapshots(self) -> list[Hall]:
@@ -944,6 +980,15 @@ class _Planner:
             tenants=tenants,
             addresses=self._address_usage(racks, fabrics, switches, clusters),
             retired=tuple(self.retired),
+            grants=tuple(
+                QuotaGrant(tenant, pool, self.pools[pool].cluster or "", gpus)
+                for (tenant, pool), gpus in sorted(self.grants.items())
+            ),
+            egress=tuple(
+                Egress(j.name, d.name, str(d.cidr), tuple(d.ports)) for j in site.jurisdictions for d in j.egress
+            ),
+            admin_networks=tuple(str(n) for n in site.admin_zone.networks),
+            dns_resolvers=tuple(str(n) for n in site.admin_zone.dns_resolvers),
         )
 
     def _pool_racks(self, p: _PoolState) -> list[Rack]:
@@ -967,6 +1012,7 @@ class _Planner:
             scalable_units=tuple(p.units),
             halls=tuple(dict.fromkeys(self.units[u].hall for u in p.units)),
             phase=p.phase,
+            nvidia_driver=p.profile.nvidia_driver,
         )
 
     def _cluster_snapshot(self, name: str, c: _ClusterState, pools: tuple[Pool, ...]) -> Cluster:

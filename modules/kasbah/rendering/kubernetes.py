@@ -1,0 +1,823 @@
+"""Kubernetes manifests of one cluster of a phase: tenancy, Kueue, NVIDIA operators and zero-trust policy."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from kasbah.planning import labels as lb
+from kasbah.planning.model import Cluster, Egress, Plan, Pool, Tenant
+
+Obj = dict[str, Any]
+
+RULE = "kasbah.io/rule"
+ZONE = "kasbah.io/zone"
+ADMIN_NAMESPACE = "kasbah-admin"
+# Platform namespaces and the Pod Security level their operands need: the NVIDIA operators and
+# node exporters run privileged DaemonSets; everything else is held to `restricted`.
+PLATFORM_NAMESPACES = {
+    ADMIN_NAMESPACE: "restricted",
+    "kueue-system": "restricted",
+    "monitoring": "privileged",
+    "gpu-operator": "privileged",
+    "network-operator": "privileged",
+    "nvidia-dra-driver-gpu": "privileged",
+}
+SYSTEM_NAMESPACE = "kube-system"
+# Webhooks and metrics ports the platform serves; tenants expose metrics on 9000-9999 by convention.
+WEBHOOK_PORT = 9443
+METRICS_PORTS = (9000, 9999)
+APISERVER_PORT = 6443
+GPU = "nvidia.com/gpu"
+COHORT = "shared"
+TOPOLOGY_NAME = "kasbah"
+LOCAL_QUEUE = "gpu"
+DEVELOPER_ROLE = "kasbah:tenant-developer"
+CILIUM_NS_LABEL = "k8s:io.cilium.k8s.namespace.labels."
+CILIUM_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
+# Argo CD applies lower waves first: namespaces, then their default-deny, then everything else.
+WAVE = "argocd.argoproj.io/sync-wave"
+
+
+def tenant_namespace(tenant: str) -> str:
+    return f"tenant-{tenant}"
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """What one cluster's manifests are made of, looked up once from the Plan."""
+
+    plan: Plan
+    cluster: Cluster
+    pools: tuple[Pool, ...]  # the cluster's pools with GPU workers
+    tenants: tuple[Tenant, ...]  # tenants with GPUs in this cluster (quota grant or dedicated pool)
+    quota: dict[tuple[str, str], int]  # (tenant, pool) -> nominal GPUs
+    control_plane_ips: tuple[str, ...]
+    egress: dict[str, tuple[Egress, ...]]  # tenant -> destinations of its jurisdictions
+
+    @property
+    def version(self) -> str:
+        return f"v{self.cluster.kubernetes_version}"
+
+    def tenant_gpus(self, tenant: str) -> int:
+        return sum(g for (t, _), g in self.quota.items() if t == tenant)
+
+
+def cluster_view(plan: Plan, cluster: Cluster) -> ClusterView:
+    pools = tuple(p for p in plan.pools if p.cluster == cluster.name and p.gpus)
+    quota: dict[tuple[str, str], int] = {}
+    for p in pools:
+        if p.tenant:
+            quota[(p.tenant, p.name)] = p.gpus
+    for g in plan.grants:
+        if g.cluster == cluster.name:
+            quota[(g.tenant, g.pool)] = g.gpus
+    present = {t for t, _ in quota}
+    tenants = tuple(t for t in plan.tenants if t.name in present)
+    ips = {n.name: n.inband_ip for n in plan.nodes if n.name in cluster.control_plane}
+    egress = {t.name: tuple(e for e in plan.egress if e.jurisdiction in t.jurisdictions) for t in tenants}
+    return ClusterView(plan, cluster, pools, tenants, quota, tuple(ips[n] for n in cluster.control_plane), egress)
+
+
+# ---------------------------------------------------------------------------- helpers
+def _meta(name: str, namespace: str | None = None, rule: str | None = None, wave: int | None = None) -> Obj:
+    meta: Obj = {"name": name}
+    if namespace:
+        meta["namespace"] = namespace
+    meta["labels"] = {"app.kubernetes.io/managed-by": "kasbah"}
+    notes: dict[str, str] = {}
+    if rule:
+        notes[RULE] = rule
+    if wave is not None:
+        notes[WAVE] = str(wave)
+    if notes:
+        meta["annotations"] = notes
+    return meta
+
+
+def _host(ip: str) -> str:
+    return f"{ip}/{ipaddress.ip_address(ip).max_prefixlen}"
+
+
+def _ports(protocols: Iterable[str], port: int, end: int | None = None) -> list[Obj]:
+    out = []
+    for proto in protocols:
+        p: Obj = {"protocol": proto, "port": port}
+        if end is not None and end != port:
+            p["endPort"] = end
+        out.append(p)
+    return out
+
+
+def _ns_peer(**match: str) -> Obj:
+    return {"namespaceSelector": {"matchLabels": dict(match)}}
+
+
+def _policy(name: str, namespace: str, rule: str, spec: Obj) -> Obj:
+    return {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": _meta(name, namespace, rule, wave=-1),
+        "spec": spec,
+    }
+
+
+def _dns_egress(namespace: str) -> Obj:
+    return _policy(
+        "allow-dns",
+        namespace,
+        "dns",
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [
+                {
+                    "to": [
+                        {
+                            "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": SYSTEM_NAMESPACE}},
+                            "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
+                        }
+                    ],
+                    "ports": _ports(("UDP", "TCP"), 53),
+                }
+            ],
+        },
+    )
+
+
+def _default_deny(namespace: str) -> Obj:
+    return _policy("default-deny", namespace, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
+
+
+# ---------------------------------------------------------------------------- namespaces
+def namespaces(view: ClusterView) -> list[Obj]:
+    out = [_namespace(SYSTEM_NAMESPACE, "privileged", view.version, {ZONE: "system"})]
+    for name, level in PLATFORM_NAMESPACES.items():
+        out.append(_namespace(name, level, view.version, {ZONE: "platform"}))
+    for t in view.tenants:
+        extra = {ZONE: "tenant", lb.TENANT: t.name, f"{lb.DOMAIN}/tenant-kind": t.kind}
+        if t.reseller:
+            extra[f"{lb.DOMAIN}/reseller"] = t.reseller
+        for j in t.jurisdictions:
+            extra[f"jurisdiction.{lb.DOMAIN}/{j}"] = "allowed"
+        out.append(_namespace(tenant_namespace(t.name), "restricted", view.version, extra))
+    return out
+
+
+def _namespace(name: str, level: str, version: str, extra: dict[str, str]) -> Obj:
+    meta = _meta(name, wave=-2)
+    meta["labels"].update(
+        {
+            "pod-security.kubernetes.io/enforce": level,
+            "pod-security.kubernetes.io/enforce-version": version,
+            "pod-security.kubernetes.io/audit": "restricted",
+            "pod-security.kubernetes.io/warn": "restricted",
+            **extra,
+        }
+    )
+    meta["labels"] = dict(sorted(meta["labels"].items()))
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+# ---------------------------------------------------------------------------- RBAC, quotas
+_DEVELOPER_RULES: tuple[tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...] = (
+    (
+        ("",),
+        ("pods", "pods/log", "pods/exec", "services", "configmaps", "secrets", "persistentvolumeclaims"),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+    ),
+    (("",), ("events", "serviceaccounts", "resourcequotas", "limitranges"), ("get", "list", "watch")),
+    (
+        ("apps",),
+        ("deployments", "statefulsets", "replicasets"),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+    ),
+    (("batch",), ("jobs", "cronjobs"), ("get", "list", "watch", "create", "update", "patch", "delete")),
+    (("jobset.x-k8s.io",), ("jobsets",), ("get", "list", "watch", "create", "update", "patch", "delete")),
+    (
+        ("resource.k8s.io",),
+        ("resourceclaims", "resourceclaimtemplates"),
+        ("get", "list", "watch", "create", "update", "patch", "delete"),
+    ),
+    (("kueue.x-k8s.io",), ("workloads", "localqueues"), ("get", "list", "watch")),
+    (("resource.nvidia.com",), ("computedomains",), ("get", "list", "watch")),
+    (("networking.k8s.io",), ("networkpolicies",), ("get", "list", "watch")),
+)
+
+
+def rbac(view: ClusterView) -> list[Obj]:
+    """Tenants run workloads but never edit policy, quota or RBAC: those stay with the platform."""
+    role: Obj = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(DEVELOPER_ROLE),
+        "rules": [{"apiGroups": list(g), "resources": list(r), "verbs": list(v)} for g, r, v in _DEVELOPER_RULES],
+    }
+    out = [role, _cluster_binding("kasbah:platform-admins", "cluster-admin", "kasbah:operator:platform-admins")]
+    for t in view.tenants:
+        ns = tenant_namespace(t.name)
+        out.append(_binding("tenant-developers", ns, "ClusterRole", DEVELOPER_ROLE, f"kasbah:{t.name}:developers"))
+        out.append(_binding("tenant-viewers", ns, "ClusterRole", "view", f"kasbah:{t.name}:viewers"))
+        if t.reseller:
+            # the white-label reseller supports its customers: it sees, it does not change
+            out.append(_binding(f"reseller-{t.reseller}", ns, "ClusterRole", "view", f"kasbah:{t.reseller}:operators"))
+    return out
+
+
+def _subject(group: str) -> Obj:
+    return {"kind": "Group", "apiGroup": "rbac.authorization.k8s.io", "name": group}
+
+
+def _binding(name: str, namespace: str, kind: str, role: str, group: str) -> Obj:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _meta(name, namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
+        "subjects": [_subject(group)],
+    }
+
+
+def _cluster_binding(name: str, role: str, group: str) -> Obj:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": _meta(name),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+        "subjects": [_subject(group)],
+    }
+
+
+def quotas(view: ClusterView) -> list[Obj]:
+    out: list[Obj] = []
+    for t in view.tenants:
+        ns = tenant_namespace(t.name)
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "ResourceQuota",
+                "metadata": _meta("tenant-quota", ns),
+                "spec": {
+                    "hard": {
+                        f"requests.{GPU}": str(view.tenant_gpus(t.name)),
+                        # no node ports or load balancers: tenants are reached through the platform's ingress
+                        "services.nodeports": "0",
+                        "services.loadbalancers": "0",
+                    }
+                },
+            }
+        )
+        out.append(
+            {
+                "apiVersion": "v1",
+                "kind": "LimitRange",
+                "metadata": _meta("container-defaults", ns),
+                "spec": {
+                    "limits": [
+                        {
+                            "type": "Container",
+                            "default": {"cpu": "1", "memory": "2Gi"},
+                            "defaultRequest": {"cpu": "250m", "memory": "512Mi"},
+                        }
+                    ]
+                },
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------- Kueue
+KUEUE = "kueue.x-k8s.io/v1beta1"
+KUEUE_TOPOLOGY = "kueue.x-k8s.io/v1alpha1"
+
+
+def kueue(view: ClusterView) -> list[Obj]:
+    out: list[Obj] = [
+        {
+            "apiVersion": KUEUE_TOPOLOGY,
+            "kind": "Topology",
+            "metadata": _meta(TOPOLOGY_NAME),
+            "spec": {"levels": [{"nodeLabel": level} for level in lb.TOPOLOGY_LEVELS]},
+        }
+    ]
+    for p in view.pools:
+        out.append(
+            {
+                "apiVersion": KUEUE,
+                "kind": "ResourceFlavor",
+                "metadata": _meta(p.name),
+                "spec": {
+                    "nodeLabels": {lb.POOL: p.name},
+                    "tolerations": [t.toleration() for t in lb.pool_taints(p)],
+                    "topologyName": TOPOLOGY_NAME,
+                },
+            }
+        )
+    shared = [p for p in view.pools if not p.tenant]
+    for t in view.tenants:
+        flavors = []
+        for p in view.pools:
+            if p.tenant == t.name:
+                # a dedicated pool is the tenant's alone: nothing of it is lent to the cohort
+                res: Obj = {"name": GPU, "nominalQuota": p.gpus, "lendingLimit": 0}
+            elif p in shared:
+                res = {"name": GPU, "nominalQuota": view.quota.get((t.name, p.name), 0)}
+            else:
+                continue
+            flavors.append({"name": p.name, "resources": [res]})
+        out.append(
+            {
+                "apiVersion": KUEUE,
+                "kind": "ClusterQueue",
+                "metadata": _meta(tenant_namespace(t.name)),
+                "spec": {
+                    "cohort": COHORT,
+                    "namespaceSelector": {"matchLabels": {lb.TENANT: t.name}},
+                    "queueingStrategy": "BestEffortFIFO",
+                    "preemption": {
+                        "reclaimWithinCohort": "Any",
+                        "borrowWithinCohort": {"policy": "Never"},
+                        "withinClusterQueue": "LowerPriority",
+                    },
+                    "resourceGroups": [{"coveredResources": [GPU], "flavors": flavors}],
+                },
+            }
+        )
+        out.append(
+            {
+                "apiVersion": KUEUE,
+                "kind": "LocalQueue",
+                "metadata": _meta(LOCAL_QUEUE, tenant_namespace(t.name)),
+                "spec": {"clusterQueue": tenant_namespace(t.name)},
+            }
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------- NVIDIA operators
+def _operator_tolerations(view: ClusterView) -> list[Obj]:
+    """The operators' DaemonSets run on every GPU node, whatever tenant or burn-in taint it carries."""
+    taints = {lb.GPU_TAINT}
+    for p in view.pools:
+        taints.update(lb.pool_taints(p))
+    tolerations = [t.toleration() for t in sorted(taints, key=lambda t: (t.key, t.value))]
+    tolerations.append({"key": lb.BURN_IN, "operator": "Exists", "effect": "NoSchedule"})
+    return tolerations
+
+
+def _gpu_pool_affinity(pools: Iterable[Pool]) -> Obj:
+    return {
+        "nodeSelectorTerms": [
+            {"matchExpressions": [{"key": lb.POOL, "operator": "In", "values": sorted(p.name for p in pools)}]}
+        ]
+    }
+
+
+def nvidia(view: ClusterView) -> list[Obj]:
+    if not view.pools:
+        return []
+    tolerations = _operator_tolerations(view)
+    out: list[Obj] = [
+        {
+            "apiVersion": "nvidia.com/v1",
+            "kind": "ClusterPolicy",
+            "metadata": _meta("cluster-policy"),
+            "spec": {
+                "operator": {"defaultRuntime": "containerd"},
+                "daemonsets": {"tolerations": tolerations, "priorityClassName": "system-node-critical"},
+                # one NVIDIADriver a pool pins the driver per pool instead of one for the cluster
+                "driver": {"enabled": True, "useNvidiaDriverCRD": True},
+                "toolkit": {"enabled": True},
+                "devicePlugin": {"enabled": True},
+                "dcgm": {"enabled": True},
+                "dcgmExporter": {"enabled": True},
+                "gfd": {"enabled": True},
+                "migManager": {"enabled": False},
+                "nodeStatusExporter": {"enabled": True},
+                "validator": {"plugin": {"env": [{"name": "WITH_WORKLOAD", "value": "false"}]}},
+            },
+        }
+    ]
+    for p in view.pools:
+        spec: Obj = {
+            "driverType": "gpu",
+            "repository": "nvcr.io/nvidia",
+            "image": "driver",
+            "nodeSelector": {lb.POOL: p.name},
+            "tolerations": tolerations,
+            # GPUDirect RDMA through the Network Operator's DOCA driver
+            "rdma": {"enabled": True, "useHostMofed": False},
+        }
+        if p.nvidia_driver:
+            spec["version"] = p.nvidia_driver
+        out.append(
+            {"apiVersion": "nvidia.com/v1alpha1", "kind": "NVIDIADriver", "metadata": _meta(p.name), "spec": spec}
+        )
+    out.append(
+        {
+            "apiVersion": "mellanox.com/v1alpha1",
+            "kind": "NicClusterPolicy",
+            "metadata": _meta("nic-cluster-policy"),
+            "spec": {
+                "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": _gpu_pool_affinity(view.pools)},
+                "tolerations": tolerations,
+                "ofedDriver": {
+                    "image": "doca-driver",
+                    "repository": "nvcr.io/nvidia/mellanox",
+                    "version": "doca3.1.0-25.07-0.9.7.0-0",
+                },
+            },
+        }
+    )
+    out.extend(compute_domains(view))
+    return out
+
+
+def nvl72_pools(view: ClusterView) -> list[Pool]:
+    """Pools whose racks are one NVLink domain each (NVL72): multi-node NVLink needs IMEX through DRA."""
+    domains = {n.pool: n.nvlink_domain == n.rack for n in view.plan.nodes if n.cluster == view.cluster.name and n.gpus}
+    return [p for p in view.pools if domains.get(p.name)]
+
+
+def compute_domains(view: ClusterView) -> list[Obj]:
+    out = []
+    trays = {r.pool: r.nodes for r in view.plan.racks if r.pool}
+    for p in nvl72_pools(view):
+        for t in view.tenants:
+            if view.quota.get((t.name, p.name)) or p.tenant == t.name:
+                out.append(
+                    {
+                        "apiVersion": "resource.nvidia.com/v1beta1",
+                        "kind": "ComputeDomain",
+                        "metadata": _meta(f"{p.name}-nvl72", tenant_namespace(t.name)),
+                        "spec": {
+                            "numNodes": trays[p.name],
+                            "channel": {"resourceClaimTemplate": {"name": f"{p.name}-imex-channel"}},
+                        },
+                    }
+                )
+    return out
+
+
+# ---------------------------------------------------------------------------- zero trust
+def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
+    """NetworkPolicies by namespace: default-deny everywhere, then one named rule per allowed flow."""
+    apiserver = [{"ipBlock": {"cidr": _host(ip)}} for ip in view.control_plane_ips]
+    by_ns: dict[str, list[Obj]] = {}
+
+    system = SYSTEM_NAMESPACE
+    coredns = {"matchLabels": {"k8s-app": "kube-dns"}}
+    by_ns[system] = [
+        _default_deny(system),
+        _dns_egress(system),
+        _policy(
+            "allow-dns-from-cluster",
+            system,
+            "dns",
+            {
+                "podSelector": coredns,
+                "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"namespaceSelector": {}}], "ports": _ports(("UDP", "TCP"), 53)}],
+            },
+        ),
+        _policy(
+            "allow-coredns-apiserver",
+            system,
+            "platform:kube-apiserver",
+            {
+                "podSelector": coredns,
+                "policyTypes": ["Egress"],
+                "egress": [{"to": apiserver, "ports": _ports(("TCP",), APISERVER_PORT)}],
+            },
+        ),
+    ]
+    if view.plan.dns_resolvers:
+        by_ns[system].append(
+            _policy(
+                "allow-dns-upstream",
+                system,
+                "dns-upstream",
+                {
+                    "podSelector": coredns,
+                    "policyTypes": ["Egress"],
+                    "egress": [
+                        {
+                            "to": [{"ipBlock": {"cidr": c}} for c in view.plan.dns_resolvers],
+                            "ports": _ports(("UDP", "TCP"), 53),
+                        }
+                    ],
+                },
+            )
+        )
+
+    for ns in PLATFORM_NAMESPACES:
+        rules = [
+            _default_deny(ns),
+            _dns_egress(ns),
+            _policy(
+                "allow-same-namespace",
+                ns,
+                "platform:internal",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [{"from": [{"podSelector": {}}]}],
+                    "egress": [{"to": [{"podSelector": {}}]}],
+                },
+            ),
+            _policy(
+                "allow-apiserver",
+                ns,
+                "platform:kube-apiserver",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Egress"],
+                    "egress": [{"to": apiserver, "ports": _ports(("TCP",), APISERVER_PORT)}],
+                },
+            ),
+            _policy(
+                "allow-monitoring-scrape",
+                ns,
+                "platform:monitoring-scrape",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [_ns_peer(**{"kubernetes.io/metadata.name": "monitoring"})],
+                            "ports": _ports(("TCP",), *METRICS_PORTS),
+                        }
+                    ],
+                },
+            ),
+        ]
+        if ns == "kueue-system":
+            # admission webhooks are called by kube-apiserver from the control-plane hosts
+            rules.append(
+                _policy(
+                    "allow-webhooks",
+                    ns,
+                    "platform:webhooks",
+                    {
+                        "podSelector": {},
+                        "policyTypes": ["Ingress"],
+                        "ingress": [{"from": apiserver, "ports": _ports(("TCP",), WEBHOOK_PORT)}],
+                    },
+                )
+            )
+        if ns == "monitoring":
+            rules.append(
+                _policy(
+                    "allow-scrape-everywhere",
+                    ns,
+                    "platform:monitoring-scrape",
+                    {
+                        "podSelector": {},
+                        "policyTypes": ["Egress"],
+                        "egress": [{"to": [{"namespaceSelector": {}}], "ports": _ports(("TCP",), *METRICS_PORTS)}],
+                    },
+                )
+            )
+        by_ns[ns] = rules
+
+    for t in view.tenants:
+        ns = tenant_namespace(t.name)
+        rules = [
+            _default_deny(ns),
+            _dns_egress(ns),
+            _policy(
+                "allow-same-tenant",
+                ns,
+                "tenant-internal",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress", "Egress"],
+                    "ingress": [{"from": [_ns_peer(**{lb.TENANT: t.name})]}],
+                    "egress": [{"to": [_ns_peer(**{lb.TENANT: t.name})]}],
+                },
+            ),
+            _policy(
+                "allow-monitoring-scrape",
+                ns,
+                "platform:monitoring-scrape",
+                {
+                    "podSelector": {},
+                    "policyTypes": ["Ingress"],
+                    "ingress": [
+                        {
+                            "from": [_ns_peer(**{"kubernetes.io/metadata.name": "monitoring"})],
+                            "ports": _ports(("TCP",), *METRICS_PORTS),
+                        }
+                    ],
+                },
+            ),
+        ]
+        for e in view.egress[t.name]:
+            rules.append(
+                _policy(
+                    f"allow-egress-{e.name}",
+                    ns,
+                    f"egress:{e.jurisdiction}/{e.name}",
+                    {
+                        "podSelector": {},
+                        "policyTypes": ["Egress"],
+                        "egress": [
+                            {
+                                "to": [{"ipBlock": {"cidr": e.cidr}}],
+                                "ports": [p for port in e.ports for p in _ports(("TCP",), port)],
+                            }
+                        ],
+                    },
+                )
+            )
+        by_ns[ns] = rules
+    return by_ns
+
+
+def _world(cidrs: Iterable[str]) -> list[str]:
+    versions = {ipaddress.ip_network(c).version for c in cidrs} | {4}
+    return [("0.0.0.0/0" if v == 4 else "::/0") for v in sorted(versions)]
+
+
+def cilium_guardrails(view: ClusterView) -> list[Obj]:
+    """Cluster-wide deny rules a tenant's own policies cannot override, and the host firewall."""
+    tenant_key = CILIUM_NS_LABEL + lb.TENANT
+    off = {"ingress": False, "egress": False}  # deny-only: do not switch endpoints to default-deny
+    out: list[Obj] = []
+    for t in view.tenants:
+        others = {
+            "matchExpressions": [
+                {"key": tenant_key, "operator": "Exists"},
+                {"key": tenant_key, "operator": "NotIn", "values": [t.name]},
+            ]
+        }
+        allowed = [e.cidr for e in view.egress[t.name]]
+        world = []
+        for w in _world(allowed):
+            keep = [c for c in allowed if ipaddress.ip_network(c).version == ipaddress.ip_network(w).version]
+            world.append({"cidr": w, "except": keep} if keep else {"cidr": w})
+        out.append(
+            {
+                "apiVersion": "cilium.io/v2",
+                "kind": "CiliumClusterwideNetworkPolicy",
+                "metadata": _meta(f"kasbah-isolate-{t.name}", rule="guardrail:tenant-isolation"),
+                "spec": {
+                    "description": f"Tenant {t.name}: no traffic with other tenants, egress only to its jurisdictions, no management plane",
+                    "endpointSelector": {"matchLabels": {tenant_key: t.name}},
+                    "enableDefaultDeny": off,
+                    "ingressDeny": [{"fromEndpoints": [others]}],
+                    "egressDeny": [
+                        {"toEndpoints": [others]},
+                        {"toCIDRSet": world},
+                        {"toEntities": ["host", "remote-node", "kube-apiserver"]},
+                    ],
+                },
+            }
+        )
+    admin = list(view.plan.admin_networks)
+    host_ingress: list[Obj] = [{"fromEntities": ["cluster", "health"]}]
+    if admin:
+        host_ingress.append({"fromCIDR": admin})
+    out.append(
+        {
+            "apiVersion": "cilium.io/v2",
+            "kind": "CiliumClusterwideNetworkPolicy",
+            "metadata": _meta("kasbah-host-firewall", rule="guardrail:host-firewall"),
+            "spec": {
+                "description": "Nodes answer the cluster and the admin zone only (SSH, kubelet, API server)",
+                "nodeSelector": {},
+                "ingress": host_ingress,
+            },
+        }
+    )
+    return out
+
+
+# ---------------------------------------------------------------------------- Helm values
+def helm_values(view: ClusterView) -> dict[str, Obj]:
+    """Values for the Helm releases that install the CRDs and controllers the manifests need."""
+    nvl72 = nvl72_pools(view)
+    values: dict[str, Obj] = {
+        "cilium": {
+            "hostFirewall": {"enabled": True},
+            "policyEnforcementMode": "default",
+            "ipam": {"mode": "kubernetes"},
+            "k8sServiceHost": f"api.{view.cluster.name}.{view.plan.site}.kasbah.internal",
+            "k8sServicePort": APISERVER_PORT,
+        },
+        "kueue": {
+            "managerConfig": {
+                "controllerManagerConfigYaml": yaml.dump(
+                    {
+                        "apiVersion": "config.kueue.x-k8s.io/v1beta1",
+                        "kind": "Configuration",
+                        # ClusterQueues meter GPUs only; CPU and memory are held by LimitRanges
+                        "resources": {"excludeResourcePrefixes": ["cpu", "memory", "ephemeral-storage", "pods"]},
+                    },
+                    Dumper=yaml.CSafeDumper,
+                    sort_keys=False,
+                )
+            }
+        },
+        "gpu-operator": {
+            "driver": {"enabled": True, "nvidiaDriverCRD": {"enabled": True, "deployDefaultCR": False}},
+            "daemonsets": {"tolerations": _operator_tolerations(view)},
+        },
+        "network-operator": {"nfd": {"enabled": False}, "sriovNetworkOperator": {"enabled": False}},
+    }
+    if nvl72:
+        values["nvidia-dra-driver-gpu"] = {
+            "resources": {"gpus": {"enabled": False}, "computeDomains": {"enabled": True}},
+            "nvidiaDriverRoot": "/run/nvidia/driver",
+            "kubeletPlugin": {
+                "tolerations": _operator_tolerations(view),
+                "affinity": {
+                    "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": _gpu_pool_affinity(nvl72)}
+                },
+            },
+        }
+    return values
+
+
+# ---------------------------------------------------------------------------- the tree
+class _Dumper(yaml.CSafeDumper):
+    """libyaml, without anchors: a shared selector is written out in full wherever it is used."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def dump(objs: Iterable[Obj]) -> bytes:
+    """Multi-document YAML through libyaml; key order as built, so output is stable."""
+    text = yaml.dump_all(objs, Dumper=_Dumper, sort_keys=False, explicit_start=True, width=1000)
+    return text.encode()
+
+
+def cluster_files(view: ClusterView) -> Iterator[tuple[str, list[Obj]]]:
+    """Manifest files of the cluster's GitOps tree, in apply order."""
+    yield "namespaces.yaml", namespaces(view)
+    yield "rbac.yaml", rbac(view)
+    yield "quotas.yaml", quotas(view)
+    for ns, objs in network_policies(view).items():
+        yield f"network-policies/{ns}.yaml", objs
+    yield "cilium/guardrails.yaml", cilium_guardrails(view)
+    yield "kueue/kueue.yaml", kueue(view)
+    nv = nvidia(view)
+    if nv:
+        yield "nvidia/nvidia.yaml", nv
+
+
+def render_cluster(view: ClusterView) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    resources = []
+    for path, objs in cluster_files(view):
+        files[path] = dump(objs)
+        resources.append(path)
+    files["kustomization.yaml"] = dump(
+        [
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                "resources": resources,
+            }
+        ]
+    )
+    for name, values in helm_values(view).items():
+        files[f"helm-values/{name}.yaml"] = dump([values])
+    files["node-pools.yaml"] = dump([node_pools(view)])
+    return files
+
+
+def node_pools(view: ClusterView) -> Obj:
+    """What the kubelets of each pool register with (documentation for GitOps readers; not applied)."""
+    pools = [p for p in view.plan.pools if p.cluster == view.cluster.name]
+    return {
+        "cluster": view.cluster.name,
+        "pools": [
+            {
+                "name": p.name,
+                "purpose": p.purpose,
+                "tenant": p.tenant,
+                "nodes": p.nodes,
+                "gpus": p.gpus,
+                "labels": {lb.POOL: p.name, lb.PURPOSE: p.purpose, **({lb.TENANT: p.tenant} if p.tenant else {})},
+                "per_node_labels": [lb.HALL, lb.ROW, lb.RACK, lb.SCALABLE_UNIT, lb.NVLINK_DOMAIN],
+                "taints": [t.as_flag() for t in lb.pool_taints(p)],
+                "join_taints": [lb.Taint(lb.BURN_IN, "pending", "NoSchedule").as_flag()] if p.gpus else [],
+            }
+            for p in pools
+        ],
+        "kueue_topology": list(lb.TOPOLOGY_LEVELS),
+    }
+
+
+def render_clusters(plan: Plan) -> dict[str, bytes]:
+    out: dict[str, bytes] = {}
+    for c in plan.clusters:
+        for path, data in render_cluster(cluster_view(plan, c)).items():
+            out[f"{c.name}/{path}"] = data
+    return out

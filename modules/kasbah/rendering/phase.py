@@ -1,0 +1,21 @@
+"""Render every artifact of one phase from its Plan (and the plans before it, for the report)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from kasbah.planning.model import Plan
+from kasbah.rendering.kubernetes import render_clusters
+from kasbah.rendering.tree import Rendered, assemble
+
+Step = Callable[[str], None]
+
+
+def render_plans(plans: list[Plan], environment: str, step: Step | None = None) -> Rendered:
+    """All artifacts of plans[-1]; `step` is told which part is being rendered (for progress)."""
+    plan = plans[-1]
+    tick = step or (lambda _: None)
+    parts: dict[str, dict[str, bytes]] = {}
+    tick("Kubernetes manifests")
+    parts["clusters"] = render_clusters(plan)
+    return assemble(plans, parts, environment)

@@ -1,0 +1,150 @@
+"""A phase's rendered tree: every artifact in memory, then swapped into place in one step."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kasbah.planning.export import plan_to_dict, to_json
+from kasbah.planning.model import Plan
+
+TREE_FORMAT = 1
+MARKER = "kasbah.json"
+
+Renderer = Callable[[Plan], dict[str, bytes]]
+
+
+class RenderError(Exception):
+    """The output cannot be written where asked: printed as is, exit 2."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    plan: Plan
+    files: dict[str, bytes]  # relative path -> content, the marker included
+
+    @property
+    def bytes(self) -> int:
+        return sum(len(v) for v in self.files.values())
+
+
+def plan_digest(plan: Plan) -> str:
+    return hashlib.sha256(to_json(plan_to_dict(plan), compact=True).encode()).hexdigest()
+
+
+def assemble(plans: list[Plan], parts: Mapping[str, Mapping[str, bytes]], environment: str) -> Rendered:
+    """Put each renderer's files under its directory and add the marker that describes the tree."""
+    plan = plans[-1]
+    files: dict[str, bytes] = {}
+    for prefix, part in parts.items():
+        for path, data in part.items():
+            files[f"{prefix}/{path}"] = data
+    files = dict(sorted(files.items()))
+    marker: dict[str, Any] = {
+        "format": TREE_FORMAT,
+        "environment": environment,
+        "site": plan.site,
+        "phase": plan.phase,
+        "plan_sha256": plan_digest(plan),
+        "clusters": [
+            {"name": c.name, "kubernetes_version": c.kubernetes_version, "path": f"clusters/{c.name}"}
+            for c in plan.clusters
+        ],
+        "files": {path: hashlib.sha256(data).hexdigest() for path, data in files.items()},
+    }
+    files[MARKER] = (json.dumps(marker, indent=1) + "\n").encode()
+    return Rendered(plan, files)
+
+
+def read_marker(root: Path) -> dict[str, Any]:
+    path = root / MARKER
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RenderError(
+            f"{root}: not a rendered tree (no {MARKER}); render one with `kasbah render PHASE --out {root}`"
+        ) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RenderError(f"{path}: unreadable tree marker: {exc}; render the tree again") from None
+    if not isinstance(data, dict) or data.get("format") != TREE_FORMAT:
+        raise RenderError(
+            f"{path}: tree format {data.get('format') if isinstance(data, dict) else '?'}, this kasbah reads {TREE_FORMAT}; render it again"
+        )
+    return data
+
+
+# ---------------------------------------------------------------------------- atomic replacement
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2); False where the call does not exist."""
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    libc = ctypes.CDLL(name, use_errno=True)
+    fn = getattr(libc, "renameat2", None)
+    if fn is None:
+        return False
+    rc = fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc != 0:
+        errno = ctypes.get_errno()
+        if errno in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: the filesystem cannot exchange
+            return False
+        raise OSError(errno, os.strerror(errno), str(b))
+    return True
+
+
+def write_tree(out: Path, files: Mapping[str, bytes]) -> None:
+    """Write the whole tree beside `out`, then swap it in: readers see the old tree or the new, never a mix.
+
+    Refuses to replace a non-empty directory that is not a rendered tree, so a wrong `--out` never
+    deletes someone's work.
+    """
+    out = out.absolute()
+    if out.exists():
+        if not out.is_dir():
+            raise RenderError(f"{out} exists and is not a directory; fix: give --out a directory path")
+        if not (out / MARKER).is_file() and any(out.iterdir()):
+            raise RenderError(
+                f"{out} is not empty and is not a kasbah render (no {MARKER}); refusing to replace it; "
+                "fix: give --out a new or empty directory, or one `kasbah render` wrote"
+            )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".new", dir=out.parent))
+    try:
+        made: set[Path] = set()
+        for rel, data in files.items():
+            path = tmp / rel
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            path.write_bytes(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; the tree is an ordinary directory
+        os.sync()  # the new tree is on disk before it replaces the old one
+        if out.exists() and not any(out.iterdir()):
+            out.rmdir()
+        if not out.exists():
+            tmp.rename(out)
+            return
+        if not _exchange(tmp, out):
+            old = out.with_name(f".{out.name}.{os.getpid()}.old")
+            out.rename(old)
+            tmp.rename(out)
+            tmp = old
+        shutil.rmtree(tmp)  # now the previous tree
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
