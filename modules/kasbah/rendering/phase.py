@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from kasbah.planning.model import Plan
 from kasbah.rendering.kubernetes import render_clusters
+from kasbah.rendering.report import render_report
 from kasbah.rendering.tree import Rendered, assemble
 
 Step = Callable[[str], None]
@@ -18,4 +19,6 @@ def render_plans(plans: list[Plan], environment: str, step: Step | None = None) 
     parts: dict[str, dict[str, bytes]] = {}
     tick("Kubernetes manifests")
     parts["clusters"] = render_clusters(plan)
+    tick("report")
+    parts["report"] = render_report(plans)
     return assemble(plans, parts, environment)
