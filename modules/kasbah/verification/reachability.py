@@ -1,0 +1,819 @@
+"""Proves the zero-trust invariant (DESIGN invariant 4) on one cluster's rendered network policies, for any pods.
+
+Two modes. ``standard`` reads NetworkPolicy objects only: what holds on any conformant CNI.
+``cilium`` adds CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy as Cilium enforces them:
+allows of every policy selecting a pod are unioned; a pod is default-deny in a direction once a
+policy selecting it has rules there (unless it sets ``enableDefaultDeny`` false for it); deny
+rules override every allow; an empty Cilium rule ``{}`` selects no peer while a NetworkPolicy
+``ingress: [{}]`` allows everything; a CiliumNetworkPolicy peer selector is confined to the
+policy's namespace unless it names a namespace; a clusterwide ``{}`` peer is every pod.
+
+No pod and no address is listed. Pods of each namespace are cut into label regions by the
+requirements of every selector that can reach that namespace, one representative label-set a
+region; addresses are cut into intervals at every CIDR boundary of the policies and expectations;
+ports are interval sets per protocol (tcp, udp, sctp; "icmp" stands for all protocols without
+ports). Cost grows with namespaces, selectors and CIDRs, never with pods.
+
+Properties, checked per mode: tenant isolation (both sides, see below), egress only to the
+tenant's destinations, management plane reachable only from the admin zone, every allow traced to
+a policy annotated ``kasbah.io/rule``, default deny in every namespace; features the verifier
+cannot read soundly are reported as ``unsupported``.
+
+Conservative rules — each can only add reachability, never hide it:
+
+- An ipBlock / toCIDR / fromCIDR allow that overlaps the cluster's internal ranges (pod and
+  service CIDRs) may match pod IPs on some CNIs, so it also reaches (or admits) every pod of every
+  namespace unless its excepts remove the whole overlap; that alone can open a tenant-to-tenant path.
+- CIDR *deny* rules count only for plain outside addresses: Cilium gives pods, nodes and the API
+  server identities of their own that a CIDR deny may not match. Entity denies count exactly.
+- A named port matches any port in an allow and none in a deny; a deny of some ICMP types
+  denies nothing.
+- In cilium mode a peer selector with only NotIn / DoesNotExist requirements may also select
+  identities without labels (world, host: cilium/cilium#46949), so such an allow also admits every
+  outside address.
+- An L7 or TLS rule keeps its L4 part. toFQDNs, toServices, toRequires, fromRequires, toGroups,
+  toNodes, fromNodes and CIDR groups are reported as unsupported and read as allowing every peer
+  (ignored in deny rules).
+- Outside the cluster only the pod's side is read: the far end is taken as open.
+- Tenant isolation must hold on each side alone: a tenant's egress (or ingress) side that admits
+  another tenant's pods is a violation even while the other tenant's side happens to block it,
+  because a tenant can edit the policies of its own namespaces and zero trust relies on no side.
+
+Outside the proof: namespaces absent from the manifests; traffic from nodes and BMCs to pods
+(Cilium admits the local host by default); Cilium host policies (nodeSelector, which only
+restrict nodes); policy enforcement modes other than Cilium's default.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kasbah.verification.reach_labels import EVERY_POD, Region, describe, matches_all, refine, sample
+from kasbah.verification.reach_policy import (
+    CILIUM_CLUSTERWIDE,
+    CILIUM_POLICY,
+    CLUSTER_KEY,
+    NETWORK_POLICY,
+    NS_LABEL_PREFIX,
+    NS_NAME_KEY,
+    RULE_ANNOTATION,
+    Policy,
+    Problem,
+    Rule,
+    Selector,
+    read_cilium_policy,
+    read_namespace,
+    read_network_policy,
+)
+from kasbah.verification.reach_space import ALL_PORTS, NO_PORTS, PORTED, AddressAtoms, IPNetwork, PortSet, bits
+
+MODES = ("standard", "cilium")
+TENANT_LABEL = "kasbah.io/tenant"
+
+TENANT_ISOLATION = "tenant-isolation"
+EGRESS_JURISDICTION = "egress-jurisdiction"
+MANAGEMENT_PLANE = "management-plane"
+TRACED = "traced"
+DEFAULT_DENY = "default-deny"
+UNSUPPORTED = "unsupported"
+PROPERTIES = (TENANT_ISOLATION, EGRESS_JURISDICTION, MANAGEMENT_PLANE, TRACED, DEFAULT_DENY, UNSUPPORTED)
+
+ADMIN_ROW = "admin networks"
+WORLD_ROW = "world"
+OTHER_EXTERNAL = "other external"
+
+
+# -- expectations (built by the caller from the model) -----------------------------------------
+
+
+@dataclass(frozen=True)
+class Destination:
+    """An outside destination a tenant's jurisdictions allow: a CIDR and its TCP ports."""
+
+    name: str
+    cidr: str
+    ports: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ManagementTarget:
+    """Part of the management plane: its CIDRs, ports (None: all) and the Cilium entities that denote it."""
+
+    name: str
+    cidrs: tuple[str, ...]
+    ports: tuple[int, ...] | None
+    entities: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Expectations:
+    cluster: str
+    tenants: Mapping[str, tuple[Destination, ...]]
+    admin_networks: tuple[str, ...]
+    admin_namespaces: frozenset[str]
+    internal_cidrs: tuple[str, ...]
+    management: tuple[ManagementTarget, ...]
+
+
+# -- results -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Violation:
+    mode: str
+    property: str
+    message: str
+    policy: str | None  # "NetworkPolicy tenant-a/allow-all"; None when no single policy is to blame
+    flow: str  # "tenant-a/* -> tenant-b/* tcp/1-65535"
+
+    def __str__(self) -> str:
+        return f"[{self.mode}] {self.property}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Flow:
+    """An allowed flow between a matrix row and column, with the rules that admit it."""
+
+    mode: str
+    source: str
+    destination: str
+    ports: str
+    allowed_by: tuple[str, ...]  # "NetworkPolicy tenant-a/allow-dns (egress rule 0)"
+    rules: tuple[str, ...]  # kasbah.io/rule names
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple[str, ...]
+    columns: tuple[str, ...]
+    cells: tuple[tuple[str, ...], ...]
+
+    def cell(self, row: str, column: str) -> str:
+        return self.cells[self.rows.index(row)][self.columns.index(column)]
+
+
+@dataclass(frozen=True)
+class Report:
+    cluster: str
+    violations: tuple[Violation, ...]
+    matrix: Mapping[str, Matrix]  # by mode
+    flows: tuple[Flow, ...]
+
+    def of(self, mode: str | None = None, prop: str | None = None) -> tuple[Violation, ...]:
+        return tuple(
+            v for v in self.violations if (mode is None or v.mode == mode) and (prop is None or v.property == prop)
+        )
+
+    def ok(self, mode: str | None = None) -> bool:
+        return not self.of(mode)
+
+
+# -- the cluster, cut into pod regions and address atoms ---------------------------------------
+
+
+def _net(text: str) -> IPNetwork:
+    return ipaddress.ip_network(text, strict=False)
+
+
+class _Cluster:
+    def __init__(self, manifests: Sequence[Mapping[str, Any]], expect: Expectations) -> None:
+        self.expect = expect
+        labels: dict[str, dict[str, str]] = {}
+        self.policies: list[Policy] = []
+        self.problems: list[Problem] = []
+        for obj in manifests:
+            kind = obj.get("kind")
+            if kind == "Namespace":
+                name, ns_labels = read_namespace(obj)
+                labels[name] = ns_labels
+            elif kind == NETWORK_POLICY:
+                policy, problems = read_network_policy(obj)
+                self.policies.extend([policy] if policy else [])
+                self.problems.extend(problems)
+            elif kind in (CILIUM_POLICY, CILIUM_CLUSTERWIDE):
+                policies, problems = read_cilium_policy(obj)
+                self.policies.extend(policies)
+                self.problems.extend(problems)
+            elif isinstance(kind, str) and kind.endswith("NetworkPolicy"):
+                label = f"{kind} {(obj.get('metadata') or {}).get('name')}"
+                self.problems.append(Problem(False, label, f"{label}: this kind is not analysed"))
+        for policy in self.policies:
+            if policy.namespace and policy.namespace not in labels:
+                labels[policy.namespace] = {}
+        self.namespaces = sorted(labels)
+        self.labels = labels
+        self.tenant = {ns: labels[ns].get(TENANT_LABEL) for ns in self.namespaces}
+        self.attrs = {ns: self._attrs(ns) for ns in self.namespaces}
+        self._cut_pods()
+        self._cut_addresses()
+        self._pod_cache: dict[Selector, int] = {}
+
+    def _attrs(self, ns: str) -> dict[str, str]:
+        # What a pod of ns carries besides its own labels, under Cilium's keys.
+        ns_labels = {**self.labels[ns], "kubernetes.io/metadata.name": ns}
+        out = {NS_LABEL_PREFIX + k: v for k, v in ns_labels.items()}
+        out[NS_NAME_KEY] = ns
+        out[CLUSTER_KEY] = self.expect.cluster
+        return out
+
+    def _reaches(self, sel: Selector, ns: str) -> bool:
+        return (sel.namespace is None or sel.namespace == ns) and matches_all(sel.ns_reqs, self.attrs[ns])
+
+    def _cut_pods(self) -> None:
+        selectors: set[Selector] = set()
+        for policy in self.policies:
+            if policy.selects_pods:
+                selectors.add(policy.subject)
+            for rule in policy.rules:
+                selectors.update(rule.peers.selectors)
+        self.region_ns: list[str] = []
+        self.region_shape: list[Region] = []
+        self.region_labels: list[dict[str, str]] = []
+        self.ns_mask: dict[str, int] = {}
+        for ns in self.namespaces:
+            # only selectors that can pick pods of ns cut it: regions stay few per namespace
+            groups = sorted({s.pod_reqs for s in selectors if s.pod_reqs and self._reaches(s, ns)})
+            regions: list[Region] = [EVERY_POD]
+            for group in groups:
+                regions = refine(regions, group)
+            mask = 0
+            for region in sorted(regions, key=describe):
+                mask |= 1 << len(self.region_ns)
+                self.region_ns.append(ns)
+                self.region_shape.append(region)
+                self.region_labels.append(sample(region))
+            self.ns_mask[ns] = mask
+        self.all_pods = (1 << len(self.region_ns)) - 1
+        self.region_tenant = [self.tenant[ns] for ns in self.region_ns]
+        self.tenant_pods: dict[str, int] = {}
+        for ns in self.namespaces:
+            if tenant := self.tenant[ns]:
+                self.tenant_pods[tenant] = self.tenant_pods.get(tenant, 0) | self.ns_mask[ns]
+        self.any_tenant_pods = 0
+        for mask in self.tenant_pods.values():
+            self.any_tenant_pods |= mask
+
+    def _cut_addresses(self) -> None:
+        e = self.expect
+        nets: list[IPNetwork] = []
+        for policy in self.policies:
+            for rule in policy.rules:
+                for block in rule.peers.blocks:
+                    nets += [block.cidr, *block.excepts]
+        dests = [(t, d) for t in sorted(e.tenants) for d in e.tenants[t]]
+        nets += [_net(d.cidr) for _, d in dests] + [_net(c) for c in (*e.admin_networks, *e.internal_cidrs)]
+        nets += [_net(c) for t in e.management for c in t.cidrs]
+        atoms = self.atoms = AddressAtoms(nets)
+        self.internal = atoms.masks(_net(c) for c in e.internal_cidrs)
+        self.external = atoms.everything & ~self.internal
+        self.entity: dict[str, int] = {}
+        self.target: dict[str, int] = {}
+        self.target_ports: dict[str, PortSet] = {}
+        for t in e.management:
+            mask = atoms.masks(_net(c) for c in t.cidrs) & self.external
+            self.target[t.name] = self.target.get(t.name, 0) | mask
+            self.target_ports[t.name] = _ports(PORTED, t.ports)
+            for entity in t.entities:
+                self.entity[entity] = self.entity.get(entity, 0) | mask
+        self.entity_backed = 0
+        for mask in self.entity.values():
+            self.entity_backed |= mask
+        self.world = self.external & ~self.entity_backed
+        self.admin = atoms.masks(_net(c) for c in e.admin_networks) & self.external
+        any_target = 0
+        for mask in self.target.values():
+            any_target |= mask
+        self.dest: dict[tuple[str, str], int] = {
+            (t, d.name): atoms.mask(_net(d.cidr)) & self.external for t, d in dests
+        }
+        self.dests = dests
+        self.columns_of: dict[int, list[str]] = {}
+        self.row_of: dict[int, str] = {}
+        for a in bits(self.external):
+            bit = 1 << a
+            cols = [f"{t}:{d.name}" for t, d in dests if self.dest[(t, d.name)] & bit]
+            cols += [f"mgmt:{t.name}" for t in e.management if self.target[t.name] & bit]
+            self.columns_of[a] = cols or [OTHER_EXTERNAL]
+            if bit & self.admin:
+                self.row_of[a] = ADMIN_ROW
+            elif not bit & any_target:
+                self.row_of[a] = WORLD_ROW
+        self._dest_ports: dict[tuple[str, int], PortSet] = {}
+
+    def dest_ports(self, tenant: str, atom: int) -> PortSet:
+        key = (tenant, atom)
+        if key not in self._dest_ports:
+            bit = 1 << atom
+            out = NO_PORTS
+            for t, d in self.dests:
+                if t == tenant and self.dest[(t, d.name)] & bit:
+                    out |= _ports(("tcp",), d.ports)
+            self._dest_ports[key] = out
+        return self._dest_ports[key]
+
+    def pods(self, sel: Selector) -> int:
+        if sel not in self._pod_cache:
+            mask = 0
+            for ns in self.namespaces:
+                if self._reaches(sel, ns):
+                    for i in bits(self.ns_mask[ns]):
+                        if matches_all(sel.pod_reqs, self.region_labels[i]):
+                            mask |= 1 << i
+            self._pod_cache[sel] = mask
+        return self._pod_cache[sel]
+
+    def _entity(self, entity: str, deny: bool) -> tuple[bool, int]:
+        """(every pod?, address atoms) an entity stands for; allows over- and denies under-approximate."""
+        if entity == "all":
+            return True, self.external
+        if entity in ("world", "world-ipv4", "world-ipv6"):
+            family = {"world": self.atoms.everything, "world-ipv4": self.atoms.ipv4, "world-ipv6": self.atoms.ipv6}
+            return False, self.world & family[entity]
+        if entity == "cluster":
+            nodes = self.entity.get("host", 0) | self.entity.get("remote-node", 0)
+            return True, nodes if deny else self.entity_backed
+        if entity in ("host", "remote-node", "kube-apiserver"):
+            return False, self.entity.get(entity, 0)
+        if entity in ("unmanaged", "ingress"):
+            return not deny, 0  # unmanaged pods, or a proxy that forwards to any pod
+        if entity in ("health", "init"):
+            return False, 0
+        return not deny, 0 if deny else self.external  # unknown, reported as unsupported
+
+    def compile(self, policy: Policy, rule: Rule, mode: str) -> _Rule:
+        peers = rule.peers
+        if peers.everything:
+            return _Rule(policy, rule.label, rule.deny, self.all_pods, self.external, rule.ports, "")
+        pods = atoms = 0
+        notes: list[str] = []
+        for sel in peers.selectors:
+            pods |= self.pods(sel)
+            if mode == "cilium" and not rule.deny and sel.negative_only:
+                atoms |= self.external
+                notes.append("a selector with only NotIn/DoesNotExist also matches world and host in Cilium")
+        for block in peers.blocks:
+            mask = self.atoms.mask(block.cidr) & ~self.atoms.masks(block.excepts)
+            if rule.deny:
+                atoms |= mask & self.world
+                continue
+            atoms |= mask & self.external
+            if mask & self.internal:
+                pods = self.all_pods
+                notes.append(f"ipBlock {block} covers pod/service addresses")
+        for entity in peers.entities:
+            every_pod, mask = self._entity(entity, rule.deny)
+            pods |= self.all_pods if every_pod else 0
+            atoms |= mask
+        return _Rule(policy, rule.label, rule.deny, pods, atoms, rule.ports, "; ".join(notes))
+
+
+def _ports(protocols: Sequence[str], ports: Sequence[int] | None) -> PortSet:
+    if ports is None:
+        return ALL_PORTS
+    return PortSet.union_of(PortSet.of(p, n, n) for p in protocols for n in ports)
+
+
+@dataclass(slots=True)
+class _Rule:
+    policy: Policy
+    label: str
+    deny: bool
+    pods: int
+    atoms: int
+    ports: PortSet
+    note: str
+
+    @property
+    def ref(self) -> str:
+        base = f"{self.policy.label} ({self.label})"
+        return f"{base} [{self.note}]" if self.note else base
+
+
+@dataclass(slots=True)
+class _Side:
+    """One pod region's ingress or egress side in one mode."""
+
+    isolated: bool = False
+    allows: list[_Rule] = field(default_factory=list)
+    denies: list[_Rule] = field(default_factory=list)
+
+    def pod_candidates(self, everything: int) -> int:
+        if not self.isolated:
+            return everything
+        mask = 0
+        for r in self.allows:
+            mask |= r.pods
+        return mask
+
+    def atom_candidates(self, everything: int) -> int:
+        if not self.isolated:
+            return everything
+        mask = 0
+        for r in self.allows:
+            mask |= r.atoms
+        return mask & everything
+
+    def pod_ports(self, bit: int) -> PortSet:
+        allowed = ALL_PORTS if not self.isolated else PortSet.union_of(r.ports for r in self.allows if r.pods & bit)
+        if allowed and self.denies:
+            allowed = allowed - PortSet.union_of(r.ports for r in self.denies if r.pods & bit)
+        return allowed
+
+    def atom_ports(self, bit: int) -> PortSet:
+        allowed = ALL_PORTS if not self.isolated else PortSet.union_of(r.ports for r in self.allows if r.atoms & bit)
+        if allowed and self.denies:
+            allowed = allowed - PortSet.union_of(r.ports for r in self.denies if r.atoms & bit)
+        return allowed
+
+    def pod_rules(self, bit: int, ports: PortSet) -> list[_Rule]:
+        return [r for r in self.allows if r.pods & bit and r.ports & ports]
+
+    def atom_rules(self, bit: int, ports: PortSet) -> list[_Rule]:
+        return [r for r in self.allows if r.atoms & bit and r.ports & ports]
+
+
+# -- findings, aggregated per (property, policy, kind, source, destination) --------------------
+
+
+@dataclass(slots=True)
+class _Finding:
+    src_pods: int = 0
+    dst_pods: int = 0
+    src_atoms: int = 0
+    dst_atoms: int = 0
+    ports: PortSet = NO_PORTS
+    first: set[str] = field(default_factory=set)
+    second: set[str] = field(default_factory=set)
+
+
+_FindingKey = tuple[str, str | None, str, str, str, str]  # property, policy, kind, source, destination, extra
+
+
+class _Verifier:
+    def __init__(self, cluster: _Cluster, mode: str) -> None:
+        self.c = cluster
+        self.mode = mode
+        self.findings: dict[_FindingKey, _Finding] = {}
+        self.cells: dict[tuple[str, str], PortSet] = {}
+        self.refs: dict[tuple[str, str], set[str]] = {}
+        self.names: dict[tuple[str, str], set[str]] = {}
+        count = len(cluster.region_ns)
+        self.egress = [_Side() for _ in range(count)]
+        self.ingress = [_Side() for _ in range(count)]
+        for policy in cluster.policies:
+            if not policy.selects_pods or (mode == "standard" and policy.cilium_only):
+                continue
+            subject = cluster.pods(policy.subject)
+            rules = [cluster.compile(policy, rule, mode) for rule in policy.rules]
+            for i in bits(subject):
+                for direction, sides in (("ingress", self.ingress), ("egress", self.egress)):
+                    side = sides[i]
+                    side.isolated = side.isolated or policy.isolates[direction]
+                    for rule, raw in zip(rules, policy.rules, strict=True):
+                        if raw.direction == direction:
+                            (side.denies if rule.deny else side.allows).append(rule)
+
+    def find(
+        self,
+        key: _FindingKey,
+        ports: PortSet,
+        *,
+        src_pods: int = 0,
+        dst_pods: int = 0,
+        src_atoms: int = 0,
+        dst_atoms: int = 0,
+        first: Sequence[str] = (),
+        second: Sequence[str] = (),
+    ) -> None:
+        f = self.findings.setdefault(key, _Finding())
+        f.src_pods |= src_pods
+        f.dst_pods |= dst_pods
+        f.src_atoms |= src_atoms
+        f.dst_atoms |= dst_atoms
+        f.ports |= ports
+        f.first.update(first)
+        f.second.update(second)
+
+    def record(
+        self,
+        row: str,
+        col: str,
+        ports: PortSet,
+        sides: Sequence[tuple[_Side, list[_Rule], str]],
+        *,
+        src_pods: int = 0,
+        dst_pods: int = 0,
+        src_atoms: int = 0,
+        dst_atoms: int = 0,
+    ) -> None:
+        """A flow into the matrix, and the tracing check on every side that admits it."""
+        cell = (row, col)
+        self.cells[cell] = self.cells.get(cell, NO_PORTS) | ports
+        refs = self.refs.setdefault(cell, set())
+        names = self.names.setdefault(cell, set())
+        for side, rules, unisolated in sides:
+            if not side.isolated:
+                refs.add(unisolated)
+                key: _FindingKey = (TRACED, None, "unisolated", row, col, unisolated)
+                self.find(key, ports, src_pods=src_pods, dst_pods=dst_pods, src_atoms=src_atoms, dst_atoms=dst_atoms)
+            for r in rules:
+                refs.add(r.ref)
+                if r.policy.rule_name:
+                    names.add(r.policy.rule_name)
+                else:
+                    key = (TRACED, r.policy.label, "untraced", row, col, "")
+                    self.find(
+                        key,
+                        ports,
+                        src_pods=src_pods,
+                        dst_pods=dst_pods,
+                        src_atoms=src_atoms,
+                        dst_atoms=dst_atoms,
+                        first=[r.ref],
+                    )
+
+    def run(self) -> None:
+        self._pods_to_pods()
+        self._tenant_ingress_sides()
+        self._pods_to_outside()
+        self._outside_to_pods()
+        self._default_deny()
+
+    def _unisolated(self, i: int, direction: str) -> str:
+        # per namespace: the flow of the finding says which pods of it
+        return f"no policy: {self.c.region_ns[i]} pods are not isolated for {direction}"
+
+    def _pods_to_pods(self) -> None:
+        c = self.c
+        for s in range(len(c.region_ns)):
+            eg = self.egress[s]
+            s_bit, s_ns, s_tenant = 1 << s, c.region_ns[s], c.region_tenant[s]
+            for t in bits(eg.pod_candidates(c.all_pods)):
+                t_bit = 1 << t
+                e = eg.pod_ports(t_bit)
+                if not e:
+                    continue
+                ing = self.ingress[t]
+                i = ing.pod_ports(s_bit)
+                both = e & i
+                t_ns, t_tenant = c.region_ns[t], c.region_tenant[t]
+                if both:
+                    e_rules, i_rules = eg.pod_rules(t_bit, both), ing.pod_rules(s_bit, both)
+                    self.record(
+                        s_ns,
+                        t_ns,
+                        both,
+                        [(eg, e_rules, self._unisolated(s, "egress")), (ing, i_rules, self._unisolated(t, "ingress"))],
+                        src_pods=s_bit,
+                        dst_pods=t_bit,
+                    )
+                if not (s_tenant and t_tenant and s_tenant != t_tenant):
+                    continue
+                e_refs = self._refs(eg, eg.pod_rules(t_bit, both or e), s, "egress")
+                if both:
+                    i_refs = self._refs(ing, ing.pod_rules(s_bit, both), t, "ingress")
+                    for policy in self._blame(eg, eg.pod_rules(t_bit, both)) + self._blame(
+                        ing, ing.pod_rules(s_bit, both)
+                    ):
+                        key = (TENANT_ISOLATION, policy, "path", s_ns, t_ns, "")
+                        self.find(key, both, src_pods=s_bit, dst_pods=t_bit, first=e_refs, second=i_refs)
+                else:
+                    for policy in self._blame(eg, eg.pod_rules(t_bit, e)):
+                        key = (TENANT_ISOLATION, policy, "egress-side", s_ns, t_ns, "")
+                        self.find(key, e, src_pods=s_bit, dst_pods=t_bit, first=e_refs)
+
+    def _tenant_ingress_sides(self) -> None:
+        c = self.c
+        for t in bits(c.any_tenant_pods):
+            ing, t_bit, t_tenant = self.ingress[t], 1 << t, c.region_tenant[t]
+            others = c.any_tenant_pods & ~c.tenant_pods[t_tenant or ""]
+            for s in bits(ing.pod_candidates(c.all_pods) & others):
+                i = ing.pod_ports(1 << s)
+                if not i or self.egress[s].pod_ports(t_bit) & i:
+                    continue  # nothing admitted, or a full path already reported
+                rules = ing.pod_rules(1 << s, i)
+                refs = self._refs(ing, rules, t, "ingress")
+                for policy in self._blame(ing, rules):
+                    key = (TENANT_ISOLATION, policy, "ingress-side", c.region_ns[s], c.region_ns[t], "")
+                    self.find(key, i, src_pods=1 << s, dst_pods=t_bit, second=refs)
+
+    def _pods_to_outside(self) -> None:
+        c = self.c
+        admin = c.expect.admin_namespaces
+        for s in range(len(c.region_ns)):
+            eg, s_bit, s_ns, tenant = self.egress[s], 1 << s, c.region_ns[s], c.region_tenant[s]
+            unisolated = self._unisolated(s, "egress")
+            for a in bits(eg.atom_candidates(c.external)):
+                a_bit = 1 << a
+                e = eg.atom_ports(a_bit)
+                if not e:
+                    continue
+                for col in c.columns_of[a]:
+                    self.record(
+                        s_ns, col, e, [(eg, eg.atom_rules(a_bit, e), unisolated)], src_pods=s_bit, dst_atoms=a_bit
+                    )
+                if tenant and (extra := e - c.dest_ports(tenant, a)):
+                    rules = eg.atom_rules(a_bit, extra)
+                    refs = self._refs(eg, rules, s, "egress")
+                    for policy in self._blame(eg, rules):
+                        for col in c.columns_of[a]:
+                            key = (EGRESS_JURISDICTION, policy, "jurisdiction", s_ns, col, tenant)
+                            self.find(key, extra, src_pods=s_bit, dst_atoms=a_bit, first=refs)
+                if s_ns in admin:
+                    continue
+                for target, mask in c.target.items():
+                    if mask & a_bit and (hit := e & c.target_ports[target]):
+                        rules = eg.atom_rules(a_bit, hit)
+                        refs = self._refs(eg, rules, s, "egress")
+                        for policy in self._blame(eg, rules):
+                            key = (MANAGEMENT_PLANE, policy, "management", s_ns, target, "")
+                            self.find(key, hit, src_pods=s_bit, dst_atoms=a_bit, first=refs)
+
+    def _outside_to_pods(self) -> None:
+        c = self.c
+        admin = c.expect.admin_namespaces
+        for t in range(len(c.region_ns)):
+            ing, t_bit, t_ns = self.ingress[t], 1 << t, c.region_ns[t]
+            unisolated = self._unisolated(t, "ingress")
+            for a in bits(ing.atom_candidates(c.external)):
+                row = c.row_of.get(a)
+                if row is None:
+                    continue  # nodes and BMCs as sources are outside the proof
+                a_bit = 1 << a
+                i = ing.atom_ports(a_bit)
+                if not i:
+                    continue
+                rules = ing.atom_rules(a_bit, i)
+                self.record(row, t_ns, i, [(ing, rules, unisolated)], src_atoms=a_bit, dst_pods=t_bit)
+                if t_ns in admin and row == WORLD_ROW:
+                    refs = self._refs(ing, rules, t, "ingress")
+                    for policy in self._blame(ing, rules):
+                        key = (MANAGEMENT_PLANE, policy, "admin-ingress", WORLD_ROW, t_ns, "")
+                        self.find(key, i, src_atoms=a_bit, dst_pods=t_bit, second=refs)
+
+    def _default_deny(self) -> None:
+        c = self.c
+        if self.mode == "standard":
+            for ns in c.namespaces:
+                missing = [d for d in ("ingress", "egress") if not _has_default_deny(c.policies, ns, d)]
+                if missing:
+                    key = (DEFAULT_DENY, None, "default-deny-np", ns, ns, " and ".join(missing))
+                    self.find(key, NO_PORTS, src_pods=c.ns_mask[ns])
+            return
+        for i, ns in enumerate(c.region_ns):
+            for direction, sides in (("ingress", self.ingress), ("egress", self.egress)):
+                if not sides[i].isolated:
+                    self.find((DEFAULT_DENY, None, "default-deny-cilium", ns, ns, direction), NO_PORTS, src_pods=1 << i)
+
+    def _refs(self, side: _Side, rules: list[_Rule], region: int, direction: str) -> list[str]:
+        refs = [r.ref for r in rules]
+        return refs if side.isolated else [*refs, self._unisolated(region, direction)]
+
+    @staticmethod
+    def _blame(side: _Side, rules: list[_Rule]) -> list[str | None]:
+        """Who admits a flow on one side: each allowing policy, or nobody when the side is not isolated."""
+        blamed: list[str | None] = [*sorted({r.policy.label for r in rules})]
+        return blamed if side.isolated else [*blamed, None]
+
+    # -- output --------------------------------------------------------------------------------
+
+    def violations(self) -> list[Violation]:
+        out = [self._violation(key, f) for key, f in self.findings.items()]
+        for problem in self.c.problems:
+            if self.mode == "cilium" or not problem.cilium_only:
+                out.append(Violation(self.mode, UNSUPPORTED, problem.message, problem.policy, ""))
+        return out
+
+    def _pods_text(self, ns: str, mask: int) -> str:
+        whole = self.c.ns_mask[ns]
+        if mask & whole == whole:
+            return f"{ns}/*"
+        return f"{ns}/" + " | ".join(describe(self.c.region_shape[i]) for i in bits(mask & whole))
+
+    def _atoms_text(self, mask: int) -> str:
+        cidrs = self.c.atoms.cidrs(mask)
+        return ", ".join(cidrs) if len(cidrs) <= 4 else ", ".join(cidrs[:3]) + f", … ({len(cidrs)} CIDRs)"
+
+    def _violation(self, key: _FindingKey, f: _Finding) -> Violation:
+        prop, policy, kind, src, dst, extra = key
+        ports = f.ports.format()
+        first, second = ", ".join(sorted(f.first)), ", ".join(sorted(f.second))
+        src_text = self._pods_text(src, f.src_pods) if f.src_pods else f"{src} ({self._atoms_text(f.src_atoms)})"
+        if f.dst_pods:
+            dst_text = self._pods_text(dst, f.dst_pods)
+        elif f.dst_atoms:
+            dst_text = self._atoms_text(f.dst_atoms)
+        else:
+            dst_text = dst
+        flow = f"{src_text} -> {dst_text} {ports}"
+        blind = "and isolation must not rest on the other tenant's policies"
+        if kind == "path":
+            message = f"{src} -> {dst}: allowed by {first} and {second}"
+        elif kind == "egress-side":
+            message = (
+                f"{src} -> {dst}: {src}'s egress side admits it ({first}); only {dst}'s ingress side blocks it, {blind}"
+            )
+        elif kind == "ingress-side":
+            message = f"{src} -> {dst}: {dst}'s ingress side admits it ({second}); only {src}'s egress side blocks it, {blind}"
+        elif kind == "jurisdiction":
+            message = (
+                f"{src} -> {dst} ({dst_text}) {ports}: outside the jurisdictions of tenant {extra}; allowed by {first}"
+            )
+        elif kind == "management":
+            message = f"{src} -> management target {dst} ({dst_text}) {ports}: only the admin zone may reach it; allowed by {first}"
+        elif kind == "admin-ingress":
+            message = f"{src_text} -> {dst} {ports}: the admin zone accepts outside connections only from the admin networks; allowed by {second}"
+        elif kind == "untraced":
+            message = (
+                f"{src} -> {dst} {ports}: allowed by {first}, which has no {RULE_ANNOTATION} annotation naming its rule"
+            )
+        elif kind == "unisolated":
+            message = f"{src} -> {dst} {ports}: admitted by {extra}"
+        elif kind == "default-deny-np":
+            directions = extra.split(" and ")
+            wanted = " and ".join(f"one with {d.capitalize()} in policyTypes and no {d} rules" for d in directions)
+            message = f"namespace {src} has no default-deny NetworkPolicy for {extra} (podSelector {{}}: {wanted})"
+            flow = f"{src}/*"
+        else:  # default-deny-cilium
+            who = src_text.split("/", 1)[1]
+            message = f"namespace {src}: {'all pods' if who == '*' else 'pods ' + who} are not isolated for {extra} by any policy"
+            flow = src_text
+        return Violation(self.mode, prop, message, policy, flow)
+
+    def matrix(self) -> Matrix:
+        rows, columns = self._axes()
+        external = set(columns[len(self.c.namespaces) :])
+        cells = tuple(
+            tuple(
+                "n/a"
+                if row in (ADMIN_ROW, WORLD_ROW) and col in external
+                else self.cells.get((row, col), NO_PORTS).format()
+                for col in columns
+            )
+            for row in rows
+        )
+        return Matrix(rows, columns, cells)
+
+    def flows(self) -> list[Flow]:
+        rows, columns = self._axes()
+        out: list[Flow] = []
+        for row in rows:
+            for col in columns:
+                ports = self.cells.get((row, col), NO_PORTS)
+                if ports:
+                    refs, names = self.refs[(row, col)], self.names[(row, col)]
+                    out.append(Flow(self.mode, row, col, ports.format(), tuple(sorted(refs)), tuple(sorted(names))))
+        return out
+
+    def _axes(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        c = self.c
+        rows = (*c.namespaces, ADMIN_ROW, WORLD_ROW)
+        dest_cols = [f"{t}:{d.name}" for t, d in c.dests]
+        mgmt_cols = [f"mgmt:{t.name}" for t in c.expect.management]
+        columns = (*c.namespaces, *dict.fromkeys(dest_cols), OTHER_EXTERNAL, *dict.fromkeys(mgmt_cols))
+        return rows, columns
+
+
+def _has_default_deny(policies: Sequence[Policy], ns: str, direction: str) -> bool:
+    return any(
+        p.kind == NETWORK_POLICY
+        and p.namespace == ns
+        and not p.subject.pod_reqs
+        and p.isolates[direction]
+        and not any(r.direction == direction for r in p.rules)
+        for p in policies
+    )
+
+
+def verify_cluster(manifests: Sequence[Mapping[str, Any]], expect: Expectations) -> Report:
+    """Check every property in both modes on one cluster's rendered manifests."""
+    cluster = _Cluster(manifests, expect)
+    violations: list[Violation] = []
+    matrices: dict[str, Matrix] = {}
+    flows: list[Flow] = []
+    for mode in MODES:
+        verifier = _Verifier(cluster, mode)
+        verifier.run()
+        violations.extend(verifier.violations())
+        matrices[mode] = verifier.matrix()
+        flows.extend(verifier.flows())
+    order = {p: i for i, p in enumerate(PROPERTIES)}
+    violations.sort(key=lambda v: (MODES.index(v.mode), order[v.property], v.flow, v.message, v.policy or ""))
+    return Report(expect.cluster, tuple(violations), matrices, tuple(flows))
+
+
+def format_matrix(report: Report, mode: str) -> str:
+    """The allowed ports from each source (rows) to each destination (columns); "·" where nothing is allowed."""
+    m = report.matrix[mode]
+    head = ("from \\ to", *m.columns)
+    table = [head, *((row, *cells) for row, cells in zip(m.rows, m.cells, strict=True))]
+    widths = [max(len(line[i]) for line in table) for i in range(len(head))]
+    lines = [f"{report.cluster} — {mode} mode: allowed ports, rows = sources, columns = destinations"]
+    for n, line in enumerate(table):
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
