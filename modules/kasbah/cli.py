@@ -25,7 +25,9 @@ from kasbah.planning.diff import PlanDiff
 from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
 from kasbah.planning.model import Plan
 from kasbah.rendering.phase import render_plans
-from kasbah.rendering.tree import RenderError, write_tree
+from kasbah.rendering.tree import RenderError, plan_digest, read_marker, write_tree
+from kasbah.verification.reachability import format_matrix
+from kasbah.verification.verify import Finding, Verification, read_tree, verify_files
 
 EXIT_OK = 0
 EXIT_UNSTABLE = 1
@@ -189,6 +191,102 @@ def cmd_render(args: argparse.Namespace) -> int:
         f"{rendered.bytes / 1e6:,.1f} MB ({', '.join(f'{k} {v:,}' for k, v in tops.items())})"
     )
     return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    env = load_environment(_env_path(args.environment))
+    target = Path(args.target) if args.target else None
+    if target is not None and (target.is_dir() or os.sep in args.target):
+        if not target.is_dir():
+            raise UsageError(f"{target}: no such directory; give a rendered tree or a phase name")
+        marker = read_marker(target)
+        phase = str(marker.get("phase"))
+        plans = _plans(env, phase) if phase in {p.name for p in env.campus.phases} else None
+        if plans is None:
+            raise UsageError(
+                f"{target} was rendered for phase `{phase}` of `{marker.get('environment')}`, which {env.root} does not have; "
+                "fix: pass the environment it came from with -e"
+            )
+        files = read_tree(target)
+        stale: list[Finding] = []
+        if marker.get("plan_sha256") != plan_digest(plans[-1]):
+            stale.append(
+                Finding(
+                    "tree",
+                    str(target),
+                    f"rendered from a different plan than {env.root} gives for {phase} now; render it again "
+                    f"(`kasbah render {phase} -e {env.root} --out {target}`) or verify the environment it came from",
+                )
+            )
+        label = str(target)
+    else:
+        phase = args.target or env.campus.phases[0].name
+        plans = _plans(env, phase)
+        with _progress(f"rendering {phase}") as tick:
+            rendered = render_plans(plans, env.name, tick)
+        files, marker, stale, label = rendered.files, None, [], f"{env.name}/{phase} (rendered in memory)"
+    with _progress(f"verifying {phase}") as tick:
+        result = verify_files(files, plans[-1], marker, tick)
+    result.findings[:0] = stale
+    show_verification(result, label, args.matrix)
+    return EXIT_OK if result.ok else EXIT_UNSTABLE
+
+
+def show_verification(result: Verification, label: str, matrix: bool) -> None:
+    out.rule(f"[bold]kasbah verify[/] {label}")
+
+    def mark(ok: bool) -> str:
+        return "[green]proven[/]" if ok else "[red]FAILED[/]"
+
+    rows = []
+    for c in result.clusters:
+        rep = c.reachability
+        rows.append(
+            (
+                c.name,
+                c.kubernetes_version,
+                c.files,
+                c.objects,
+                len(c.schema_issues),
+                mark(bool(rep and rep.ok("standard"))),
+                mark(bool(rep and rep.ok("cilium"))),
+            )
+        )
+    out.print(
+        _table(
+            "Clusters",
+            (
+                "cluster",
+                "Kubernetes",
+                "files",
+                "objects",
+                "schema issues",
+                "zero trust (NetworkPolicy)",
+                "zero trust (+ Cilium)",
+            ),
+            rows,
+            left=2,
+        )
+    )
+    if matrix:
+        for c in result.clusters:
+            if c.reachability:
+                for mode in ("standard", "cilium"):
+                    out.print(format_matrix(c.reachability, mode), soft_wrap=True, markup=False)
+                    out.print()
+    for note in result.notes:
+        out.print(f"[yellow]note[/]: {note}")
+    if result.ok:
+        out.print(
+            "[green]ok[/]: every manifest matches its schema; no path between tenants, egress only to their "
+            "jurisdictions, management plane reachable from the admin zone only, every allowed flow named"
+        )
+        return
+    err.print(f"[bold red]NOT SAFE TO APPLY[/]: {len(result.findings)} problem(s)")
+    for f in result.findings[:200]:
+        err.print(f"  [red]✗[/] {f}", markup=True, highlight=False)
+    if len(result.findings) > 200:
+        err.print(f"  … and {len(result.findings) - 200} more")
 
 
 # --------------------------------------------------------------------------- rendering for people
@@ -388,6 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
         "-o", "--out", help="output directory, replaced as a whole (default: rendered/<environment>/<phase>)"
     )
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("verify", help="check a rendered tree (or a phase): schemas, zero-trust reachability")
+    p.add_argument(
+        "target", nargs="?", help="a directory `kasbah render` wrote, or a phase name (default: the first phase)"
+    )
+    p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument("--matrix", action="store_true", help="print each cluster's reachability matrix")
+    p.set_defaults(func=cmd_verify)
     return parser
 
 

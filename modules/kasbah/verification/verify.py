@@ -1,0 +1,204 @@
+"""`kasbah verify`: a rendered tree checked against schemas and proven zero-trust before anything is applied."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kasbah.planning.model import Plan
+from kasbah.rendering.kubernetes import (
+    ADMIN_NAMESPACE,
+    APISERVER_PORT,
+    PLATFORM_NAMESPACES,
+    SYSTEM_NAMESPACE,
+    cluster_view,
+)
+from kasbah.rendering.tree import MARKER
+from kasbah.verification.reachability import (
+    Destination,
+    Expectations,
+    ManagementTarget,
+    Report,
+    verify_cluster,
+)
+from kasbah.verification.schema import SchemaIssue, SchemaValidator
+
+Step = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One reason the tree must not be applied."""
+
+    check: str  # tree | yaml | schema | zero-trust
+    where: str  # file (and object) or cluster
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: [{self.check}] {self.message}"
+
+
+@dataclass
+class ClusterResult:
+    name: str
+    kubernetes_version: str
+    objects: int
+    files: int
+    schema_issues: list[SchemaIssue] = field(default_factory=list)
+    reachability: Report | None = None
+
+
+@dataclass
+class Verification:
+    phase: str
+    clusters: list[ClusterResult]
+    findings: list[Finding]
+    notes: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+
+def read_tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+class _Loader(yaml.CSafeLoader):
+    """libyaml; Kubernetes YAML has no tags, anchors are allowed but resolved like kubectl does."""
+
+
+def _documents(path: str, data: bytes, findings: list[Finding]) -> list[dict[str, Any]]:
+    try:
+        docs = [d for d in yaml.load_all(data, Loader=_Loader) if d is not None]
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        findings.append(Finding("yaml", where, f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        return []
+    out = []
+    for i, d in enumerate(docs):
+        if not isinstance(d, dict):
+            findings.append(
+                Finding("yaml", f"{path} document {i + 1}", f"expected a Kubernetes object, got {type(d).__name__}")
+            )
+        else:
+            out.append(d)
+    return out
+
+
+def _object_name(obj: Mapping[str, Any]) -> str:
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    ns = meta.get("namespace")
+    name = meta.get("name", "?")
+    return f"{obj.get('kind', '?')} {ns}/{name}" if ns else f"{obj.get('kind', '?')} {name}"
+
+
+def cluster_manifests(
+    files: Mapping[str, bytes], cluster: str, findings: list[Finding]
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects the cluster's kustomization applies, read from the files it lists."""
+    base = f"clusters/{cluster}"
+    kpath = f"{base}/kustomization.yaml"
+    if kpath not in files:
+        findings.append(
+            Finding("tree", base, "no kustomization.yaml: Argo CD or Flux has nothing to sync; render the phase again")
+        )
+        return
+    docs = _documents(kpath, files[kpath], findings)
+    resources = docs[0].get("resources", []) if docs else []
+    if not isinstance(resources, list):
+        findings.append(Finding("tree", kpath, "`resources` is not a list"))
+        return
+    listed = set()
+    for rel in resources:
+        path = f"{base}/{rel}"
+        listed.add(path)
+        if path not in files:
+            findings.append(Finding("tree", kpath, f"lists `{rel}`, which does not exist"))
+            continue
+        for obj in _documents(path, files[path], findings):
+            yield path, obj
+    for path in files:
+        if path.startswith(base + "/") and path.endswith(".yaml") and path not in listed:
+            top = path[len(base) + 1 :].split("/", 1)[0]
+            if top not in ("helm-values", "node-pools.yaml", "kustomization.yaml"):
+                findings.append(
+                    Finding("tree", path, "a manifest the kustomization does not list: it would never be applied")
+                )
+
+
+def expectations(plan: Plan, cluster: str) -> Expectations:
+    """What the model says the cluster's policies must guarantee; the proof reads the rendered policies."""
+    c = next(x for x in plan.clusters if x.name == cluster)
+    tenants: dict[str, tuple[Destination, ...]] = {}
+    for t in cluster_view(plan, c).tenants:
+        tenants[t.name] = tuple(
+            Destination(e.name, e.cidr, e.ports) for e in plan.egress if e.jurisdiction in t.jurisdictions
+        )
+    cp = [n.inband_ip for n in plan.nodes if n.name in c.control_plane]
+    nets = {a.network: a.supernet for a in plan.addresses}
+
+    def host(ip: str) -> str:
+        return f"{ip}/{ipaddress.ip_address(ip).max_prefixlen}"
+
+    management = [
+        ManagementTarget("kube-apiserver", tuple(host(ip) for ip in cp), (APISERVER_PORT,), ("kube-apiserver",)),
+        ManagementTarget("bmc-oob", (nets["oob"],), None),
+        ManagementTarget("nodes", (nets["inband"],), None, ("host", "remote-node")),
+    ]
+    return Expectations(
+        cluster=cluster,
+        tenants=tenants,
+        admin_networks=tuple(plan.admin_networks),
+        admin_namespaces=frozenset({*PLATFORM_NAMESPACES, SYSTEM_NAMESPACE, ADMIN_NAMESPACE}),
+        internal_cidrs=(c.pod_cidr, c.service_cidr),
+        management=tuple(management),
+    )
+
+
+def verify_files(
+    files: Mapping[str, bytes], plan: Plan, marker: Mapping[str, Any] | None, step: Step | None = None
+) -> Verification:
+    tick = step or (lambda _: None)
+    findings: list[Finding] = []
+    notes: list[str] = []
+    if marker is not None:
+        recorded: Mapping[str, str] = marker.get("files", {})
+        edited = [p for p, digest in recorded.items() if p in files and hashlib.sha256(files[p]).hexdigest() != digest]
+        missing = [p for p in recorded if p not in files]
+        extra = [p for p in files if p not in recorded and p != MARKER]
+        if edited:
+            notes.append(
+                f"{len(edited)} file(s) edited since rendering (verified as they are now): {', '.join(edited[:5])}"
+            )
+        if extra:
+            notes.append(f"{len(extra)} file(s) added since rendering: {', '.join(extra[:5])}")
+        for p in missing:
+            findings.append(Finding("tree", p, "rendered but now missing"))
+    results: list[ClusterResult] = []
+    for c in plan.clusters:
+        tick(f"cluster {c.name}")
+        objs = list(cluster_manifests(files, c.name, findings))
+        validator = SchemaValidator(c.kubernetes_version)
+        result = ClusterResult(c.name, c.kubernetes_version, len(objs), len({p for p, _ in objs}))
+        for path, obj in objs:
+            issues = validator.validate(obj, source=path)
+            result.schema_issues.extend(issues)
+            for i in issues:
+                findings.append(
+                    Finding("schema", f"{path}: {_object_name(obj)}", f"{i.path or '(object)'}: {i.message}")
+                )
+        report = verify_cluster([o for _, o in objs], expectations(plan, c.name))
+        result.reachability = report
+        for v in report.violations:
+            findings.append(Finding("zero-trust", f"cluster {c.name} ({v.mode})", f"{v.property}: {v.message}"))
+        results.append(result)
+    return Verification(plan.phase, results, findings, notes)
