@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from kasbah import __version__
@@ -284,7 +285,7 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
         return
     err.print(f"[bold red]NOT SAFE TO APPLY[/]: {len(result.findings)} problem(s)")
     for f in result.findings[:200]:
-        err.print(f"  [red]✗[/] {f}", markup=True, highlight=False)
+        err.print(f"  [red]✗[/] {escape(str(f))}", soft_wrap=True)  # one line each: grep-able
     if len(result.findings) > 200:
         err.print(f"  … and {len(result.findings) - 200} more")
 

@@ -1,0 +1,133 @@
+"""`kasbah verify` on rendered trees: clean trees pass, tampered, stale or broken ones are refused."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from kasbah.cli import main
+from kasbah.config import load_environment
+from kasbah.planning import plan_campus
+from kasbah.planning.model import Plan
+from kasbah.rendering.phase import render_plans
+from kasbah.verification.verify import expectations, verify_files
+from tests.conftest import CAMPUS, TINY
+
+
+@cache
+def _plans(env_dir: Path) -> tuple[Plan, ...]:
+    env = load_environment(env_dir)
+    return tuple(plan_campus(env.campus, env.name))
+
+
+def _render(tmp_path: Path, phase: str = "lab-2") -> Path:
+    out = tmp_path / "tree"
+    assert main(["render", phase, "-e", str(TINY), "-o", str(out)]) == 0
+    return out
+
+
+def _append(path: Path, obj: dict[str, object]) -> None:
+    path.write_text(path.read_text() + yaml.safe_dump(obj, explicit_start=True, sort_keys=False))
+
+
+@pytest.mark.parametrize(("env_dir", "phases"), [(TINY, None), (CAMPUS, None)], ids=["tiny", "campus"])
+def test_every_shipped_phase_renders_and_verifies(env_dir: Path, phases: None) -> None:
+    plans = list(_plans(env_dir))
+    for i in range(len(plans)):
+        rendered = render_plans(plans[: i + 1], env_dir.name)
+        result = verify_files(rendered.files, plans[i], None)
+        assert result.ok, "\n".join(map(str, result.findings[:20]))
+        assert [c.name for c in result.clusters] == [c.name for c in plans[i].clusters]
+        for c in result.clusters:
+            assert c.objects > 0 and c.reachability is not None
+            assert c.reachability.ok("standard") and c.reachability.ok("cilium")
+
+
+def test_verify_a_rendered_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _render(tmp_path)
+    assert main(["verify", str(out), "-e", str(TINY), "--matrix"]) == 0
+    text = capsys.readouterr().out
+    assert "proven" in text and "tenant-ministry" in text and "standard mode" in text
+
+
+def test_an_allow_all_policy_added_to_the_tree_is_caught(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _render(tmp_path)
+    path = out / "clusters/lab/network-policies/tenant-ministry.yaml"
+    _append(
+        path,
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {
+                "name": "debug-open-up",
+                "namespace": "tenant-ministry",
+                "annotations": {"kasbah.io/rule": "x"},
+            },
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]},
+        },
+    )
+    assert main(["verify", str(out), "-e", str(TINY)]) == 1
+    captured = capsys.readouterr()
+    assert "NOT SAFE TO APPLY" in captured.err
+    assert "tenant-isolation" in captured.err and "tenant-ministry/debug-open-up" in captured.err
+    assert "edited since rendering" in captured.out
+
+
+def test_a_schema_error_names_file_object_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _render(tmp_path)
+    path = out / "clusters/lab/quotas.yaml"
+    path.write_text(path.read_text().replace("defaultRequest:", "defaultRequests:", 1))
+    assert main(["verify", str(out), "-e", str(TINY)]) == 1
+    err = capsys.readouterr().err
+    assert "clusters/lab/quotas.yaml: LimitRange tenant-" in err
+    assert "spec.limits[0].defaultRequests" in err and "[schema]" in err
+
+
+def test_a_manifest_outside_the_kustomization_and_a_broken_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = _render(tmp_path)
+    (out / "clusters/lab/extra.yaml").write_text("---\napiVersion: v1\nkind: Namespace\nmetadata: {name: stray}\n")
+    (out / "clusters/lab/rbac.yaml").write_text("---\nkind: [unclosed\n")
+    assert main(["verify", str(out), "-e", str(TINY)]) == 1
+    err = capsys.readouterr().err
+    assert "clusters/lab/extra.yaml: [tree] a manifest the kustomization does not list" in err
+    assert "clusters/lab/rbac.yaml:3:1: [yaml] not valid YAML" in err
+
+
+def test_a_stale_tree_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _render(tmp_path, "lab-2")
+    env = tmp_path / "env"
+    for p in TINY.rglob("*"):
+        if p.is_file():
+            (env / p.relative_to(TINY)).parent.mkdir(parents=True, exist_ok=True)
+            (env / p.relative_to(TINY)).write_bytes(p.read_bytes())
+    phase = env / "phases/lab-1.yaml"
+    phase.write_text(phase.read_text().replace("gpu_quota: 2\n  telecom", "gpu_quota: 1\n  telecom"))
+    text = phase.read_text().replace("jurisdictions: [ma, eu], gpu_quota: 2", "jurisdictions: [ma, eu], gpu_quota: 1")
+    phase.write_text(text)
+    assert main(["verify", str(out), "-e", str(env)]) == 1
+    assert "rendered from a different plan" in capsys.readouterr().err
+
+
+def test_bad_targets_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(tmp_path / "nowhere/"), "-e", str(TINY)]) == 2
+    assert "no such directory" in capsys.readouterr().err
+    assert main(["verify", str(tmp_path), "-e", str(TINY)]) == 2
+    assert "not a rendered tree" in capsys.readouterr().err
+    out = _render(tmp_path)
+    assert main(["verify", str(out), "-e", str(CAMPUS)]) == 2
+    assert "pass the environment it came from" in capsys.readouterr().err
+    assert main(["verify", "phase-9", "-e", str(TINY)]) == 2
+
+
+def test_expectations_come_from_the_model() -> None:
+    plan = _plans(TINY)[-1]
+    exp = expectations(plan, "lab")
+    assert set(exp.tenants) == {"operator", "ministry"}  # telecom resells, runs nothing here
+    assert {d.cidr for d in exp.tenants["ministry"]} == {e.cidr for e in plan.egress if e.jurisdiction == "ma"}
+    assert exp.admin_networks == plan.admin_networks
+    assert {m.name for m in exp.management} == {"kube-apiserver", "bmc-oob", "nodes"}
