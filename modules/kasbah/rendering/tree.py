@@ -16,11 +16,25 @@ from typing import Any
 
 from kasbah.planning.export import plan_to_dict, to_json
 from kasbah.planning.model import Plan
+from kasbah.rendering.templates import render
 
 TREE_FORMAT = 1
 MARKER = "kasbah.json"
 
 Renderer = Callable[[Plan], dict[str, bytes]]
+# What each top-level directory holds and who reads it (the tree's README).
+PARTS = {
+    "inventory": (
+        "Ansible inventory in slices, grouped by hall, scalable unit, rack, pool, cluster, role",
+        "`kasbah configure`, ansible-runner, AWX job slicing",
+    ),
+    "bootstrap": (
+        "kubeadm init/join and kubelet configuration with the Plan's labels and taints",
+        "the kubeadm role of the node playbooks",
+    ),
+    "schedules": ("rack, IP and cabling schedules (CSV)", "data-hall and network engineers"),
+    "report": ("power, cooling, fabric and tenant summaries with pictures", "people"),
+}
 
 
 class RenderError(Exception):
@@ -48,13 +62,24 @@ def assemble(plans: list[Plan], parts: Mapping[str, Mapping[str, bytes]], enviro
     for prefix, part in parts.items():
         for path, data in part.items():
             files[f"{prefix}/{path}"] = data
+    digest = plan_digest(plan)
+    files["README.md"] = render(
+        "tree/README.md.j2",
+        site=plan.site,
+        phase=plan.phase,
+        environment=environment,
+        digest=digest,
+        clusters=plan.clusters,
+        parts=[(p, *PARTS[p]) for p in parts if p in PARTS],
+    ).encode()
+    files[".yamllint"] = render("tree/yamllint.j2").encode()
     files = dict(sorted(files.items()))
     marker: dict[str, Any] = {
         "format": TREE_FORMAT,
         "environment": environment,
         "site": plan.site,
         "phase": plan.phase,
-        "plan_sha256": plan_digest(plan),
+        "plan_sha256": digest,
         "clusters": [
             {"name": c.name, "kubernetes_version": c.kubernetes_version, "path": f"clusters/{c.name}"}
             for c in plan.clusters

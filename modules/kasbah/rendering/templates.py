@@ -1,0 +1,27 @@
+"""The Jinja2 environment every renderer shares: the repository's `templates/`, strict about undefined names."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import jinja2
+
+# The package is installed in editable mode from `modules/`, so the templates sit beside it.
+TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=False,  # YAML, markdown and INI, not HTML
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render(name: str, **context: object) -> str:
+    return environment().get_template(name).render(**context)
