@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PHASE  ?= phase-1
 
-.PHONY: plan test lint unit bench clean
+.PHONY: render plan test lint unit bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
-## plan: plan a phase of the shipped campus (PHASE=phase-1 by default)
+## render: validate the shipped campus, plan a phase (PHASE=phase-1 by default), render it and verify it
+render: $(STAMP)
+	$(BIN)/kasbah validate
+	$(BIN)/kasbah plan $(PHASE)
+	$(BIN)/kasbah render $(PHASE) --out rendered/campus/$(PHASE)
+	$(BIN)/kasbah verify rendered/campus/$(PHASE)
+
+## plan: validate and plan only
 plan: $(STAMP)
 	$(BIN)/kasbah validate
 	$(BIN)/kasbah plan $(PHASE)
@@ -30,9 +37,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest
 
-## bench: plan time and peak memory for every shipped phase
+## bench: plan, render and verify time and peak memory for every shipped phase; Ansible inventory load
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_plan.py
+	$(BIN)/python tests/benchmarks/bench_render.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) rendered .mypy_cache .ruff_cache .pytest_cache .hypothesis
