@@ -180,7 +180,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     phase = args.phase or env.campus.phases[0].name
     plans = _plans(env, phase)
     with _progress(f"rendering {phase}") as tick:
-        rendered = render_plans(plans, env.name, tick)
+        rendered = render_plans(plans, env.name, env.campus.catalog, tick)
     target = Path(args.out) if args.out else _default_out(env, phase)
     write_tree(target, rendered.files)
     tops: dict[str, int] = {}
@@ -224,7 +224,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
         phase = args.target or env.campus.phases[0].name
         plans = _plans(env, phase)
         with _progress(f"rendering {phase}") as tick:
-            rendered = render_plans(plans, env.name, tick)
+            rendered = render_plans(plans, env.name, env.campus.catalog, tick)
         files, marker, stale, label = rendered.files, None, [], f"{env.name}/{phase} (rendered in memory)"
     with _progress(f"verifying {phase}") as tick:
         result = verify_files(files, plans[-1], marker, tick)

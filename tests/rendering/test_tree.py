@@ -11,6 +11,7 @@ import pytest
 
 from kasbah.cli import main
 from kasbah.config import load_environment
+from kasbah.config.models import Catalog
 from kasbah.planning import plan_campus
 from kasbah.planning.model import Plan
 from kasbah.rendering import tree
@@ -25,14 +26,19 @@ def _plans(env_dir: Path) -> tuple[Plan, ...]:
     return tuple(plan_campus(env.campus, env.name))
 
 
+@cache
+def _catalog(env_dir: Path) -> Catalog:
+    return load_environment(env_dir).campus.catalog
+
+
 def _snapshot(root: Path) -> dict[str, bytes]:
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_render_is_deterministic_across_processes_and_runs(tmp_path: Path) -> None:
     plans = list(_plans(TINY))
-    first = render_plans(plans, "tiny").files
-    again = render_plans(list(_plans(TINY)), "tiny").files
+    first = render_plans(plans, "tiny", _catalog(TINY)).files
+    again = render_plans(list(_plans(TINY)), "tiny", _catalog(TINY)).files
     assert first == again
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["render", "lab-2", "-e", str(TINY), "-o", str(a)]) == 0
@@ -41,7 +47,7 @@ def test_render_is_deterministic_across_processes_and_runs(tmp_path: Path) -> No
 
 
 def test_marker_lists_every_file_with_its_digest(tmp_path: Path) -> None:
-    rendered = render_plans(list(_plans(TINY)), "tiny")
+    rendered = render_plans(list(_plans(TINY)), "tiny", _catalog(TINY))
     write_tree(tmp_path / "out", rendered.files)
     marker = read_marker(tmp_path / "out")
     assert marker["phase"] == "lab-2" and marker["environment"] == "tiny"
@@ -74,7 +80,7 @@ def test_a_failure_while_writing_keeps_the_previous_tree(tmp_path: Path, monkeyp
         return real(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", failing)
-    rendered = render_plans(list(_plans(TINY)), "tiny")
+    rendered = render_plans(list(_plans(TINY)), "tiny", _catalog(TINY))
     with pytest.raises(OSError, match="No space"):
         write_tree(out, rendered.files)
     monkeypatch.undo()
@@ -144,7 +150,7 @@ def test_marker_errors_are_clear(tmp_path: Path) -> None:
 def test_campus_phases_render(phase: str) -> None:
     plans = list(_plans(CAMPUS))
     upto = [p.phase for p in plans].index(phase) + 1
-    rendered = render_plans(plans[:upto], "campus")
+    rendered = render_plans(plans[:upto], "campus", _catalog(CAMPUS))
     for c in rendered.plan.clusters:
         assert f"clusters/{c.name}/kustomization.yaml" in rendered.files
     assert os.sep not in "".join(k for k in rendered.files if k.startswith("/"))

@@ -10,6 +10,7 @@ import yaml
 
 from kasbah.cli import main
 from kasbah.config import load_environment
+from kasbah.config.models import Catalog
 from kasbah.planning import plan_campus
 from kasbah.planning.model import Plan
 from kasbah.rendering.phase import render_plans
@@ -21,6 +22,11 @@ from tests.conftest import CAMPUS, TINY
 def _plans(env_dir: Path) -> tuple[Plan, ...]:
     env = load_environment(env_dir)
     return tuple(plan_campus(env.campus, env.name))
+
+
+@cache
+def _catalog(env_dir: Path) -> Catalog:
+    return load_environment(env_dir).campus.catalog
 
 
 def _render(tmp_path: Path, phase: str = "lab-2") -> Path:
@@ -37,7 +43,7 @@ def _append(path: Path, obj: dict[str, object]) -> None:
 def test_every_shipped_phase_renders_and_verifies(env_dir: Path, phases: None) -> None:
     plans = list(_plans(env_dir))
     for i in range(len(plans)):
-        rendered = render_plans(plans[: i + 1], env_dir.name)
+        rendered = render_plans(plans[: i + 1], env_dir.name, _catalog(env_dir))
         result = verify_files(rendered.files, plans[i], None)
         assert result.ok, "\n".join(map(str, result.findings[:20]))
         assert [c.name for c in result.clusters] == [c.name for c in plans[i].clusters]
