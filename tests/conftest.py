@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from kasbah.config.models import Catalog
+    from kasbah.planning.model import Plan
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ROOT / "environments"
@@ -24,3 +30,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 @pytest.fixture
 def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
+
+
+@cache
+def planned(env_dir: Path) -> tuple[Plan, ...]:
+    """Every phase of a shipped environment, planned once per test session."""
+    from kasbah.config import load_environment
+    from kasbah.planning import plan_campus
+
+    env = load_environment(env_dir)
+    return tuple(plan_campus(env.campus, env.name))
+
+
+@cache
+def catalog(env_dir: Path) -> Catalog:
+    from kasbah.config import load_environment
+
+    return load_environment(env_dir).campus.catalog

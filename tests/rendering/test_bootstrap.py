@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from functools import cache
 from typing import Any
 
@@ -18,6 +15,7 @@ from kasbah.planning.labels import cluster_nodes, node_labels, registration_tain
 from kasbah.planning.model import Plan
 from kasbah.rendering.bootstrap import PLACEHOLDERS, api_host, render_bootstrap
 from tests.conftest import CAMPUS, TINY
+from tests.rendering.fresh import digest_in_fresh_interpreter
 
 KUBEADM = "kubeadm.k8s.io/v1beta4"
 KUBELET = "kubelet.config.k8s.io/v1beta1"
@@ -158,32 +156,6 @@ def test_no_secrets_only_placeholders(env: str) -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_bootstrap_is_deterministic(env: str) -> None:
     assert render_bootstrap(plan(env)) == rendered(env)
-
-
-FRESH = """
-import hashlib, sys
-from kasbah.config import load_environment
-from kasbah.planning import plan_campus
-e = load_environment(sys.argv[1])
-plan = plan_campus(e.campus, e.name)[-1]
-{render}
-h = hashlib.sha256()
-for path in sorted(out):
-    h.update(path.encode() + b"\\0" + out[path])
-print(h.hexdigest())
-"""
-
-
-def digest_in_fresh_interpreter(render: str, seed: str) -> str:
-    """Render the tiny environment in a new interpreter with its own hash seed: set order must not leak out."""
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH.format(render=render), str(TINY)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": seed},
-    )
-    return done.stdout.strip()
 
 
 def test_bootstrap_is_the_same_under_any_hash_seed() -> None:

@@ -18,6 +18,7 @@ from kasbah.planning.labels import node_labels, registration_taints
 from kasbah.planning.model import Plan
 from kasbah.rendering.inventory import InventoryError, group_name, render_inventory, slices
 from tests.conftest import CAMPUS, TINY
+from tests.rendering.fresh import digest_in_fresh_interpreter
 
 ANSIBLE_INVENTORY = Path(sys.executable).with_name("ansible-inventory")
 
@@ -217,32 +218,6 @@ def test_growth_keeps_earlier_slices() -> None:
     a, b = slices(one), slices(two)
     for x, y in zip(a[:-1], b, strict=False):
         assert [n.name for n in x.hosts] == [n.name for n in y.hosts]
-
-
-FRESH = """
-import hashlib, sys
-from kasbah.config import load_environment
-from kasbah.planning import plan_campus
-e = load_environment(sys.argv[1])
-plan = plan_campus(e.campus, e.name)[-1]
-{render}
-h = hashlib.sha256()
-for path in sorted(out):
-    h.update(path.encode() + b"\\0" + out[path])
-print(h.hexdigest())
-"""
-
-
-def digest_in_fresh_interpreter(render: str, seed: str) -> str:
-    """Render the tiny environment in a new interpreter with its own hash seed: set order must not leak out."""
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH.format(render=render), str(TINY)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": seed},
-    )
-    return done.stdout.strip()
 
 
 def test_inventory_is_the_same_under_any_hash_seed() -> None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import subprocess
-import sys
 from collections import Counter
 from functools import cache
 
@@ -19,6 +16,7 @@ from kasbah.planning.cabling import CABLE_FIELDS, LEAF_SPINE, NODE_LEAF, SPINE_C
 from kasbah.planning.model import Plan
 from kasbah.rendering.schedules import IP_PLAN_FIELDS, RACK_FIELDS, render_schedules
 from tests.conftest import CAMPUS, TINY
+from tests.rendering.fresh import digest_in_fresh_interpreter
 
 
 @cache
@@ -111,32 +109,6 @@ def test_cabling_files_hold_every_cable_of_each_fabric(env: str) -> None:
 @pytest.mark.parametrize("env", ENVS)
 def test_schedules_are_deterministic(env: str) -> None:
     assert render_schedules(*case(env)) == rendered(env)
-
-
-FRESH = """
-import hashlib, sys
-from kasbah.config import load_environment
-from kasbah.planning import plan_campus
-e = load_environment(sys.argv[1])
-plan = plan_campus(e.campus, e.name)[-1]
-{render}
-h = hashlib.sha256()
-for path in sorted(out):
-    h.update(path.encode() + b"\\0" + out[path])
-print(h.hexdigest())
-"""
-
-
-def digest_in_fresh_interpreter(render: str, seed: str) -> str:
-    """Render the tiny environment in a new interpreter with its own hash seed: set order must not leak out."""
-    done = subprocess.run(
-        [sys.executable, "-c", FRESH.format(render=render), str(TINY)],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONHASHSEED": seed},
-    )
-    return done.stdout.strip()
 
 
 def test_schedules_are_the_same_under_any_hash_seed() -> None:

@@ -4,31 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from functools import cache
 from pathlib import Path
 
 import pytest
 
 from kasbah.cli import main
-from kasbah.config import load_environment
-from kasbah.config.models import Catalog
-from kasbah.planning import plan_campus
-from kasbah.planning.model import Plan
 from kasbah.rendering import tree
 from kasbah.rendering.phase import render_plans
 from kasbah.rendering.tree import MARKER, RenderError, read_marker, write_tree
-from tests.conftest import CAMPUS, TINY
-
-
-@cache
-def _plans(env_dir: Path) -> tuple[Plan, ...]:
-    env = load_environment(env_dir)
-    return tuple(plan_campus(env.campus, env.name))
-
-
-@cache
-def _catalog(env_dir: Path) -> Catalog:
-    return load_environment(env_dir).campus.catalog
+from tests.conftest import CAMPUS, TINY, catalog, planned
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -36,9 +20,9 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 
 def test_render_is_deterministic_across_processes_and_runs(tmp_path: Path) -> None:
-    plans = list(_plans(TINY))
-    first = render_plans(plans, "tiny", _catalog(TINY)).files
-    again = render_plans(list(_plans(TINY)), "tiny", _catalog(TINY)).files
+    plans = list(planned(TINY))
+    first = render_plans(plans, "tiny", catalog(TINY)).files
+    again = render_plans(list(planned(TINY)), "tiny", catalog(TINY)).files
     assert first == again
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["render", "lab-2", "-e", str(TINY), "-o", str(a)]) == 0
@@ -47,7 +31,7 @@ def test_render_is_deterministic_across_processes_and_runs(tmp_path: Path) -> No
 
 
 def test_marker_lists_every_file_with_its_digest(tmp_path: Path) -> None:
-    rendered = render_plans(list(_plans(TINY)), "tiny", _catalog(TINY))
+    rendered = render_plans(list(planned(TINY)), "tiny", catalog(TINY))
     write_tree(tmp_path / "out", rendered.files)
     marker = read_marker(tmp_path / "out")
     assert marker["phase"] == "lab-2" and marker["environment"] == "tiny"
@@ -80,7 +64,7 @@ def test_a_failure_while_writing_keeps_the_previous_tree(tmp_path: Path, monkeyp
         return real(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", failing)
-    rendered = render_plans(list(_plans(TINY)), "tiny", _catalog(TINY))
+    rendered = render_plans(list(planned(TINY)), "tiny", catalog(TINY))
     with pytest.raises(OSError, match="No space"):
         write_tree(out, rendered.files)
     monkeypatch.undo()
@@ -148,9 +132,9 @@ def test_marker_errors_are_clear(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("phase", ["phase-1", "phase-4"])
 def test_campus_phases_render(phase: str) -> None:
-    plans = list(_plans(CAMPUS))
+    plans = list(planned(CAMPUS))
     upto = [p.phase for p in plans].index(phase) + 1
-    rendered = render_plans(plans[:upto], "campus", _catalog(CAMPUS))
+    rendered = render_plans(plans[:upto], "campus", catalog(CAMPUS))
     for c in rendered.plan.clusters:
         assert f"clusters/{c.name}/kustomization.yaml" in rendered.files
     assert os.sep not in "".join(k for k in rendered.files if k.startswith("/"))

@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import pytest
 import yaml
 
 from kasbah.cli import main
-from kasbah.config import load_environment
-from kasbah.config.models import Catalog
-from kasbah.planning import plan_campus
-from kasbah.planning.model import Plan
 from kasbah.rendering.phase import render_plans
 from kasbah.verification.verify import expectations, verify_files
-from tests.conftest import CAMPUS, TINY
-
-
-@cache
-def _plans(env_dir: Path) -> tuple[Plan, ...]:
-    env = load_environment(env_dir)
-    return tuple(plan_campus(env.campus, env.name))
-
-
-@cache
-def _catalog(env_dir: Path) -> Catalog:
-    return load_environment(env_dir).campus.catalog
+from tests.conftest import CAMPUS, TINY, catalog, planned
 
 
 def _render(tmp_path: Path, phase: str = "lab-2") -> Path:
@@ -41,9 +25,9 @@ def _append(path: Path, obj: dict[str, object]) -> None:
 
 @pytest.mark.parametrize(("env_dir", "phases"), [(TINY, None), (CAMPUS, None)], ids=["tiny", "campus"])
 def test_every_shipped_phase_renders_and_verifies(env_dir: Path, phases: None) -> None:
-    plans = list(_plans(env_dir))
+    plans = list(planned(env_dir))
     for i in range(len(plans)):
-        rendered = render_plans(plans[: i + 1], env_dir.name, _catalog(env_dir))
+        rendered = render_plans(plans[: i + 1], env_dir.name, catalog(env_dir))
         result = verify_files(rendered.files, plans[i], None)
         assert result.ok, "\n".join(map(str, result.findings[:20]))
         assert [c.name for c in result.clusters] == [c.name for c in plans[i].clusters]
@@ -131,7 +115,7 @@ def test_bad_targets_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 
 def test_expectations_come_from_the_model() -> None:
-    plan = _plans(TINY)[-1]
+    plan = planned(TINY)[-1]
     exp = expectations(plan, "lab")
     assert set(exp.tenants) == {"operator", "ministry"}  # telecom resells, runs nothing here
     assert {d.cidr for d in exp.tenants["ministry"]} == {e.cidr for e in plan.egress if e.jurisdiction == "ma"}

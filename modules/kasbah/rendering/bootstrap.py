@@ -28,14 +28,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 
 import jinja2
 
 from kasbah.planning.labels import NodeView, Taint, cluster_nodes, node_labels, registration_taints
 from kasbah.planning.model import Cluster, Node, Plan, Pool
+from kasbah.rendering.templates import new_environment
 
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 API_PORT = 6443
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 PATCHES_DIR = "/etc/kubernetes/kasbah/patches"
@@ -152,14 +151,7 @@ def _quote(value: object) -> str:
 
 @cache
 def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
+    env = new_environment()
     env.filters["q"] = _quote
     return env
 

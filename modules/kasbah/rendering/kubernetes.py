@@ -149,6 +149,24 @@ def _dns_egress(namespace: str) -> Obj:
     )
 
 
+def _monitoring_scrape(namespace: str) -> Obj:
+    return _policy(
+        "allow-monitoring-scrape",
+        namespace,
+        "platform:monitoring-scrape",
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [_ns_peer(**{"kubernetes.io/metadata.name": "monitoring"})],
+                    "ports": _ports(("TCP",), *METRICS_PORTS),
+                }
+            ],
+        },
+    )
+
+
 def _default_deny(namespace: str) -> Obj:
     return _policy("default-deny", namespace, "default-deny", {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]})
 
@@ -539,21 +557,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                     "egress": [{"to": apiserver, "ports": _ports(("TCP",), APISERVER_PORT)}],
                 },
             ),
-            _policy(
-                "allow-monitoring-scrape",
-                ns,
-                "platform:monitoring-scrape",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from": [_ns_peer(**{"kubernetes.io/metadata.name": "monitoring"})],
-                            "ports": _ports(("TCP",), *METRICS_PORTS),
-                        }
-                    ],
-                },
-            ),
+            _monitoring_scrape(ns),
         ]
         if ns == "kueue-system":
             # admission webhooks are called by kube-apiserver from the control-plane hosts
@@ -600,21 +604,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                     "egress": [{"to": [_ns_peer(**{lb.TENANT: t.name})]}],
                 },
             ),
-            _policy(
-                "allow-monitoring-scrape",
-                ns,
-                "platform:monitoring-scrape",
-                {
-                    "podSelector": {},
-                    "policyTypes": ["Ingress"],
-                    "ingress": [
-                        {
-                            "from": [_ns_peer(**{"kubernetes.io/metadata.name": "monitoring"})],
-                            "ports": _ports(("TCP",), *METRICS_PORTS),
-                        }
-                    ],
-                },
-            ),
+            _monitoring_scrape(ns),
         ]
         for e in view.egress[t.name]:
             rules.append(

@@ -15,6 +15,7 @@ import jinja2
 
 from kasbah.planning.model import Fabric, Hall, Plan, Rack, Switch
 from kasbah.rendering.svg import GRID, INK, MUTED, PALETTE, Svg, nice_ticks, tick_label
+from kasbah.rendering.templates import TEMPLATES, new_environment
 
 README = "README.md"
 CAPACITY = "capacity.svg"
@@ -29,8 +30,7 @@ _RAIL = re.compile(r"-r(\d+)-leaf\d+$")
 
 
 def templates_dir() -> Path:
-    """The repository's `templates/` directory (the package is installed in editable mode from `modules/`)."""
-    return Path(__file__).resolve().parents[3] / "templates"
+    return TEMPLATES
 
 
 def hall_path(hall: str) -> str:
@@ -99,14 +99,7 @@ def _names(values: Iterable[str]) -> str:
 
 @cache
 def _templates() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir()),
-        autoescape=False,  # markdown, not HTML; cells are escaped with the `md` filter
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
+    env = new_environment()  # markdown, not HTML: cells are escaped with the `md` filter
     env.filters.update(md=_md, n=_count, kw=_kw, power=_power, names=_names)
     env.globals.update(pct=_pct)
     return env

@@ -11,8 +11,8 @@ import jinja2
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 
 
-@cache
-def environment() -> jinja2.Environment:
+def new_environment() -> jinja2.Environment:
+    """A fresh environment, for a renderer that adds its own filters (and caches the result)."""
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=False,  # YAML, markdown and INI, not HTML
@@ -21,6 +21,11 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+
+
+@cache
+def environment() -> jinja2.Environment:
+    return new_environment()
 
 
 def render(name: str, **context: object) -> str:
