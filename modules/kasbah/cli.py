@@ -280,7 +280,8 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
     if result.ok:
         out.print(
             "[green]ok[/]: every manifest matches its schema; no path between tenants, egress only to their "
-            "jurisdictions, management plane reachable from the admin zone only, every allowed flow named"
+            "jurisdictions, management plane reachable from the admin zone only (platform namespaces: the API "
+            "server), platform egress only where declared, every allowed flow named"
         )
         return
     err.print(f"[bold red]NOT SAFE TO APPLY[/]: {len(result.findings)} problem(s)")

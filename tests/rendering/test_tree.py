@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -65,7 +64,7 @@ def test_a_failure_while_writing_keeps_the_previous_tree(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(Path, "write_bytes", failing)
     rendered = render_plans(list(planned(TINY)), "tiny", catalog(TINY))
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(RenderError, match="No space left on device; the previous tree, if any, is unchanged"):
         write_tree(out, rendered.files)
     monkeypatch.undo()
     assert _snapshot(out) == before
@@ -92,6 +91,18 @@ def test_refuses_to_replace_a_directory_it_did_not_write(tmp_path: Path, capsys:
     plain.write_text("x")
     with pytest.raises(RenderError, match="not a directory"):
         write_tree(plain, {"a": b""})
+
+
+def test_a_symlink_or_an_unwritable_place_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    real = tmp_path / "real"
+    assert main(["render", "lab-1", "-e", str(TINY), "-o", str(real)]) == 0
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert main(["render", "lab-2", "-e", str(TINY), "-o", str(link)]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert link.is_symlink() and read_marker(real)["phase"] == "lab-1"
+    assert main(["render", "lab-1", "-e", str(TINY), "-o", "/proc/kasbah-out"]) == 2
+    assert "cannot write /proc/kasbah-out" in capsys.readouterr().err
 
 
 def test_an_empty_directory_is_fine(tmp_path: Path) -> None:
@@ -137,4 +148,6 @@ def test_campus_phases_render(phase: str) -> None:
     rendered = render_plans(plans[:upto], "campus", catalog(CAMPUS))
     for c in rendered.plan.clusters:
         assert f"clusters/{c.name}/kustomization.yaml" in rendered.files
-    assert os.sep not in "".join(k for k in rendered.files if k.startswith("/"))
+    for path in rendered.files:
+        parts = path.split("/")
+        assert not path.startswith("/") and ".." not in parts and "" not in parts, path

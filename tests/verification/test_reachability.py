@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +26,14 @@ from kasbah.verification.reachability import (
     DEFAULT_DENY,
     EGRESS_JURISDICTION,
     MANAGEMENT_PLANE,
+    PLATFORM_EGRESS,
     TENANT_ISOLATION,
     TRACED,
     UNSUPPORTED,
     Destination,
     Expectations,
     ManagementTarget,
+    PlatformAllowance,
     Report,
     format_matrix,
     verify_cluster,
@@ -46,7 +49,17 @@ OOB = "10.10.0.0/16"
 API_SERVERS = ("192.168.0.10/32", "192.168.0.11/32", "192.168.0.12/32")
 NODES = "192.168.0.0/22"
 UPSTREAM_DNS = "198.51.100.53/32"
-PLATFORM = ("kube-system", "monitoring", "gpu-operator", "kasbah-admin")
+PLATFORM = ("kube-system", "monitoring", "gpu-operator", "kueue-system", "kasbah-admin")
+ADMIN_ZONE = frozenset({"kasbah-admin"})
+APISERVER_ONLY = PlatformAllowance(frozenset({"kube-apiserver"}))
+ALLOWANCES = {
+    "kube-system": PlatformAllowance(
+        frozenset({"kube-apiserver"}), (Destination("upstream-dns", UPSTREAM_DNS, (53,), ("UDP", "TCP")),)
+    ),
+    "monitoring": APISERVER_ONLY,
+    "gpu-operator": APISERVER_ONLY,
+    "kueue-system": APISERVER_ONLY,
+}
 TENANT_KEY = "kasbah.io/tenant"
 NS_TENANT = "io.cilium.k8s.namespace.labels.kasbah.io/tenant"
 
@@ -73,13 +86,14 @@ def expectations(destinations: Mapping[str, tuple[Destination, ...]] = DESTINATI
         cluster="lab-1",
         tenants=dict(destinations),
         admin_networks=(ADMIN_NETWORK,),
-        admin_namespaces=frozenset(PLATFORM),
+        admin_namespaces=ADMIN_ZONE,
         internal_cidrs=INTERNAL,
         management=(
             ManagementTarget("oob", (OOB,), None),
             ManagementTarget("kube-apiserver", API_SERVERS, (6443,), ("kube-apiserver",)),
             ManagementTarget("nodes", (NODES,), None, ("host", "remote-node")),
         ),
+        platform=ALLOWANCES,
     )
 
 
@@ -447,8 +461,20 @@ def _wrong_guardrail_except(obj: Manifest) -> None:
     obj["spec"]["egressDeny"][1]["toCIDRSet"][0]["except"][0] = "203.0.112.0/23"
 
 
+def _widen_upstream(obj: Manifest) -> None:
+    obj["spec"]["egress"][0]["to"][0]["ipBlock"]["cidr"] = "198.51.100.0/24"
+
+
+def _egress_np(ns: str, name: str, cidr: str, ports: list[dict[str, Any]] | None = None) -> Manifest:
+    rule: dict[str, Any] = {"to": [{"ipBlock": {"cidr": cidr}}]}
+    if ports:
+        rule["ports"] = ports
+    return netpol(ns, name, "debug", types=["Egress"], egress=[rule])
+
+
 ALLOW_ALL_A = netpol("tenant-a", "allow-all", "debug", ingress=[{}], egress=[{}])
 P1, P2, P3, P4, P5 = TENANT_ISOLATION, EGRESS_JURISDICTION, MANAGEMENT_PLANE, TRACED, DEFAULT_DENY
+PE = PLATFORM_EGRESS
 
 LEAKS: dict[str, Leak] = {
     "allow-all-ingress": Leak(
@@ -553,7 +579,34 @@ LEAKS: dict[str, Leak] = {
     ),
     "policy-types-ingress-with-egress-rules": Leak(
         _ingress_only_everywhere,
-        also={"standard": frozenset({P1, P2, P3, P4, P5}), "cilium": frozenset({P2, P4, P5})},
+        # Kubernetes drops the egress rules, leaving egress open; Cilium still converts them, and any
+        # egress rule makes egress default-deny there: the baseline's egress allows hold unchanged
+        also={"standard": frozenset({P1, P2, P3, P4, P5})},
+    ),
+    "policy-types-ingress-only-egress-rule-allows-all-ports-under-cilium": Leak(
+        # Kubernetes ignores the egress rule (Egress is not in policyTypes; default-deny holds egress);
+        # Cilium converts it: every port to the jurisdiction, not only 443
+        _add(
+            netpol(
+                "tenant-a",
+                "monitoring-and-store",
+                "metrics",
+                types=["Ingress"],
+                ingress=[{"from": [{"namespaceSelector": ns_is("monitoring")}], "ports": tcp(9090)}],
+                egress=[{"to": [{"ipBlock": {"cidr": DESTINATIONS["tenant-a"][0].cidr}}]}],
+            )
+        ),
+        cilium=frozenset({(P2, _pol(NP, "tenant-a", "monitoring-and-store"))}),
+    ),
+    "policy-types-egress-only-ingress-rule-allows-all-under-cilium": Leak(
+        # the same with the directions swapped: Cilium admits every tenant through the ingress rule, and
+        # the guardrail's deny keeps the other tenants out, so only the ingress-side blind spot shows
+        # when the guardrail is gone
+        _all(
+            lambda m: drop(m, CCNP, "guardrail-tenant-b"),
+            _add(netpol("tenant-b", "egress-with-open-ingress", "debug", types=["Egress"], ingress=[{}], egress=[])),
+        ),
+        cilium=frozenset({(P1, _pol(NP, "tenant-b", "egress-with-open-ingress"))}),
     ),
     "policy-types-absent-means-ingress-only": Leak(
         _edit(NP, "default-deny", "tenant-a", _drop_policy_types("default-deny")),
@@ -604,6 +657,76 @@ LEAKS: dict[str, Leak] = {
             )
         ),
         standard=frozenset({(P1, _pol(NP, "tenant-a", "from-platform"))}),
+    ),
+    "platform-egress-anywhere": Leak(
+        # monitoring may reach the API server only: the world and the other management targets are leaks
+        _add(_egress_np("monitoring", "egress-anywhere", "0.0.0.0/0")),
+        standard=frozenset(
+            {(PE, _pol(NP, "monitoring", "egress-anywhere")), (P3, _pol(NP, "monitoring", "egress-anywhere"))}
+        ),
+        cilium=frozenset(
+            {(PE, _pol(NP, "monitoring", "egress-anywhere")), (P3, _pol(NP, "monitoring", "egress-anywhere"))}
+        ),
+    ),
+    "platform-operator-to-oob": Leak(
+        _add(_egress_np("gpu-operator", "to-bmc", OOB)),
+        standard=frozenset({(P3, _pol(NP, "gpu-operator", "to-bmc"))}),
+        cilium=frozenset({(P3, _pol(NP, "gpu-operator", "to-bmc"))}),
+    ),
+    "platform-api-server-address-off-port": Leak(
+        # the API server's address on another port than 6443 is a node port (all ports of "nodes")
+        _add(_egress_np("monitoring", "apiserver-any-port", API_SERVERS[0])),
+        standard=frozenset({(P3, _pol(NP, "monitoring", "apiserver-any-port"))}),
+        cilium=frozenset({(P3, _pol(NP, "monitoring", "apiserver-any-port"))}),
+    ),
+    "platform-api-server-as-allowed": Leak(  # negative control: the allowance covers 6443 on a node address
+        _add(_egress_np("gpu-operator", "apiserver-again", API_SERVERS[1], tcp(6443))),
+    ),
+    "platform-dns-upstream-wider": Leak(
+        _edit(NP, "dns-upstream", "kube-system", _widen_upstream),
+        standard=frozenset({(PE, _pol(NP, "kube-system", "dns-upstream"))}),
+        cilium=frozenset({(PE, _pol(NP, "kube-system", "dns-upstream"))}),
+    ),
+    "admin-zone-egress-to-world": Leak(
+        # the admin zone may reach the management plane, but its way out must be declared too
+        _add(_egress_np("kasbah-admin", "to-internet", "0.0.0.0/0", tcp(443))),
+        standard=frozenset({(PE, _pol(NP, "kasbah-admin", "to-internet"))}),
+        cilium=frozenset({(PE, _pol(NP, "kasbah-admin", "to-internet"))}),
+    ),
+    "platform-namespace-without-allowance": Leak(
+        # a non-tenant namespace the expectations do not list may reach nothing outside
+        _add(*baseline_namespace("network-operator", None, ())),
+        standard=frozenset({(P3, _pol(NP, "network-operator", "allow-kube-apiserver"))}),
+        cilium=frozenset({(P3, _pol(NP, "network-operator", "allow-kube-apiserver"))}),
+    ),
+    "platform-cilium-to-world-and-host": Leak(
+        _add(
+            cilium(
+                CNP,
+                "to-world-and-nodes",
+                "debug",
+                {"endpointSelector": {}, "egress": [{"toEntities": ["world", "host", "kube-apiserver"]}]},
+                "monitoring",
+            )
+        ),
+        cilium=frozenset(
+            {(PE, _pol(CNP, "monitoring", "to-world-and-nodes")), (P3, _pol(CNP, "monitoring", "to-world-and-nodes"))}
+        ),
+    ),
+    "platform-ingress-from-world": Leak(
+        # only the admin networks may open connections into a non-tenant namespace
+        _add(
+            netpol(
+                "monitoring",
+                "grafana-from-anywhere",
+                "debug",
+                pods={"matchLabels": {"app.kubernetes.io/name": "grafana"}},
+                types=["Ingress"],
+                ingress=[{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": [POD_CIDR, SERVICE_CIDR]}}]}],
+            )
+        ),
+        standard=frozenset({(P3, _pol(NP, "monitoring", "grafana-from-anywhere"))}),
+        cilium=frozenset({(P3, _pol(NP, "monitoring", "grafana-from-anywhere"))}),
     ),
     "unannotated-allow": Leak(
         _edit(NP, "allow-dns", "tenant-a", _remove_annotation),
@@ -738,6 +861,46 @@ def test_ip_block_path_explains_the_pod_range_overlap() -> None:
     assert v.flow == "tenant-a/* -> tenant-b/* tcp/443"
 
 
+def test_platform_messages_name_the_allowance() -> None:
+    manifests = build_cluster()
+    LEAKS["platform-operator-to-oob"].seed(manifests)
+    LEAKS["platform-dns-upstream-wider"].seed(manifests)
+    report = verify(manifests)
+    (v,) = report.of("cilium", MANAGEMENT_PLANE)
+    assert v.policy == "NetworkPolicy gpu-operator/to-bmc" and v.flow == "gpu-operator/* -> 10.10.0.0/16 all"
+    assert v.message == (
+        "gpu-operator -> management target oob (10.10.0.0/16) all: only the admin zone and the namespaces allowed"
+        " this target may reach it (gpu-operator allowed: kube-apiserver);"
+        " allowed by NetworkPolicy gpu-operator/to-bmc (egress rule 0)"
+    )
+    flows = {v.flow for v in report.of("standard", PLATFORM_EGRESS)}
+    assert "kube-system/k8s-app=kube-dns -> 198.51.100.16/28 tcp,udp/53" in flows  # tenant-a's registry
+    assert "kube-system/k8s-app=kube-dns -> 198.51.100.53/32 tcp,udp/53" not in flows  # the declared resolver
+    assert all("(declared: upstream-dns)" in v.message for v in report.of("standard", PLATFORM_EGRESS))
+
+
+def test_platform_destinations_are_per_protocol() -> None:
+    tcp_only = PlatformAllowance(frozenset({"kube-apiserver"}), (Destination("upstream-dns", UPSTREAM_DNS, (53,)),))
+    expect = dataclasses.replace(expectations(), platform={**ALLOWANCES, "kube-system": tcp_only})
+    (v,) = verify_cluster(build_cluster(), expect).of("standard", PLATFORM_EGRESS)
+    assert v.flow == "kube-system/k8s-app=kube-dns -> 198.51.100.53/32 udp/53"
+    assert Destination("x", UPSTREAM_DNS, (53,), ("udp", "TCP")).protocols == ("udp", "TCP")
+    with pytest.raises(ValueError, match="protocols"):
+        Destination("x", UPSTREAM_DNS, (53,), ("ICMP",))
+
+
+def test_platform_allowance_does_not_apply_to_tenant_namespaces() -> None:
+    expect = dataclasses.replace(
+        expectations(),
+        admin_namespaces=frozenset({"kasbah-admin", "tenant-a"}),
+        platform={**ALLOWANCES, "tenant-a": APISERVER_ONLY},
+    )
+    manifests = build_cluster()
+    LEAKS["tenant-to-kube-apiserver"].seed(manifests)
+    report = verify_cluster(manifests, expect)
+    assert {v.policy for v in report.of("standard", MANAGEMENT_PLANE)} == {"NetworkPolicy tenant-a/to-apiserver"}
+
+
 def test_default_deny_names_the_namespace() -> None:
     manifests = build_cluster()
     manifests.append(namespace("scratch"))
@@ -791,6 +954,65 @@ def test_policy_types_default_from_the_rules() -> None:
     assert types({"podSelector": {}, "egress": []}) == {"ingress": True, "egress": False}
     assert types({"podSelector": {}, "egress": [{}]}) == {"ingress": True, "egress": True}
     assert types({"podSelector": {}, "policyTypes": ["Egress"], "ingress": [{}]}) == {"ingress": False, "egress": True}
+
+
+def test_cilium_converts_rules_outside_policy_types() -> None:
+    """Cilium's ParseNetworkPolicy: every rule counts, policyTypes only adds default deny to a direction without rules."""
+
+    def read(spec: dict[str, Any]) -> tuple[dict[str, bool], dict[str, bool], list[str], list[str]]:
+        policy, problems = read_network_policy(
+            {"kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "n"}, "spec": spec}
+        )
+        assert policy is not None and not problems
+        kube, cil = policy.enforced_rules(False), policy.enforced_rules(True)
+        return policy.isolation(False), policy.isolation(True), [r.label for r in kube], [r.label for r in cil]
+
+    both = {"ingress": True, "egress": True}
+    ingress_only = {"ingress": True, "egress": False}
+    egress_only = {"ingress": False, "egress": True}
+    assert read({"podSelector": {}}) == (ingress_only, ingress_only, [], [])
+    assert read({"podSelector": {}, "policyTypes": ["Egress"]}) == (egress_only, egress_only, [], [])
+    assert read({"podSelector": {}, "policyTypes": ["Ingress"], "egress": [{}]}) == (
+        ingress_only,
+        both,
+        [],
+        ["egress rule 0"],
+    )
+    assert read({"podSelector": {}, "policyTypes": ["Egress"], "ingress": [{}]}) == (
+        egress_only,
+        both,
+        [],
+        ["ingress rule 0"],
+    )
+    # no ingress rule and Ingress not listed: Cilium adds no ingress default deny either
+    assert read({"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]}) == (
+        egress_only,
+        egress_only,
+        ["egress rule 0"],
+        ["egress rule 0"],
+    )
+
+
+def test_problems_in_rules_outside_policy_types_count_for_cilium_only() -> None:
+    manifests = build_cluster()
+    bad = {"to": [{"ipBlock": {"cidr": "not-a-cidr"}}]}
+    manifests.append(netpol("tenant-a", "bad-ignored-egress", "debug", types=["Ingress"], ingress=[], egress=[bad]))
+    report = verify(manifests)
+    assert report.of("standard", UNSUPPORTED) == ()
+    assert {v.policy for v in report.of("cilium", UNSUPPORTED)} == {"NetworkPolicy tenant-a/bad-ignored-egress"}
+
+
+def test_rules_outside_policy_types_under_cilium_in_the_matrix() -> None:
+    manifests = build_cluster()
+    manifests.append(netpol("tenant-b", "egress-types-open-ingress", "debug", types=["Egress"], ingress=[{}]))
+    report = verify(manifests)
+    assert report.matrix["standard"].cell("world", "tenant-b") == "tcp/443"
+    assert report.matrix["cilium"].cell("world", "tenant-b") == "all"
+    (flow,) = [f for f in report.flows if (f.mode, f.source, f.destination) == ("cilium", "world", "tenant-b")]
+    assert (
+        "NetworkPolicy tenant-b/egress-types-open-ingress (ingress rule 0)"
+        " [Cilium enforces it although Ingress is not in policyTypes]" in flow.allowed_by
+    )
 
 
 def test_cilium_peer_scope_namespace_vs_clusterwide() -> None:

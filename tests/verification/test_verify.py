@@ -96,8 +96,8 @@ def test_a_stale_tree_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[s
             (env / p.relative_to(TINY)).parent.mkdir(parents=True, exist_ok=True)
             (env / p.relative_to(TINY)).write_bytes(p.read_bytes())
     phase = env / "phases/lab-1.yaml"
-    phase.write_text(phase.read_text().replace("gpu_quota: 2\n  telecom", "gpu_quota: 1\n  telecom"))
     text = phase.read_text().replace("jurisdictions: [ma, eu], gpu_quota: 2", "jurisdictions: [ma, eu], gpu_quota: 1")
+    assert text != phase.read_text()
     phase.write_text(text)
     assert main(["verify", str(out), "-e", str(env)]) == 1
     assert "rendered from a different plan" in capsys.readouterr().err
@@ -121,3 +121,58 @@ def test_expectations_come_from_the_model() -> None:
     assert {d.cidr for d in exp.tenants["ministry"]} == {e.cidr for e in plan.egress if e.jurisdiction == "ma"}
     assert exp.admin_networks == plan.admin_networks
     assert {m.name for m in exp.management} == {"kube-apiserver", "bmc-oob", "nodes"}
+
+
+def test_tenancy_must_be_the_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _render(tmp_path)
+    path = out / "clusters/lab/namespaces.yaml"
+    text = path.read_text()
+    line = "    kasbah.io/tenant: ministry\n"
+    assert line in text
+    path.write_text(text.replace(line, "", 1))
+    _append(
+        path,
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "scratch", "labels": {"kasbah.io/tenant": "operator"}},
+        },
+    )
+    assert main(["verify", str(out), "-e", str(TINY)]) == 1
+    err = capsys.readouterr().err
+    assert "Namespace tenant-ministry: [zero-trust] label kasbah.io/tenant is None, the model says 'ministry'" in err
+    assert "Namespace scratch: [zero-trust] a namespace the model does not have" in err
+    assert "Namespace scratch: [zero-trust] claims tenant 'operator'" in err
+
+
+def test_a_kustomization_may_only_list_resources(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = _render(tmp_path)
+    path = out / "clusters/lab/kustomization.yaml"
+    path.write_text(
+        path.read_text()
+        + "patches:\n- patch: |-\n    $patch: delete\n  target: {kind: CiliumClusterwideNetworkPolicy}\n"
+    )
+    assert main(["verify", str(out), "-e", str(TINY)]) == 1
+    assert (
+        "kustomization.yaml: [tree] sets patches: a kustomization here may only list resources"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("policyEnforcementMode: default", "policyEnforcementMode: never", "policyEnforcementMode is 'never'"),
+        ("  enabled: true", "  enabled: false", "hostFirewall.enabled is False"),
+        ("- nodes", "- cluster", "policyCIDRMatchMode is ['cluster']"),
+    ],
+)
+def test_the_cilium_settings_the_proof_needs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, message: str
+) -> None:
+    out = _render(tmp_path)
+    path = out / "clusters/lab/helm-values/cilium.yaml"
+    assert old in path.read_text()
+    path.write_text(path.read_text().replace(old, new, 1))
+    assert main(["verify", str(out), "-e", str(TINY)]) == 1
+    assert f"helm-values/cilium.yaml: [zero-trust] {message}" in capsys.readouterr().err

@@ -12,11 +12,24 @@ port goes to which port, so that the counts are exactly the Fabric's:
   ports `oob{k}`: switch trays, power shelves, DPU BMCs) fill the rack's own OOB switches in order.
 * Leaves are non-blocking: down-ports are the first half, uplinks the second (or the switch's
   dedicated uplink ports); uplink *j* of a leaf goes to spine *j mod n* of the spines it reaches,
-  so every spine gets the same number of links from every leaf.
+  so every spine gets the same number of links from every leaf. The same rule takes a spine's
+  uplinks to the cores of its core group.
 * Two tiers: every leaf reaches every spine. Three tiers, `fat-tree`: pods of radix/2 leaves, each
   with its own spines; spine *t* of every pod goes up to core group *t*. Three tiers,
   `rail-groups` (NVIDIA's GB200 design): one spine-leaf group per rail and scalable unit; spine *t*
-  of every group goes up to core group *t*.
+  of every group goes up to core group *t*. Core group *t* is every core whose index is *t* modulo
+  the spines per group, so a growing core tier adds members to every group without renumbering one.
+
+Phase stability (DESIGN.md invariant 2): an upper switch's port depends only on stable indexes,
+never on how many switches the fabric has now. Where a lower switch (index *g* among those sharing
+the upper switch) has *L* links to each of *n* upper switches, its uplink *j = l x n + k* goes to
+upper switch *k* on port *floor(l x room / L) + g*: the upper switch's ports (`room`) fall in *L*
+equal bands, one per link of a pair, and lower switch *g* takes port *g* of each band, whatever the
+fabric's size. Growth appends leaves, groups and pods (new indexes, free ports). Only where the
+fabric rules change *L* itself (more spines, or more cores per core group) do cables move, to the
+new switches: the rules spread every lower switch evenly over every upper switch it reaches. When
+the new *n* is a multiple of the old, exactly the links a pair gives up move (link *l* of *L*
+becomes link *l / c* of *L / c* on the same ports); otherwise the first link of each pair stays.
 
 Switch ports are logical ports at the link's speed: `17` on a switch run at its native speed,
 `9/1`-style (physical port / breakout lane) where a faster port is split. Facts the Plan does not
@@ -145,11 +158,11 @@ def _tree_cables(t: _Tree) -> Iterator[Cable]:
     name, gbps, ports = f.name, t.gbps, t.upper_ports
     if not cores:  # two tiers: every leaf reaches every spine
         ns = len(spines)
-        per = _div(t.uplinks, ns, f, "leaf uplinks over spines")
+        bands = _bands(t.uplinks, ns, len(ports), len(leaves), f, "leaf uplinks over spines")
         for li, leaf in enumerate(leaves):
-            base = li * per
             for j in range(t.uplinks):
-                yield (name, LEAF_SPINE, leaf, up[j], spines[j % ns], ports[base + j // ns], gbps)
+                lane, k = divmod(j, ns)
+                yield (name, LEAF_SPINE, leaf, up[j], spines[k], ports[bands[lane] + li], gbps)
         return
     # three tiers: leaves in groups (pods of radix/2 leaves, or rail groups) under their own spines
     if t.groups:
@@ -160,25 +173,41 @@ def _tree_cables(t: _Tree) -> Iterator[Cable]:
         groups = ceil(len(leaves) / per_leaf_group)
     per_group = _div(len(spines), groups, f, "spines over leaf groups")
     per = _div(t.uplinks, per_group, f, "leaf uplinks over a group's spines")
+    down = per_leaf_group * per  # a spine's links to its leaves; as many go up
+    bands = _bands(t.uplinks, per_group, down, per_leaf_group, f, "leaf uplinks over a group's spines")
     for li, leaf in enumerate(leaves):
         g, i = divmod(li, per_leaf_group)
         first = g * per_group
-        base = i * per
         for j in range(t.uplinks):
-            yield (name, LEAF_SPINE, leaf, up[j], spines[first + j % per_group], ports[base + j // per_group], gbps)
-    down = per_leaf_group * per  # a spine's links to its leaves; as many go up
-    core_groups = per_group  # core group t serves spine t of every leaf group
-    per_core_group = _div(len(cores), core_groups, f, "cores over core groups")
-    links = _div(down, per_core_group, f, "spine uplinks over a core group")
+            lane, k = divmod(j, per_group)
+            yield (name, LEAF_SPINE, leaf, up[j], spines[first + k], ports[bands[lane] + i], gbps)
+    # core group t (cores t, t + per_group, t + 2 per_group, ...) serves spine t of every leaf group
+    per_core_group = _div(len(cores), per_group, f, "cores over core groups")
+    bands = _bands(down, per_core_group, len(ports), groups, f, "spine uplinks over a core group")
     for si, spine in enumerate(spines):
         g, tpos = divmod(si, per_group)
-        first = tpos * per_core_group
-        base = g * links
         for m in range(down):
+            lane, k = divmod(m, per_core_group)
             yield (
-                name, SPINE_CORE, spine, ports[down + m], cores[first + m % per_core_group],
-                ports[base + m // per_core_group], gbps,
+                name, SPINE_CORE, spine, ports[down + m], cores[k * per_group + tpos],
+                ports[bands[lane] + g], gbps,
             )  # fmt: skip
+
+
+def _bands(uplinks: int, uppers: int, room: int, lowers: int, f: Fabric, what: str) -> list[int]:
+    """First port of each band of an upper switch: link *l* of lower switch *g* lands on port bands[l] + g.
+
+    A lower switch has `uplinks // uppers` links (L) to each of `uppers` upper switches, which keep
+    `room` ports for the `lowers` lower switches sharing them. Band *l* starts at floor(l x room / L):
+    set by the upper switch and L, not by how many lower switches there are now.
+    """
+    lanes = _div(uplinks, uppers, f, what)
+    if lowers > room // lanes:
+        raise CablingError(
+            f"fabric {f.name}: {lowers} switches with {lanes} links each to an upper switch of {room} ports "
+            f"do not fit; its counts break the fabric rules"
+        )
+    return [lane * room // lanes for lane in range(lanes)]
 
 
 def _div(a: int, b: int, f: Fabric, what: str) -> int:

@@ -338,7 +338,8 @@ def kueue(view: ClusterView) -> list[Obj]:
     shared = [p for p in view.pools if not p.tenant]
     for t in view.tenants:
         flavors = []
-        for p in view.pools:
+        # the tenant's own pools first: Kueue tries flavors in order
+        for p in sorted(view.pools, key=lambda p: p.tenant != t.name):
             if p.tenant == t.name:
                 # a dedicated pool is the tenant's alone: nothing of it is lent to the cohort
                 res: Obj = {"name": GPU, "nominalQuota": p.gpus, "lendingLimit": 0}
@@ -356,6 +357,8 @@ def kueue(view: ClusterView) -> list[Obj]:
                     "cohort": COHORT,
                     "namespaceSelector": {"matchLabels": {lb.TENANT: t.name}},
                     "queueingStrategy": "BestEffortFIFO",
+                    # use the tenant's own quota in every flavor before borrowing from the cohort
+                    "flavorFungibility": {"whenCanBorrow": "TryNextFlavor", "whenCanPreempt": "TryNextFlavor"},
                     "preemption": {
                         "reclaimWithinCohort": "Any",
                         "borrowWithinCohort": {"policy": "Never"},
@@ -695,11 +698,16 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
         "cilium": {
             "hostFirewall": {"enabled": True},
             "policyEnforcementMode": "default",
+            # ipBlock rules name the API server by its control-plane node IPs; Cilium matches node
+            # IPs with CIDR rules only in this mode (otherwise they are `host`/`remote-node` entities)
+            "policyCIDRMatchMode": ["nodes"],
             "ipam": {"mode": "kubernetes"},
             "k8sServiceHost": f"api.{view.cluster.name}.{view.plan.site}.kasbah.internal",
             "k8sServicePort": APISERVER_PORT,
         },
         "kueue": {
+            # topology-aware scheduling is on by default only from Kueue 0.14
+            "controllerManager": {"featureGates": [{"name": "TopologyAwareScheduling", "enabled": True}]},
             "managerConfig": {
                 "controllerManagerConfigYaml": yaml.dump(
                     {
@@ -707,11 +715,19 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
                         "kind": "Configuration",
                         # ClusterQueues meter GPUs only; CPU and memory are held by LimitRanges
                         "resources": {"excludeResourcePrefixes": ["cpu", "memory", "ephemeral-storage", "pods"]},
+                        # every job in a tenant namespace goes through its queue, labelled or not
+                        "manageJobsWithoutQueueName": True,
+                        "managedJobsNamespaceSelector": {
+                            "matchExpressions": [{"key": lb.TENANT, "operator": "Exists"}]
+                        },
+                        "integrations": {
+                            "frameworks": ["batch/job", "jobset.x-k8s.io/jobset", "pod", "deployment", "statefulset"]
+                        },
                     },
                     Dumper=yaml.CSafeDumper,
                     sort_keys=False,
                 )
-            }
+            },
         },
         "gpu-operator": {
             "driver": {"enabled": True, "nvidiaDriverCRD": {"enabled": True, "deployDefaultCR": False}},

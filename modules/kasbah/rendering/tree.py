@@ -137,6 +137,17 @@ def write_tree(out: Path, files: Mapping[str, bytes]) -> None:
     deletes someone's work.
     """
     out = out.absolute()
+    if out.is_symlink():
+        raise RenderError(f"{out} is a symbolic link; fix: give --out the directory it points to ({out.resolve()})")
+    try:
+        _write_tree(out, files)
+    except OSError as exc:
+        raise RenderError(
+            f"cannot write {out}: {exc.strerror or exc}; the previous tree, if any, is unchanged"
+        ) from exc
+
+
+def _write_tree(out: Path, files: Mapping[str, bytes]) -> None:
     if out.exists():
         if not out.is_dir():
             raise RenderError(f"{out} exists and is not a directory; fix: give --out a directory path")

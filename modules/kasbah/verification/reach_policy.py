@@ -78,6 +78,7 @@ class Rule:
     deny: bool
     peers: Peers
     ports: PortSet
+    cilium_only: bool = False  # a NetworkPolicy rule outside policyTypes: Kubernetes ignores it, Cilium enforces it
 
 
 @dataclass(slots=True)
@@ -90,10 +91,19 @@ class Policy:
     isolates: dict[str, bool]
     rules: list[Rule] = field(default_factory=list)
     selects_pods: bool = True  # False for Cilium host policies (nodeSelector)
+    cilium_isolates: dict[str, bool] | None = None  # how Cilium isolates, when it differs from the Kubernetes way
 
     @property
     def cilium_only(self) -> bool:
         return self.kind != NETWORK_POLICY
+
+    def isolation(self, cilium: bool) -> dict[str, bool]:
+        """The directions the policy makes default-deny for the pods it selects, as Kubernetes or Cilium reads it."""
+        return self.cilium_isolates if cilium and self.cilium_isolates is not None else self.isolates
+
+    def enforced_rules(self, cilium: bool) -> list[Rule]:
+        """The rules Kubernetes (only those of a direction in policyTypes) or Cilium (all) enforces."""
+        return self.rules if cilium else [r for r in self.rules if not r.cilium_only]
 
     @property
     def label(self) -> str:
@@ -114,9 +124,10 @@ class _Reader:
         self.kind, self.namespace, self.name = kind, namespace, name
         self.problems: list[Problem] = []
         self.label = f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
+        self.cilium_only = kind != NETWORK_POLICY  # problems found from here on matter to Cilium only
 
     def problem(self, message: str) -> None:
-        self.problems.append(Problem(self.kind != NETWORK_POLICY, self.label, f"{self.label}: {message}"))
+        self.problems.append(Problem(self.cilium_only, self.label, f"{self.label}: {message}"))
 
     # -- shared pieces -------------------------------------------------------------------------
 
@@ -198,16 +209,33 @@ def read_network_policy(obj: Mapping[str, Any]) -> tuple[Policy | None, list[Pro
     if not types:
         # API defaulting: every policy affects ingress; egress only when it has egress rules.
         types = ["Ingress", *(["Egress"] if spec.get("egress") else [])]
+    # Kubernetes enforces the directions in policyTypes and ignores the rules of the others.
     isolates = {"ingress": "Ingress" in types, "egress": "Egress" in types}
-    policy = Policy(NETWORK_POLICY, namespace, name, rule_name, Selector(namespace, (), pod_reqs), isolates)
+    # Cilium (pkg/k8s/network_policy.go, ParseNetworkPolicy) converts spec.ingress and spec.egress
+    # whatever policyTypes says, and any converted rule makes its direction default-deny; policyTypes
+    # only adds an empty rule (default deny) to a direction without rules: ingress when Ingress is
+    # listed or Egress is not, egress when Egress is listed.
+    cilium_isolates = {
+        "ingress": bool(spec.get("ingress")) or "Ingress" in types or "Egress" not in types,
+        "egress": bool(spec.get("egress")) or "Egress" in types,
+    }
+    policy = Policy(
+        NETWORK_POLICY,
+        namespace,
+        name,
+        rule_name,
+        Selector(namespace, (), pod_reqs),
+        isolates,
+        cilium_isolates=cilium_isolates if cilium_isolates != isolates else None,
+    )
     for direction, peer_key in (("ingress", "from"), ("egress", "to")):
-        if not isolates[direction]:
-            continue  # rules of a direction missing from policyTypes are not enforced
+        r.cilium_only = not isolates[direction]
         for index, raw in enumerate(spec.get(direction) or []):
             where = f"{direction} rule {index}"
             peers = _np_peers(r, namespace, (raw or {}).get(peer_key), where)
             ports = _np_ports(r, (raw or {}).get("ports"), where)
-            policy.rules.append(Rule(where, direction, False, peers, ports))
+            policy.rules.append(Rule(where, direction, False, peers, ports, cilium_only=not isolates[direction]))
+    r.cilium_only = False
     return policy, r.problems
 
 

@@ -7,6 +7,10 @@ policy selecting it has rules there (unless it sets ``enableDefaultDeny`` false 
 rules override every allow; an empty Cilium rule ``{}`` selects no peer while a NetworkPolicy
 ``ingress: [{}]`` allows everything; a CiliumNetworkPolicy peer selector is confined to the
 policy's namespace unless it names a namespace; a clusterwide ``{}`` peer is every pod.
+Cilium converts a NetworkPolicy its own way (``ParseNetworkPolicy``): it enforces the
+``ingress`` and ``egress`` rules whatever ``policyTypes`` says, so rules Kubernetes ignores still
+allow traffic, and any rule makes its direction default-deny; ``policyTypes`` only adds default deny
+to a direction without rules (ingress when Ingress is listed or Egress is not, egress when Egress is).
 
 No pod and no address is listed. Pods of each namespace are cut into label regions by the
 requirements of every selector that can reach that namespace, one representative label-set a
@@ -15,9 +19,16 @@ ports are interval sets per protocol (tcp, udp, sctp; "icmp" stands for all prot
 ports). Cost grows with namespaces, selectors and CIDRs, never with pods.
 
 Properties, checked per mode: tenant isolation (both sides, see below), egress only to the
-tenant's destinations, management plane reachable only from the admin zone, every allow traced to
-a policy annotated ``kasbah.io/rule``, default deny in every namespace; features the verifier
-cannot read soundly are reported as ``unsupported``.
+tenant's destinations, management plane reachable only from the admin zone (``admin_namespaces``,
+every target) and from the non-tenant namespaces whose ``PlatformAllowance`` names the target (on
+its ports), no outside connection into a non-tenant namespace but from the admin networks, egress of
+every non-tenant namespace (admin zone included) only to the outside destinations its allowance
+declares (``platform-egress``; flows to a management target on its ports are judged by the
+management-plane property alone), every allow traced to a policy annotated ``kasbah.io/rule``,
+default deny in every namespace; features the verifier cannot read soundly are reported as
+``unsupported``. A tenant namespace (labelled ``kasbah.io/tenant``) gets tenant rules only: no
+allowance or admin-zone membership applies to it. A non-tenant namespace ``platform`` does not
+list may reach nothing outside.
 
 Conservative rules — each can only add reachability, never hide it:
 
@@ -76,10 +87,19 @@ TENANT_LABEL = "kasbah.io/tenant"
 TENANT_ISOLATION = "tenant-isolation"
 EGRESS_JURISDICTION = "egress-jurisdiction"
 MANAGEMENT_PLANE = "management-plane"
+PLATFORM_EGRESS = "platform-egress"
 TRACED = "traced"
 DEFAULT_DENY = "default-deny"
 UNSUPPORTED = "unsupported"
-PROPERTIES = (TENANT_ISOLATION, EGRESS_JURISDICTION, MANAGEMENT_PLANE, TRACED, DEFAULT_DENY, UNSUPPORTED)
+PROPERTIES = (
+    TENANT_ISOLATION,
+    EGRESS_JURISDICTION,
+    MANAGEMENT_PLANE,
+    PLATFORM_EGRESS,
+    TRACED,
+    DEFAULT_DENY,
+    UNSUPPORTED,
+)
 
 ADMIN_ROW = "admin networks"
 WORLD_ROW = "world"
@@ -91,11 +111,17 @@ OTHER_EXTERNAL = "other external"
 
 @dataclass(frozen=True)
 class Destination:
-    """An outside destination a tenant's jurisdictions allow: a CIDR and its TCP ports."""
+    """An outside destination a tenant's jurisdictions (or a platform namespace) may reach: a CIDR, ports, protocols."""
 
     name: str
     cidr: str
     ports: tuple[int, ...]
+    protocols: tuple[str, ...] = ("TCP",)  # TCP, UDP, SCTP (any case)
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.protocols if p.lower() not in PORTED]
+        if unknown or not self.protocols:
+            raise ValueError(f"destination {self.name}: protocols must be among TCP, UDP, SCTP, got {self.protocols!r}")
 
 
 @dataclass(frozen=True)
@@ -109,13 +135,26 @@ class ManagementTarget:
 
 
 @dataclass(frozen=True)
+class PlatformAllowance:
+    """What one non-tenant namespace may reach outside the cluster: management targets by name, other destinations."""
+
+    management: frozenset[str] = frozenset()  # names of ManagementTargets, on their ports only
+    external: tuple[Destination, ...] = ()
+
+
+NO_ALLOWANCE = PlatformAllowance()
+
+
+@dataclass(frozen=True)
 class Expectations:
     cluster: str
     tenants: Mapping[str, tuple[Destination, ...]]
     admin_networks: tuple[str, ...]
-    admin_namespaces: frozenset[str]
+    admin_namespaces: frozenset[str]  # the admin zone: may reach every management target
     internal_cidrs: tuple[str, ...]
     management: tuple[ManagementTarget, ...]
+    # non-tenant namespace -> what it may reach outside; a non-tenant namespace not listed may reach nothing
+    platform: Mapping[str, PlatformAllowance] = field(default_factory=dict)
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -266,6 +305,7 @@ class _Cluster:
         dests = [(t, d) for t in sorted(e.tenants) for d in e.tenants[t]]
         nets += [_net(d.cidr) for _, d in dests] + [_net(c) for c in (*e.admin_networks, *e.internal_cidrs)]
         nets += [_net(c) for t in e.management for c in t.cidrs]
+        nets += [_net(d.cidr) for allowance in e.platform.values() for d in allowance.external]
         atoms = self.atoms = AddressAtoms(nets)
         self.internal = atoms.masks(_net(c) for c in e.internal_cidrs)
         self.external = atoms.everything & ~self.internal
@@ -302,6 +342,27 @@ class _Cluster:
             elif not bit & any_target:
                 self.row_of[a] = WORLD_ROW
         self._dest_ports: dict[tuple[str, int], PortSet] = {}
+        # non-tenant namespaces: the management targets each may reach, its declared outside destinations
+        self.may_manage = {ns: self._may_manage(ns) for ns in self.namespaces}
+        self.declared: dict[str, list[tuple[int, PortSet]]] = {
+            ns: [(atoms.mask(_net(d.cidr)) & self.external, _dest_ports(d)) for d in allowance.external]
+            for ns, allowance in e.platform.items()
+            if ns in self.tenant and not self.tenant[ns]
+        }
+        self._management_ports: dict[tuple[str | None, int], PortSet] = {}
+        self._platform_ports: dict[tuple[str, int], PortSet] = {}
+
+    def _may_manage(self, ns: str) -> frozenset[str]:
+        if self.tenant[ns]:
+            return frozenset()  # a tenant namespace gets tenant rules only, whatever `platform` says
+        if ns in self.expect.admin_namespaces:
+            return frozenset(self.target)
+        return self.expect.platform.get(ns, NO_ALLOWANCE).management
+
+    def allowance_text(self, ns: str) -> str:
+        """What a non-tenant namespace is declared to reach outside, for messages."""
+        names = [d.name for d in self.expect.platform.get(ns, NO_ALLOWANCE).external] if ns in self.declared else []
+        return "declared: " + ", ".join(names) if names else "none declared"
 
     def dest_ports(self, tenant: str, atom: int) -> PortSet:
         key = (tenant, atom)
@@ -310,9 +371,37 @@ class _Cluster:
             out = NO_PORTS
             for t, d in self.dests:
                 if t == tenant and self.dest[(t, d.name)] & bit:
-                    out |= _ports(("tcp",), d.ports)
+                    out |= _dest_ports(d)
             self._dest_ports[key] = out
         return self._dest_ports[key]
+
+    def management_ports(self, ns: str | None, atom: int) -> PortSet:
+        """Ports on an address atom that reach a management target ns may reach (any target when ns is None)."""
+        key = (ns, atom)
+        if key not in self._management_ports:
+            bit = 1 << atom
+            out = NO_PORTS
+            for target, mask in self.target.items():
+                if mask & bit and (ns is None or target in self.may_manage[ns]):
+                    out |= self.target_ports[target]
+            self._management_ports[key] = out
+        return self._management_ports[key]
+
+    def platform_ports(self, ns: str, atom: int) -> PortSet:
+        """Ports on an address atom a non-tenant namespace may use without breaking platform-egress.
+
+        Its declared destinations, plus every flow to a management target on that target's ports:
+        the management-plane property judges those (allowed, or reported there).
+        """
+        key = (ns, atom)
+        if key not in self._platform_ports:
+            bit = 1 << atom
+            out = self.management_ports(None, atom)
+            for mask, ports in self.declared.get(ns, ()):
+                if mask & bit:
+                    out |= ports
+            self._platform_ports[key] = out
+        return self._platform_ports[key]
 
     def pods(self, sel: Selector) -> int:
         if sel not in self._pod_cache:
@@ -345,10 +434,12 @@ class _Cluster:
 
     def compile(self, policy: Policy, rule: Rule, mode: str) -> _Rule:
         peers = rule.peers
-        if peers.everything:
-            return _Rule(policy, rule.label, rule.deny, self.all_pods, self.external, rule.ports, "")
-        pods = atoms = 0
         notes: list[str] = []
+        if rule.cilium_only:
+            notes.append(f"Cilium enforces it although {rule.direction.capitalize()} is not in policyTypes")
+        if peers.everything:
+            return _Rule(policy, rule.label, rule.deny, self.all_pods, self.external, rule.ports, "; ".join(notes))
+        pods = atoms = 0
         for sel in peers.selectors:
             pods |= self.pods(sel)
             if mode == "cilium" and not rule.deny and sel.negative_only:
@@ -374,6 +465,10 @@ def _ports(protocols: Sequence[str], ports: Sequence[int] | None) -> PortSet:
     if ports is None:
         return ALL_PORTS
     return PortSet.union_of(PortSet.of(p, n, n) for p in protocols for n in ports)
+
+
+def _dest_ports(d: Destination) -> PortSet:
+    return _ports(tuple(p.lower() for p in d.protocols), d.ports)
 
 
 @dataclass(slots=True)
@@ -463,16 +558,18 @@ class _Verifier:
         count = len(cluster.region_ns)
         self.egress = [_Side() for _ in range(count)]
         self.ingress = [_Side() for _ in range(count)]
+        cilium = mode == "cilium"
         for policy in cluster.policies:
-            if not policy.selects_pods or (mode == "standard" and policy.cilium_only):
+            if not policy.selects_pods or (not cilium and policy.cilium_only):
                 continue
             subject = cluster.pods(policy.subject)
-            rules = [cluster.compile(policy, rule, mode) for rule in policy.rules]
+            isolates, enforced = policy.isolation(cilium), policy.enforced_rules(cilium)
+            rules = [cluster.compile(policy, rule, mode) for rule in enforced]
             for i in bits(subject):
                 for direction, sides in (("ingress", self.ingress), ("egress", self.egress)):
                     side = sides[i]
-                    side.isolated = side.isolated or policy.isolates[direction]
-                    for rule, raw in zip(rules, policy.rules, strict=True):
+                    side.isolated = side.isolated or isolates[direction]
+                    for rule, raw in zip(rules, enforced, strict=True):
                         if raw.direction == direction:
                             (side.denies if rule.deny else side.allows).append(rule)
 
@@ -602,10 +699,11 @@ class _Verifier:
 
     def _pods_to_outside(self) -> None:
         c = self.c
-        admin = c.expect.admin_namespaces
         for s in range(len(c.region_ns)):
             eg, s_bit, s_ns, tenant = self.egress[s], 1 << s, c.region_ns[s], c.region_tenant[s]
             unisolated = self._unisolated(s, "egress")
+            may_manage = c.may_manage[s_ns]
+            allowed = "" if tenant else "allowed: " + (", ".join(sorted(may_manage)) or "none")
             for a in bits(eg.atom_candidates(c.external)):
                 a_bit = 1 << a
                 e = eg.atom_ports(a_bit)
@@ -622,19 +720,26 @@ class _Verifier:
                         for col in c.columns_of[a]:
                             key = (EGRESS_JURISDICTION, policy, "jurisdiction", s_ns, col, tenant)
                             self.find(key, extra, src_pods=s_bit, dst_atoms=a_bit, first=refs)
-                if s_ns in admin:
-                    continue
+                elif not tenant and (extra := e - c.platform_ports(s_ns, a)):
+                    rules = eg.atom_rules(a_bit, extra)
+                    refs = self._refs(eg, rules, s, "egress")
+                    for policy in self._blame(eg, rules):
+                        for col in c.columns_of[a]:
+                            key = (PLATFORM_EGRESS, policy, "platform-egress", s_ns, col, c.allowance_text(s_ns))
+                            self.find(key, extra, src_pods=s_bit, dst_atoms=a_bit, first=refs)
                 for target, mask in c.target.items():
-                    if mask & a_bit and (hit := e & c.target_ports[target]):
+                    if target in may_manage or not mask & a_bit:
+                        continue
+                    # where targets overlap (the API server on a node address) a port of an allowed target stays allowed
+                    if hit := (e & c.target_ports[target]) - c.management_ports(s_ns, a):
                         rules = eg.atom_rules(a_bit, hit)
                         refs = self._refs(eg, rules, s, "egress")
                         for policy in self._blame(eg, rules):
-                            key = (MANAGEMENT_PLANE, policy, "management", s_ns, target, "")
+                            key = (MANAGEMENT_PLANE, policy, "management", s_ns, target, allowed)
                             self.find(key, hit, src_pods=s_bit, dst_atoms=a_bit, first=refs)
 
     def _outside_to_pods(self) -> None:
         c = self.c
-        admin = c.expect.admin_namespaces
         for t in range(len(c.region_ns)):
             ing, t_bit, t_ns = self.ingress[t], 1 << t, c.region_ns[t]
             unisolated = self._unisolated(t, "ingress")
@@ -648,7 +753,7 @@ class _Verifier:
                     continue
                 rules = ing.atom_rules(a_bit, i)
                 self.record(row, t_ns, i, [(ing, rules, unisolated)], src_atoms=a_bit, dst_pods=t_bit)
-                if t_ns in admin and row == WORLD_ROW:
+                if not c.region_tenant[t] and row == WORLD_ROW:
                     refs = self._refs(ing, rules, t, "ingress")
                     for policy in self._blame(ing, rules):
                         key = (MANAGEMENT_PLANE, policy, "admin-ingress", WORLD_ROW, t_ns, "")
@@ -722,10 +827,17 @@ class _Verifier:
             message = (
                 f"{src} -> {dst} ({dst_text}) {ports}: outside the jurisdictions of tenant {extra}; allowed by {first}"
             )
-        elif kind == "management":
+        elif kind == "management" and not extra:
             message = f"{src} -> management target {dst} ({dst_text}) {ports}: only the admin zone may reach it; allowed by {first}"
+        elif kind == "management":
+            message = (
+                f"{src} -> management target {dst} ({dst_text}) {ports}: only the admin zone and the namespaces"
+                f" allowed this target may reach it ({src} {extra}); allowed by {first}"
+            )
+        elif kind == "platform-egress":
+            message = f"{src} -> {dst} ({dst_text}) {ports}: outside the destinations declared for namespace {src} ({extra}); allowed by {first}"
         elif kind == "admin-ingress":
-            message = f"{src_text} -> {dst} {ports}: the admin zone accepts outside connections only from the admin networks; allowed by {second}"
+            message = f"{src_text} -> {dst} {ports}: the admin zone and the platform namespaces accept outside connections only from the admin networks; allowed by {second}"
         elif kind == "untraced":
             message = (
                 f"{src} -> {dst} {ports}: allowed by {first}, which has no {RULE_ANNOTATION} annotation naming its rule"
@@ -783,7 +895,7 @@ def _has_default_deny(policies: Sequence[Policy], ns: str, direction: str) -> bo
         and p.namespace == ns
         and not p.subject.pod_reqs
         and p.isolates[direction]
-        and not any(r.direction == direction for r in p.rules)
+        and not any(r.direction == direction for r in p.enforced_rules(False))
         for p in policies
     )
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from kasbah.planning.labels import TENANT as TENANT_LABEL
 from kasbah.planning.model import Plan
 from kasbah.rendering.kubernetes import (
     ADMIN_NAMESPACE,
@@ -18,12 +19,14 @@ from kasbah.rendering.kubernetes import (
     PLATFORM_NAMESPACES,
     SYSTEM_NAMESPACE,
     cluster_view,
+    tenant_namespace,
 )
 from kasbah.rendering.tree import MARKER
 from kasbah.verification.reachability import (
     Destination,
     Expectations,
     ManagementTarget,
+    PlatformAllowance,
     Report,
     verify_cluster,
 )
@@ -113,6 +116,16 @@ def cluster_manifests(
         )
         return
     docs = _documents(kpath, files[kpath], findings)
+    extra = sorted(set(docs[0]) - KUSTOMIZATION_KEYS) if docs else []
+    if extra:
+        # patches, namespace overrides, generators... would change objects after this proof
+        findings.append(
+            Finding(
+                "tree",
+                kpath,
+                f"sets {', '.join(extra)}: a kustomization here may only list resources, or what is applied is not what was verified",
+            )
+        )
     resources = docs[0].get("resources", []) if docs else []
     if not isinstance(resources, list):
         findings.append(Finding("tree", kpath, "`resources` is not a list"))
@@ -135,6 +148,74 @@ def cluster_manifests(
                 )
 
 
+KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources"}
+# Cilium settings the proof relies on: policies enforced, host firewall on, ipBlock matching node IPs.
+CILIUM_VALUES: tuple[tuple[tuple[str, ...], Callable[[object], bool], str], ...] = (
+    (("policyEnforcementMode",), lambda v: v in ("default", "always"), "`default` or `always`"),
+    (("hostFirewall", "enabled"), lambda v: v is True, "true"),
+    (("policyCIDRMatchMode",), lambda v: isinstance(v, list) and "nodes" in v, "a list holding `nodes`"),
+)
+
+
+def check_namespaces(plan: Plan, cluster: str, objs: list[tuple[str, dict[str, Any]]], findings: list[Finding]) -> None:
+    """The tenancy the proof reads from namespace labels must be the model's, exactly."""
+    view = cluster_view(plan, next(c for c in plan.clusters if c.name == cluster))
+    expected = {tenant_namespace(t.name): t.name for t in view.tenants}
+    known = {SYSTEM_NAMESPACE, *PLATFORM_NAMESPACES, *expected}
+    seen: dict[str, str | None] = {}
+    for path, obj in objs:
+        if obj.get("kind") != "Namespace" or not isinstance(obj.get("metadata"), dict):
+            continue
+        name = str(obj["metadata"].get("name"))
+        labels = obj["metadata"].get("labels") or {}
+        seen[name] = labels.get(TENANT_LABEL) if isinstance(labels, dict) else None
+        if name not in known:
+            findings.append(
+                Finding(
+                    "zero-trust",
+                    f"{path}: Namespace {name}",
+                    "a namespace the model does not have; add it to the environment or remove it",
+                )
+            )
+    for ns, tenant in expected.items():
+        if ns not in seen:
+            findings.append(
+                Finding("zero-trust", f"cluster {cluster}", f"tenant `{tenant}`'s namespace {ns} is missing")
+            )
+        elif seen[ns] != tenant:
+            findings.append(
+                Finding(
+                    "zero-trust",
+                    f"cluster {cluster}: Namespace {ns}",
+                    f"label {TENANT_LABEL} is {seen[ns]!r}, the model says {tenant!r}",
+                )
+            )
+    for ns, claimed in seen.items():
+        if claimed is not None and expected.get(ns) != claimed:
+            findings.append(
+                Finding(
+                    "zero-trust",
+                    f"cluster {cluster}: Namespace {ns}",
+                    f"claims tenant {claimed!r}; the model gives that tenant no namespace {ns} here",
+                )
+            )
+
+
+def check_cilium_values(files: Mapping[str, bytes], cluster: str, findings: list[Finding]) -> None:
+    path = f"clusters/{cluster}/helm-values/cilium.yaml"
+    if path not in files:
+        findings.append(Finding("tree", path, "missing: the Cilium settings the proof relies on are not pinned"))
+        return
+    docs = _documents(path, files[path], findings)
+    values: Any = docs[0] if docs else {}
+    for keys, ok, wanted in CILIUM_VALUES:
+        v = values
+        for k in keys:
+            v = v.get(k) if isinstance(v, dict) else None
+        if not ok(v):
+            findings.append(Finding("zero-trust", path, f"{'.'.join(keys)} is {v!r}; the proof assumes {wanted}"))
+
+
 def expectations(plan: Plan, cluster: str) -> Expectations:
     """What the model says the cluster's policies must guarantee; the proof reads the rendered policies."""
     c = next(x for x in plan.clusters if x.name == cluster)
@@ -154,11 +235,19 @@ def expectations(plan: Plan, cluster: str) -> Expectations:
         ManagementTarget("bmc-oob", (nets["oob"],), None),
         ManagementTarget("nodes", (nets["inband"],), None, ("host", "remote-node")),
     ]
+    # operators, Kueue and monitoring talk to the API server and nothing else of the management
+    # plane; CoreDNS also asks the site's resolvers
+    api = frozenset({"kube-apiserver"})
+    platform = {ns: PlatformAllowance(api) for ns in PLATFORM_NAMESPACES if ns != ADMIN_NAMESPACE}
+    platform[SYSTEM_NAMESPACE] = PlatformAllowance(
+        api, tuple(Destination(f"dns-{i}", c, (53,), ("UDP", "TCP")) for i, c in enumerate(plan.dns_resolvers))
+    )
     return Expectations(
         cluster=cluster,
         tenants=tenants,
         admin_networks=tuple(plan.admin_networks),
-        admin_namespaces=frozenset({*PLATFORM_NAMESPACES, SYSTEM_NAMESPACE, ADMIN_NAMESPACE}),
+        admin_namespaces=frozenset({ADMIN_NAMESPACE}),
+        platform=platform,
         internal_cidrs=(c.pod_cidr, c.service_cidr),
         management=tuple(management),
     )
@@ -187,6 +276,8 @@ def verify_files(
     for c in plan.clusters:
         tick(f"cluster {c.name}")
         objs = list(cluster_manifests(files, c.name, findings))
+        check_namespaces(plan, c.name, objs, findings)
+        check_cilium_values(files, c.name, findings)
         validator = SchemaValidator(c.kubernetes_version)
         result = ClusterResult(c.name, c.kubernetes_version, len(objs), len({p for p, _ in objs}))
         for path, obj in objs:
