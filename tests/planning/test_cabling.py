@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import cache
 from itertools import pairwise
@@ -57,13 +58,7 @@ def by_fabric(plan: Plan, catalog: Catalog) -> dict[str, tuple[Fabric, list[Cabl
 @pytest.mark.parametrize("case", PLANS, ids=IDS)
 def test_cable_counts_equal_the_fabric_counts(case: Case) -> None:
     plan, catalog = case
-    for f, cables in by_fabric(plan, catalog).values():
-        got = Counter(c[1] for c in cables)
-        assert (got[NODE_LEAF], got[LEAF_SPINE], got[SPINE_CORE]) == (
-            f.node_leaf_cables,
-            f.leaf_spine_cables,
-            f.spine_core_cables,
-        ), f.name
+    _assert_counts(cables_by_fabric(plan, catalog))
 
 
 def test_cable_counts_at_500_mw() -> None:
@@ -72,7 +67,11 @@ def test_cable_counts_at_500_mw() -> None:
     plan = plans[-1]
     shapes = {(f.kind, f.design, f.tiers, f.switch_model) for f in plan.fabrics}
     assert ("compute", "fat-tree", 3, "q3400") in shapes
-    for f, cables in cables_by_fabric(plan, catalog):
+    _assert_counts(cables_by_fabric(plan, catalog))
+
+
+def _assert_counts(fabrics: Iterable[tuple[Fabric, Iterable[Cable]]]) -> None:
+    for f, cables in fabrics:
         got = Counter(c[1] for c in cables)
         assert (got[NODE_LEAF], got[LEAF_SPINE], got[SPINE_CORE]) == (
             f.node_leaf_cables,

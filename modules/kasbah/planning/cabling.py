@@ -47,9 +47,8 @@ from kasbah.config.models import Catalog, FabricDesign, RackProfile, SwitchModel
 from kasbah.planning import fabric as fab
 from kasbah.planning.model import Fabric, Node, Plan, Rack, ScalableUnit, Switch
 
-# The planner sizes the out-of-band aggregation tier at 100G (planner._hall_fabrics: the SN2201's
-# 4 x 100G uplinks, REFERENCE.md Fabric rules); cables follow the same speed.
-OOB_UPLINK_GBPS = 100
+# cables run at the speed the planner sized the out-of-band aggregation tier for
+OOB_UPLINK_GBPS = fab.OOB_UPLINK_GBPS
 
 NODE_LEAF = "node-leaf"
 LEAF_SPINE = "leaf-spine"

@@ -20,6 +20,9 @@ from math import ceil
 
 from kasbah.config.models import FabricDesign
 
+# The out-of-band aggregation tier runs at 100G: the SN2201's 4 x 100G uplinks (REFERENCE.md Fabric rules).
+OOB_UPLINK_GBPS = 100
+
 
 class FabricError(ValueError):
     """The fabric cannot be built with this switch; the message says what to change."""

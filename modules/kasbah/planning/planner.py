@@ -1217,7 +1217,7 @@ class _Planner:
             prof = self.racks_by_name[r.profile]
             oob_ports += prof.oob_ports
             named += [(f"{r.name}-oob{i + 1}", r.index * stride + i) for i in range(ceil(prof.oob_ports / down))]
-        agg_radix = sm.radix(100)
+        agg_radix = sm.radix(fab.OOB_UPLINK_GBPS)
         otree = fab.fat_tree(len(named), up, agg_radix, min_spines=2) if named else fab.TreeSize(0, 0, 0, 0, 0, 0)
         osw = self._tree_switches(oname, oob_idx, named, om.name, sm.name, otree, f"{hall}-oob", 2, spine_word="agg")
         power = (

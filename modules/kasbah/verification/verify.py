@@ -18,6 +18,7 @@ from kasbah.rendering.kubernetes import (
     APISERVER_PORT,
     PLATFORM_NAMESPACES,
     SYSTEM_NAMESPACE,
+    ClusterView,
     cluster_view,
     tenant_namespace,
 )
@@ -157,9 +158,9 @@ CILIUM_VALUES: tuple[tuple[tuple[str, ...], Callable[[object], bool], str], ...]
 )
 
 
-def check_namespaces(plan: Plan, cluster: str, objs: list[tuple[str, dict[str, Any]]], findings: list[Finding]) -> None:
+def check_namespaces(view: ClusterView, objs: list[tuple[str, dict[str, Any]]], findings: list[Finding]) -> None:
     """The tenancy the proof reads from namespace labels must be the model's, exactly."""
-    view = cluster_view(plan, next(c for c in plan.clusters if c.name == cluster))
+    cluster = view.cluster.name
     expected = {tenant_namespace(t.name): t.name for t in view.tenants}
     known = {SYSTEM_NAMESPACE, *PLATFORM_NAMESPACES, *expected}
     seen: dict[str, str | None] = {}
@@ -216,11 +217,11 @@ def check_cilium_values(files: Mapping[str, bytes], cluster: str, findings: list
             findings.append(Finding("zero-trust", path, f"{'.'.join(keys)} is {v!r}; the proof assumes {wanted}"))
 
 
-def expectations(plan: Plan, cluster: str) -> Expectations:
+def expectations(plan: Plan, cluster: str, view: ClusterView | None = None) -> Expectations:
     """What the model says the cluster's policies must guarantee; the proof reads the rendered policies."""
     c = next(x for x in plan.clusters if x.name == cluster)
     tenants: dict[str, tuple[Destination, ...]] = {}
-    for t in cluster_view(plan, c).tenants:
+    for t in (view or cluster_view(plan, c)).tenants:
         tenants[t.name] = tuple(
             Destination(e.name, e.cidr, e.ports) for e in plan.egress if e.jurisdiction in t.jurisdictions
         )
@@ -276,7 +277,8 @@ def verify_files(
     for c in plan.clusters:
         tick(f"cluster {c.name}")
         objs = list(cluster_manifests(files, c.name, findings))
-        check_namespaces(plan, c.name, objs, findings)
+        view = cluster_view(plan, c)
+        check_namespaces(view, objs, findings)
         check_cilium_values(files, c.name, findings)
         validator = SchemaValidator(c.kubernetes_version)
         result = ClusterResult(c.name, c.kubernetes_version, len(objs), len({p for p, _ in objs}))
@@ -287,7 +289,7 @@ def verify_files(
                 findings.append(
                     Finding("schema", f"{path}: {_object_name(obj)}", f"{i.path or '(object)'}: {i.message}")
                 )
-        report = verify_cluster([o for _, o in objs], expectations(plan, c.name))
+        report = verify_cluster([o for _, o in objs], expectations(plan, c.name, view))
         result.reachability = report
         for v in report.violations:
             findings.append(Finding("zero-trust", f"cluster {c.name} ({v.mode})", f"{v.property}: {v.message}"))
