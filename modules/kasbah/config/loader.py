@@ -21,7 +21,7 @@ from kasbah.config.issues import (
     LocatedIssue,
     yaml_path,
 )
-from kasbah.config.models import Campus, Catalog, Phase, PhaseDocument, Site, SiteDocument
+from kasbah.config.models import PATTERN_HELP, Campus, Catalog, Phase, PhaseDocument, Site, SiteDocument
 
 SITE_FILE = "site.yaml"
 PHASE_DIR = "phases"
@@ -212,6 +212,11 @@ def _unwrap(tp: Any) -> Any:
             return tp
 
 
+def _pattern_help(err: Any) -> tuple[str, str]:
+    pattern = str(err.get("ctx", {}).get("pattern", ""))
+    return PATTERN_HELP.get(pattern, (f"of the form {pattern}", f"write a value matching {pattern}"))
+
+
 def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
     kind = err["type"]
     key = loc[-1] if loc else ""
@@ -224,10 +229,7 @@ def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
         hint = f"did you mean `{close[0]}`? " if close else ""
         return f"{hint}remove or rename `{key}`; keys allowed here: {', '.join(allowed)}"
     if kind == "string_pattern_mismatch":
-        ctx = err.get("ctx", {}).get("pattern", "")
-        if "1\\." in ctx:
-            return 'write a Kubernetes minor version as a quoted string, for example "1.33"'
-        return "use lowercase letters, digits and '-', starting and ending with a letter or digit (a DNS label)"
+        return _pattern_help(err)[1]
     if kind == "string_type":
         return f'quote it, for example "{err.get("input")}" (YAML reads 1.30 as the number 1.3)'
     if kind in ("string_too_long", "string_too_short"):
@@ -274,9 +276,7 @@ def _message(err: Any, loc: Loc) -> str:
     if kind == "enum":
         return f"`{given}` is not one of: {ctx.get('expected', '')}"
     if kind == "string_pattern_mismatch":
-        if "1\\." in str(ctx.get("pattern", "")):
-            return f"`{given}` is not a Kubernetes minor version"
-        return f"`{given}` is not a valid name"
+        return f"`{given}` is not {_pattern_help(err)[0]}"
     if kind == "string_too_long":
         return f"`{given}` is longer than {ctx.get('max_length')} characters"
     bounds = {

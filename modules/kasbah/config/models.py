@@ -17,9 +17,27 @@ from pydantic import (
 
 # Names end up in Kubernetes node names, Ansible host names and DNS: a DNS label, kept short
 # enough that a node name (hall-row-rack-node) stays well under the 63-character label limit.
+NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+KUBERNETES_MINOR_PATTERN = r"^1\.\d{1,2}$"
+DRIVER_VERSION_PATTERN = r"^\d+\.\d+(\.\d+)?$"
+# What a value that misses each pattern is not, and how to write it: the loader's error text.
+PATTERN_HELP: dict[str, tuple[str, str]] = {
+    NAME_PATTERN: (
+        "a valid name",
+        "use lowercase letters, digits and '-', starting and ending with a letter or digit (a DNS label)",
+    ),
+    KUBERNETES_MINOR_PATTERN: (
+        "a Kubernetes minor version",
+        'write a Kubernetes minor version as a quoted string, for example "1.33"',
+    ),
+    DRIVER_VERSION_PATTERN: (
+        "a driver version",
+        'write the NVIDIA driver version as a quoted string of numbers and dots, for example "580.95.05"',
+    ),
+}
 Name = Annotated[
     str,
-    StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", min_length=1, max_length=24),
+    StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=24),
 ]
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeInt = Annotated[int, Field(ge=0)]
@@ -180,7 +198,7 @@ class RackProfile(Model):
     feeds: Annotated[int, Field(ge=1, le=2)] = Field(
         default=2, description="Independent power feeds the rack needs (2 for A/B)."
     )
-    nvidia_driver: Annotated[str, Field(pattern=r"^\d+\.\d+(\.\d+)?$")] | None = Field(
+    nvidia_driver: Annotated[str, Field(pattern=DRIVER_VERSION_PATTERN)] | None = Field(
         default=None, description="NVIDIA data-center driver the nodes run, pinned (GPU racks only)."
     )
     scalable_unit_racks: PositiveInt = Field(
@@ -436,7 +454,7 @@ class ControlPlane(Model):
 
 class ClusterSpec(Model):
     name: Name
-    kubernetes_version: Annotated[str, StringConstraints(pattern=r"^1\.\d{1,2}$")]
+    kubernetes_version: Annotated[str, StringConstraints(pattern=KUBERNETES_MINOR_PATTERN)]
     node_limit: Annotated[int, Field(ge=1, le=UPSTREAM_NODE_LIMIT)]
     max_pods_per_node: Annotated[int, Field(ge=1, le=UPSTREAM_PODS_PER_NODE)] = UPSTREAM_PODS_PER_NODE
     control_plane: ControlPlane
