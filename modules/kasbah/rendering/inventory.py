@@ -25,9 +25,14 @@ hosts; `pool_*` (its scalable units), `cluster_*` (its pools and control-plane h
 `tenant_*` (its dedicated pools), and the roles `control_plane`, `workers`, `management`,
 `storage`, `gpu`.
 
-Variables (prefixed `kasbah_`): `ansible_host` (in-band IP), `kasbah_bmc_ip`, `kasbah_storage_ip`,
+Variables (prefixed `kasbah_`): `ansible_host` and `kasbah_inband_ip` (in-band IP), `kasbah_bmc_ip`, `kasbah_storage_ip`,
 `kasbah_rail_ips`, `kasbah_node_labels` and `kasbah_node_taints` (from planning.labels),
-`kasbah_gpus`, `kasbah_nvlink_domain`, `kasbah_cluster`, `kasbah_pool`, `kasbah_phase`. A variable
+`kasbah_gpus`, `kasbah_nvlink_domain`, `kasbah_nvlink_fabric` (imex | fabricmanager | none),
+`kasbah_rdma`, `kasbah_nvidia_driver`, `kasbah_cluster`, `kasbah_kubernetes_version`,
+`kasbah_api_endpoint`, `kasbah_pod_cidr`, `kasbah_pool`, `kasbah_purpose`, `kasbah_rack_profile`,
+`kasbah_phase`; on `all`: `kasbah_site`, `kasbah_environment`, `kasbah_plan_phase`,
+`kasbah_networks` (address ranges by network name), `kasbah_dns_resolvers` and
+`kasbah_host_flows` (planning.host_flows, for the host firewall). A variable
 every host of a pool shares is a `pool_*` group variable, one every host of a rack shares a
 `rack_*` group variable, anything else a host variable: each variable of a host is set at exactly
 one level, so there is no precedence to reason about.
@@ -40,10 +45,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from kasbah.planning.host_flows import host_flows, networks
 from kasbah.planning.labels import Taint, node_labels, registration_taints
 from kasbah.planning.model import Node, Plan
+from kasbah.rendering.bootstrap import API_PORT, api_host
 
 DEFAULT_MAX_HOSTS = 2000
+NVSWITCH_MIN_GPUS = 8  # HGX baseboards with NVSwitch carry 8 GPUs; smaller nodes link GPUs directly
 INDEX_FORMAT = 1
 ENTRY = "all"
 ROLE_GROUPS = {
@@ -80,6 +88,11 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
     """Every variable of every host, from the Plan and planning.labels; the slices only place them."""
     racks = {r.name: r for r in plan.racks}
     pools = {p.name: p for p in plan.pools}
+    clusters = {c.name: c for c in plan.clusters}
+    domain_size: dict[str, int] = {}
+    for n in plan.nodes:
+        if n.nvlink_domain:
+            domain_size[n.nvlink_domain] = domain_size.get(n.nvlink_domain, 0) + 1
     taint_dicts: dict[tuple[Taint, ...], list[dict[str, str]]] = {}
     out: dict[str, Vars] = {}
     for n in plan.nodes:
@@ -90,6 +103,9 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
             as_dicts = taint_dicts[taints] = [t.as_dict() for t in taints]
         v: Vars = {
             "ansible_host": n.inband_ip,
+            # the address the node's services bind and peers use; ansible_host may be overridden
+            # (bastions, the test containers) while this stays the node's in-band IP
+            "kasbah_inband_ip": n.inband_ip,
             "kasbah_bmc_ip": n.oob_ip,
             "kasbah_storage_ip": n.storage_ip,
         }
@@ -98,14 +114,34 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
         v["kasbah_gpus"] = n.gpus
         if n.nvlink_domain:
             v["kasbah_nvlink_domain"] = n.nvlink_domain
+        v["kasbah_nvlink_fabric"] = nvlink_fabric(n, domain_size)
+        v["kasbah_rdma"] = bool(n.rail_ips)
+        if pool.nvidia_driver:
+            v["kasbah_nvidia_driver"] = pool.nvidia_driver
         if n.cluster:
+            c = clusters[n.cluster]
             v["kasbah_cluster"] = n.cluster
+            v["kasbah_kubernetes_version"] = c.kubernetes_version
+            v["kasbah_api_endpoint"] = f"{api_host(plan, c)}:{API_PORT}"
+            v["kasbah_pod_cidr"] = c.pod_cidr
         v["kasbah_pool"] = n.pool
+        v["kasbah_purpose"] = pool.purpose
+        v["kasbah_rack_profile"] = rack.profile
         v["kasbah_phase"] = n.phase
         v["kasbah_node_labels"] = node_labels(plan.site, n, rack, pool)
         v["kasbah_node_taints"] = as_dicts
         out[n.name] = v
     return out
+
+
+def nvlink_fabric(node: Node, domain_size: dict[str, int]) -> str:
+    """What runs the node's NVLink fabric: IMEX across a multi-node domain (NVL72 trays), the fabric
+    manager on an NVSwitch baseboard (8-GPU HGX), nothing on smaller nodes or without GPUs."""
+    if node.nvlink_domain and domain_size.get(node.nvlink_domain, 0) > 1:
+        return "imex"
+    if node.gpus >= NVSWITCH_MIN_GPUS:
+        return "fabricmanager"
+    return "none"
 
 
 def slices(plan: Plan, max_hosts: int = DEFAULT_MAX_HOSTS) -> list[Slice]:
@@ -139,12 +175,15 @@ def slices(plan: Plan, max_hosts: int = DEFAULT_MAX_HOSTS) -> list[Slice]:
     return [Slice(f"slice-{i + 1:04d}", tuple(hosts)) for i, hosts in enumerate(out)]
 
 
+HOST_ONLY = frozenset({"ansible_host", "kasbah_inband_ip"})
+
+
 def _shared(members: list[Vars], skip: Vars | None = None) -> Vars:
     """The variables every member sets to the same value (besides those in `skip`, and ansible_host)."""
     first, rest = members[0], members[1:]
     out: Vars = {}
     for key, value in first.items():
-        if key == "ansible_host" or (skip is not None and key in skip):
+        if key in HOST_ONLY or (skip is not None and key in skip):
             continue
         if all(m.get(key, _MISSING) == value for m in rest):
             out[key] = value
@@ -272,7 +311,14 @@ def _slice_inventory(plan: Plan, part: Slice, levels: _Levels, shapes: dict[str,
             groups[group_name("tenant", t.name)] = _group(children=dedicated)
     return {
         "all": {
-            "vars": {"kasbah_site": plan.site, "kasbah_environment": plan.environment, "kasbah_plan_phase": plan.phase},
+            "vars": {
+                "kasbah_site": plan.site,
+                "kasbah_environment": plan.environment,
+                "kasbah_plan_phase": plan.phase,
+                "kasbah_networks": networks(plan),
+                "kasbah_dns_resolvers": list(plan.dns_resolvers),
+                "kasbah_host_flows": host_flows(),
+            },
             "children": groups,
         }
     }
