@@ -85,9 +85,7 @@ def build_mirror(packages: list[str], dest: Path) -> None:
         staging.mkdir()
         for deb in (chroot / "var/cache/apt/archives").glob("*.deb"):
             shutil.copy2(deb, staging / deb.name)
-        index = subprocess.run(
-            ["apt-ftparchive", "packages", "."], cwd=staging, check=True, capture_output=True
-        ).stdout
+        index = subprocess.run(["apt-ftparchive", "packages", "."], cwd=staging, check=True, capture_output=True).stdout
         (staging / "Packages").write_bytes(index)
         release = subprocess.run(["apt-ftparchive", "release", "."], cwd=staging, check=True, capture_output=True)
         (staging / "Release").write_bytes(release.stdout)

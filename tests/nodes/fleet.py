@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import build_image  # noqa: E402
+import build_image
 
 MIRROR_MOUNT = "/srv/kasbah-mirror"
 LABEL = "io.kasbah.test-fleet"

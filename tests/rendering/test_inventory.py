@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 
 from kasbah.config import load_environment
 from kasbah.planning import plan_campus
+from kasbah.planning.host_flows import FLOWS
 from kasbah.planning.labels import node_labels, registration_taints
 from kasbah.planning.model import Plan
 from kasbah.rendering.inventory import InventoryError, group_name, render_inventory, slices
@@ -101,10 +103,27 @@ def expected_groups(plan: Plan) -> dict[str, set[str]]:
 def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
     racks = {r.name: r for r in plan.racks}
     pools = {p.name: p for p in plan.pools}
+    clusters = {c.name: c for c in plan.clusters}
+    domains = Counter(n.nvlink_domain for n in plan.nodes if n.nvlink_domain)
+    supernets = {a.network: a.supernet for a in plan.addresses}
     out: dict[str, dict[str, Any]] = {}
     for n in plan.nodes:
+        pool = pools[n.pool]
+        if n.nvlink_domain and domains[n.nvlink_domain] > 1:
+            fabric = "imex"
+        else:
+            fabric = "fabricmanager" if n.gpus >= 8 else "none"
         v: dict[str, Any] = {
             "ansible_host": n.inband_ip,
+            "kasbah_inband_ip": n.inband_ip,
+            "kasbah_nvlink_fabric": fabric,
+            "kasbah_rdma": bool(n.rail_ips),
+            "kasbah_purpose": pool.purpose,
+            "kasbah_rack_profile": racks[n.rack].profile,
+            "kasbah_networks": {"admin": list(plan.admin_networks)}
+            | {k: [supernets[k]] for k in ("inband", "compute", "storage", "oob") if k in supernets},
+            "kasbah_dns_resolvers": list(plan.dns_resolvers),
+            "kasbah_host_flows": [f.as_dict() for f in FLOWS],
             "kasbah_bmc_ip": n.oob_ip,
             "kasbah_storage_ip": n.storage_ip,
             "kasbah_gpus": n.gpus,
@@ -120,8 +139,14 @@ def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
             v["kasbah_rail_ips"] = list(n.rail_ips)
         if n.nvlink_domain:
             v["kasbah_nvlink_domain"] = n.nvlink_domain
+        if pool.nvidia_driver:
+            v["kasbah_nvidia_driver"] = pool.nvidia_driver
         if n.cluster:
+            c = clusters[n.cluster]
             v["kasbah_cluster"] = n.cluster
+            v["kasbah_kubernetes_version"] = c.kubernetes_version
+            v["kasbah_api_endpoint"] = f"api.{c.name}.{plan.site}.kasbah.internal:6443"
+            v["kasbah_pod_cidr"] = c.pod_cidr
         out[n.name] = v
     return out
 

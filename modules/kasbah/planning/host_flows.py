@@ -38,7 +38,9 @@ class HostFlow:
 
 
 FLOWS: tuple[HostFlow, ...] = (
-    HostFlow("ssh", ("admin",), "tcp", ("22",), ("all",), "operators and the configuration runners, from the admin zone"),
+    HostFlow(
+        "ssh", ("admin",), "tcp", ("22",), ("all",), "operators and the configuration runners, from the admin zone"
+    ),
     HostFlow("icmp", ("admin", "inband", "storage", "compute"), "icmp", (), ("all",), "reachability and path MTU"),
     HostFlow(
         "kube-apiserver",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -398,7 +399,23 @@ def _gpu_pool_affinity(pools: Iterable[Pool]) -> Obj:
     }
 
 
+# The DCGM host engine the dcgm role runs on every GPU node; the exporter pods reach it on the node.
+DCGM_HOSTENGINE = "localhost:5555"
+RDMA_SHARED_DEVICES = json.dumps(
+    {"configList": [{"resourceName": "rdma_shared", "rdmaHcaMax": 63, "selectors": {"vendors": ["15b3"]}}]},
+    separators=(",", ":"),
+)
+
+
 def nvidia(view: ClusterView) -> list[Obj]:
+    """The GPU and Network Operators over a host-managed NVIDIA stack.
+
+    The driver (pinned per pool), fabric manager / IMEX, the DCGM host engine, the container
+    toolkit and DOCA-OFED are installed on the node by the Ansible roles (playbooks/), because
+    the burn-in gate runs DCGM and NCCL on the node before it takes work. The operators keep
+    what is per-cluster: device plugin, feature discovery, DCGM exporter (reading the host
+    engine), validation and the NIC policy's device plugins.
+    """
     if not view.pools:
         return []
     tolerations = _operator_tolerations(view)
@@ -410,35 +427,20 @@ def nvidia(view: ClusterView) -> list[Obj]:
             "spec": {
                 "operator": {"defaultRuntime": "containerd"},
                 "daemonsets": {"tolerations": tolerations, "priorityClassName": "system-node-critical"},
-                # one NVIDIADriver a pool pins the driver per pool instead of one for the cluster
-                "driver": {"enabled": True, "useNvidiaDriverCRD": True},
-                "toolkit": {"enabled": True},
+                "driver": {"enabled": False},
+                "toolkit": {"enabled": False},
                 "devicePlugin": {"enabled": True},
-                "dcgm": {"enabled": True},
-                "dcgmExporter": {"enabled": True},
+                "dcgm": {"enabled": False},
+                "dcgmExporter": {
+                    "enabled": True,
+                    "env": [{"name": "DCGM_REMOTE_HOSTENGINE_INFO", "value": DCGM_HOSTENGINE}],
+                },
                 "gfd": {"enabled": True},
                 "migManager": {"enabled": False},
                 "nodeStatusExporter": {"enabled": True},
                 "validator": {"plugin": {"env": [{"name": "WITH_WORKLOAD", "value": "false"}]}},
             },
-        }
-    ]
-    for p in view.pools:
-        spec: Obj = {
-            "driverType": "gpu",
-            "repository": "nvcr.io/nvidia",
-            "image": "driver",
-            "nodeSelector": {lb.POOL: p.name},
-            "tolerations": tolerations,
-            # GPUDirect RDMA through the Network Operator's DOCA driver
-            "rdma": {"enabled": True, "useHostMofed": False},
-        }
-        if p.nvidia_driver:
-            spec["version"] = p.nvidia_driver
-        out.append(
-            {"apiVersion": "nvidia.com/v1alpha1", "kind": "NVIDIADriver", "metadata": _meta(p.name), "spec": spec}
-        )
-    out.append(
+        },
         {
             "apiVersion": "mellanox.com/v1alpha1",
             "kind": "NicClusterPolicy",
@@ -446,14 +448,16 @@ def nvidia(view: ClusterView) -> list[Obj]:
             "spec": {
                 "nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": _gpu_pool_affinity(view.pools)},
                 "tolerations": tolerations,
-                "ofedDriver": {
-                    "image": "doca-driver",
+                # DOCA-OFED is on the host (doca_ofed role): the operator only shares the RDMA devices
+                "rdmaSharedDevicePlugin": {
+                    "image": "k8s-rdma-shared-dev-plugin",
                     "repository": "nvcr.io/nvidia/mellanox",
-                    "version": "doca3.1.0-25.07-0.9.7.0-0",
+                    "version": "network-operator-v25.4.0",
+                    "config": RDMA_SHARED_DEVICES,
                 },
             },
-        }
-    )
+        },
+    ]
     out.extend(compute_domains(view))
     return out
 
@@ -730,7 +734,9 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
             },
         },
         "gpu-operator": {
-            "driver": {"enabled": True, "nvidiaDriverCRD": {"enabled": True, "deployDefaultCR": False}},
+            "driver": {"enabled": False},
+            "toolkit": {"enabled": False},
+            "dcgm": {"enabled": False},
             "daemonsets": {"tolerations": _operator_tolerations(view)},
         },
         "network-operator": {"nfd": {"enabled": False}, "sriovNetworkOperator": {"enabled": False}},
@@ -738,7 +744,7 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
     if nvl72:
         values["nvidia-dra-driver-gpu"] = {
             "resources": {"gpus": {"enabled": False}, "computeDomains": {"enabled": True}},
-            "nvidiaDriverRoot": "/run/nvidia/driver",
+            "nvidiaDriverRoot": "/",  # the host's driver (nvidia_driver role)
             "kubeletPlugin": {
                 "tolerations": _operator_tolerations(view),
                 "affinity": {
