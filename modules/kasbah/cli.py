@@ -8,6 +8,8 @@ import json
 import os
 import sys
 import tempfile
+import threading
+import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +29,7 @@ from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
 from kasbah.planning.model import Plan
 from kasbah.rendering.phase import render_plans
 from kasbah.rendering.tree import RenderError, plan_digest, read_marker, write_tree
+from kasbah.runners.ansible import PLAYBOOKS
 from kasbah.verification.reachability import format_matrix
 from kasbah.verification.verify import Finding, Verification, read_tree, verify_files
 
@@ -231,6 +234,106 @@ def cmd_verify(args: argparse.Namespace) -> int:
     result.findings[:0] = stale
     show_verification(result, label, args.matrix)
     return EXIT_OK if result.ok else EXIT_UNSTABLE
+
+
+def _configured_tree(env: Environment, target: str) -> Path:
+    """The rendered tree `kasbah configure` runs over: a directory, or a phase's default render output."""
+    phases = {p.name for p in env.campus.phases}
+    tree = Path(target) if (os.sep in target or target not in phases) else _default_out(env, target)
+    if not tree.is_dir():
+        hint = f"kasbah render {target} -e {env.root}" if target in phases else "kasbah render PHASE --out DIR"
+        raise UsageError(f"{tree}: no rendered tree there; fix: render it first (`{hint}`)")
+    marker = read_marker(tree)
+    phase = str(marker.get("phase"))
+    if phase not in phases:
+        raise UsageError(
+            f"{tree} was rendered for phase `{phase}` of `{marker.get('environment')}`, which {env.root} does not "
+            "have; fix: pass the environment it came from with -e"
+        )
+    if marker.get("plan_sha256") != plan_digest(_plans(env, phase)[-1]):
+        raise UsageError(
+            f"{tree} was rendered from a different plan than {env.root} gives for {phase} now; fix: render it "
+            f"again (`kasbah render {phase} -e {env.root} --out {tree}`) and review the change before configuring"
+        )
+    return tree
+
+
+def cmd_configure(args: argparse.Namespace) -> int:
+    from kasbah.runners import ansible as runner
+
+    env = load_environment(_env_path(args.environment))
+    tree = _configured_tree(env, args.target or env.campus.phases[0].name)
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    artifacts = Path(args.artifacts) if args.artifacts else Path(".kasbah") / "runs" / f"{tree.name}-{stamp}"
+    options = runner.RunOptions(
+        playbook=args.playbook,
+        limit=args.limit,
+        check=args.check,
+        diff=args.diff,
+        tags=args.tags,
+        skip_tags=args.skip_tags,
+        extra_vars=tuple(args.extra_vars or ()),
+        extra_inventories=tuple(Path(p) for p in args.inventory or ()),
+        parallel=args.parallel,
+        forks=args.forks,
+    )
+    done: dict[str, int] = {}
+    lock = threading.Lock()
+
+    with _progress(f"{args.playbook}{' (check)' if args.check else ''} over {tree}") as tick:
+
+        def progress(name: str, tasks: int, hosts: dict[str, Any]) -> None:
+            with lock:
+                if done.get(name) != tasks:
+                    done[name] = tasks
+                    tick(f"{len(done)} slice(s) running, {sum(done.values())} tasks started")
+
+        try:
+            result = runner.run_slices(tree, options, artifacts, progress)
+        except runner.ConfigureError as exc:
+            raise UsageError(str(exc)) from None
+    write_atomic(artifacts / "summary.json", json.dumps(result.as_dict(), indent=2) + "\n")
+    show_configure(result, artifacts)
+    return EXIT_OK if result.ok else EXIT_UNSTABLE
+
+
+def show_configure(result: Any, artifacts: Path) -> None:
+    from kasbah.runners.ansible import check_only
+
+    rows = []
+    for s in result.slices:
+        counts: dict[str, int] = {}
+        for h in s.hosts.values():
+            counts[h.status] = counts.get(h.status, 0) + 1
+        rows.append(
+            (
+                s.name,
+                s.status,
+                f"{len(s.hosts):,}",
+                f"{counts.get('ok', 0):,}",
+                f"{counts.get('changed', 0):,}",
+                f"{counts.get('failed', 0) + counts.get('unreachable', 0):,}",
+                f"{s.seconds:,.1f}",
+            )
+        )
+    out.print(_table(f"{result.playbook}: slices", ("slice", "status", "hosts", "ok", "changed", "failed", "s"), rows))
+    for s in result.slices:
+        if s.error:
+            out.print(f"[red]{s.status}[/] {s.name}: {escape(s.error)} (artifacts: {s.artifacts})", soft_wrap=True)
+    for h in result.hosts:
+        for task, message in h.failures:
+            out.print(
+                f"[red]{h.status}[/] {escape(h.host)} ({h.slice}): {escape(task)}: {escape(message)}", soft_wrap=True
+            )
+    for line in check_only(result.hosts):
+        out.print(f"[yellow]{escape(line)}[/]", soft_wrap=True)
+    hosts = result.hosts
+    bad = sum(1 for h in hosts if h.failed or h.unreachable)
+    verdict = "[green]configured[/]" if result.ok else "[red]not configured[/]"
+    out.print(
+        f"{verdict}: {len(hosts):,} hosts, {sum(1 for h in hosts if h.changed):,} changed, {bad:,} failed or "
+        f"unreachable; per-host results in {artifacts / 'summary.json'}"
+    )
 
 
 def show_verification(result: Verification, label: str, matrix: bool) -> None:
@@ -496,6 +599,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-e", "--environment", help=env_help)
     p.add_argument("--matrix", action="store_true", help="print each cluster's reachability matrix")
     p.set_defaults(func=cmd_verify)
+    p = sub.add_parser(
+        "configure",
+        help="run a node playbook over a rendered tree's inventory (ansible-runner, slices in parallel)",
+    )
+    p.add_argument("target", nargs="?", help="a rendered tree, or a phase (its default render output)")
+    p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument("-p", "--playbook", default="site", choices=list(PLAYBOOKS), help="which playbook (default: site)")
+    p.add_argument("-l", "--limit", help="Ansible host pattern: hosts, groups (rack_*, su_*, pool_*), globs")
+    p.add_argument("-C", "--check", action="store_true", help="check mode: report what would change")
+    p.add_argument("-D", "--diff", action="store_true", help="show file differences")
+    p.add_argument("-t", "--tags", help="only tasks with these tags (comma-separated)")
+    p.add_argument("--skip-tags", help="skip tasks with these tags (comma-separated)")
+    p.add_argument(
+        "-x", "--extra-vars", action="append", metavar="K=V|@FILE", help="extra variables, as ansible-playbook takes"
+    )
+    p.add_argument(
+        "-i", "--inventory", action="append", metavar="FILE",
+        help="another inventory after each slice (connection settings, bastions); repeatable",
+    )  # fmt: skip
+    p.add_argument("-j", "--parallel", type=int, default=4, help="slices at a time (default 4)")
+    p.add_argument("--forks", type=int, help="hosts at a time within a slice (default: ansible.cfg's)")
+    p.add_argument("--artifacts", help="where per-slice artifacts and summary.json go (default .kasbah/runs/...)")
+    p.set_defaults(func=cmd_configure)
+
     return parser
 
 
