@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PHASE  ?= phase-1
 
-.PHONY: render plan test lint unit bench clean
+.PHONY: render plan test lint unit bench bench-nodes node-image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check modules tests
 	$(BIN)/ruff format --check modules tests
 	$(BIN)/mypy
-	$(BIN)/yamllint --strict environments tests .yamllint
+	$(BIN)/yamllint --strict environments tests playbooks .yamllint .ansible-lint
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --nocolor -q
 
 unit: $(STAMP)
 	$(BIN)/pytest
@@ -41,6 +42,14 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_plan.py
 	$(BIN)/python tests/benchmarks/bench_render.py
+
+## node-image: the Debian 12 node image and package mirror the playbook tests run on (mmdebstrap, docker import)
+node-image: $(STAMP)
+	$(BIN)/python tests/nodes/build_image.py
+
+## bench-nodes: Ansible controller overhead on node containers, default vs tuned settings (needs Docker)
+bench-nodes: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_ansible.py
 
 clean:
 	rm -rf $(VENV) rendered .mypy_cache .ruff_cache .pytest_cache .hypothesis

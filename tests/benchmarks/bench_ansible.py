@@ -64,9 +64,7 @@ def run_once(config: Path, inventory: Path, book: Path, extra_env: dict[str, str
     return wall, cpu
 
 
-def measure(
-    config: Path, inventory: Path, book: Path, runs: int, extra_env: dict[str, str]
-) -> tuple[float, float]:
+def measure(config: Path, inventory: Path, book: Path, runs: int, extra_env: dict[str, str]) -> tuple[float, float]:
     run_once(config, inventory, book, extra_env)  # warm-up: image pages, fact cache
     samples = [run_once(config, inventory, book, extra_env) for _ in range(runs)]
     return statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples)
@@ -76,9 +74,7 @@ def site_tasks_per_host(summary: Path) -> float:
     import json
 
     data = json.loads(summary.read_text())
-    counts = [
-        h["ok"] + h["skipped"] + len(h["failures"]) for s in data["slices"] for h in s["hosts"].values()
-    ]
+    counts = [h["ok"] + h["skipped"] + len(h["failures"]) for s in data["slices"] for h in s["hosts"].values()]
     return statistics.mean(counts)
 
 
@@ -125,7 +121,7 @@ def main() -> int:
     import yaml
 
     doc = yaml.safe_load(overlay_all.read_text())
-    doc["all"]["hosts"] = {h: v for h, v in list(doc["all"]["hosts"].items())[:few]}
+    doc["all"]["hosts"] = dict(list(doc["all"]["hosts"].items())[:few])
     overlay_few = work / "few.yml"
     overlay_few.write_text(yaml.safe_dump(doc))
     inventories = {few: overlay_few, many: overlay_all}
@@ -137,7 +133,10 @@ def main() -> int:
                 for t, book in books.items():
                     results[(name, n, t)] = measure(cfg, inv, book, args.runs, {})
                     w, c = results[(name, n, t)]
-                    print(f"  {name:11s} hosts={n:3d} tasks={t:3d}: wall {w:6.2f} s, controller CPU {c:6.2f} s", flush=True)
+                    print(
+                        f"  {name:11s} hosts={n:3d} tasks={t:3d}: wall {w:6.2f} s, controller CPU {c:6.2f} s",
+                        flush=True,
+                    )
     finally:
         fleet.down(prefix)
 
@@ -155,9 +154,7 @@ def main() -> int:
         per_host = (w_ml - w_fl) / (many - few)
         cpu = (c_ml - c_ms) / ((long_ - short) * many)
         per_host_task[name] = cpu
-        print(
-            f"| {name} | {w_ml:.1f} ({many}, {long_}) | {per_task:.3f} | {per_host:.3f} | {cpu * 1000:.1f} |"
-        )
+        print(f"| {name} | {w_ml:.1f} ({many}, {long_}) | {per_task:.3f} | {per_host:.3f} | {cpu * 1000:.1f} |")
 
     if args.site_summary:
         tasks = site_tasks_per_host(args.site_summary)

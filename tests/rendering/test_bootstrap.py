@@ -70,7 +70,9 @@ def test_every_file_is_valid_yaml_of_known_kinds(env: str) -> None:
             assert kinds == [(KUBEADM, "JoinConfiguration")]
         else:
             assert "/kubelet-" in path and kinds == [(KUBELET, "KubeletConfiguration")]
-        assert data.startswith(b"# Managed by kasbah"), path
+        # the document marker first: kubeadm reads comments before it as an empty document and refuses the file
+        assert data.startswith(b"---\n# Managed by kasbah"), path
+        assert None not in list(yaml.load_all(data, Loader=_Loader)), f"{path}: an empty document"
 
 
 @pytest.mark.parametrize("env", ENVS)
