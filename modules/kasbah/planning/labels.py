@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from kasbah.planning.model import Node, Plan, Pool, Rack
@@ -116,3 +117,9 @@ def cluster_nodes(plan: Plan, cluster: str) -> list[NodeView]:
     racks = {r.name: r for r in plan.racks}
     pools = {p.name: p for p in plan.pools}
     return [NodeView(n, racks[n.rack], pools[n.pool]) for n in plan.nodes if n.cluster == cluster]
+
+
+def multi_node_nvlink_domains(plan: Plan) -> frozenset[str]:
+    """The NVLink domains that span several nodes (NVL72 racks): IMEX and DRA ComputeDomains run there."""
+    sizes = Counter(n.nvlink_domain for n in plan.nodes if n.nvlink_domain)
+    return frozenset(d for d, count in sizes.items() if count > 1)

@@ -46,7 +46,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kasbah.planning.host_flows import host_flows, networks
-from kasbah.planning.labels import Taint, node_labels, registration_taints
+from kasbah.planning.labels import Taint, multi_node_nvlink_domains, node_labels, registration_taints
 from kasbah.planning.model import Node, Plan
 from kasbah.rendering.bootstrap import API_PORT, api_host
 
@@ -89,10 +89,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
     racks = {r.name: r for r in plan.racks}
     pools = {p.name: p for p in plan.pools}
     clusters = {c.name: c for c in plan.clusters}
-    domain_size: dict[str, int] = {}
-    for n in plan.nodes:
-        if n.nvlink_domain:
-            domain_size[n.nvlink_domain] = domain_size.get(n.nvlink_domain, 0) + 1
+    multi_node = multi_node_nvlink_domains(plan)
     taint_dicts: dict[tuple[Taint, ...], list[dict[str, str]]] = {}
     out: dict[str, Vars] = {}
     for n in plan.nodes:
@@ -114,7 +111,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
         v["kasbah_gpus"] = n.gpus
         if n.nvlink_domain:
             v["kasbah_nvlink_domain"] = n.nvlink_domain
-        v["kasbah_nvlink_fabric"] = nvlink_fabric(n, domain_size)
+        v["kasbah_nvlink_fabric"] = nvlink_fabric(n, multi_node)
         v["kasbah_rdma"] = bool(n.rail_ips)
         if pool.nvidia_driver:
             v["kasbah_nvidia_driver"] = pool.nvidia_driver
@@ -134,10 +131,10 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
     return out
 
 
-def nvlink_fabric(node: Node, domain_size: dict[str, int]) -> str:
+def nvlink_fabric(node: Node, multi_node: frozenset[str]) -> str:
     """What runs the node's NVLink fabric: IMEX across a multi-node domain (NVL72 trays), the fabric
     manager on an NVSwitch baseboard (8-GPU HGX), nothing on smaller nodes or without GPUs."""
-    if node.nvlink_domain and domain_size.get(node.nvlink_domain, 0) > 1:
+    if node.nvlink_domain in multi_node:
         return "imex"
     if node.gpus >= NVSWITCH_MIN_GPUS:
         return "fabricmanager"

@@ -463,9 +463,10 @@ def nvidia(view: ClusterView) -> list[Obj]:
 
 
 def nvl72_pools(view: ClusterView) -> list[Pool]:
-    """Pools whose racks are one NVLink domain each (NVL72): multi-node NVLink needs IMEX through DRA."""
-    domains = {n.pool: n.nvlink_domain == n.rack for n in view.plan.nodes if n.cluster == view.cluster.name and n.gpus}
-    return [p for p in view.pools if domains.get(p.name)]
+    """Pools whose GPU nodes share multi-node NVLink domains (NVL72 racks): IMEX through DRA ComputeDomains."""
+    multi = lb.multi_node_nvlink_domains(view.plan)
+    pools = {n.pool for n in view.plan.nodes if n.cluster == view.cluster.name and n.gpus and n.nvlink_domain in multi}
+    return [p for p in view.pools if p.name in pools]
 
 
 def compute_domains(view: ClusterView) -> list[Obj]:
