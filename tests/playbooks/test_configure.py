@@ -111,3 +111,27 @@ def test_configure_says_what_is_wrong(tiny_tree: Path, args: tuple[str, ...], me
     proc = configure(str(tiny_tree), "-e", str(TINY), *args)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert message in proc.stderr
+
+
+def test_decommission_stops_unless_the_confirmation_names_the_selected_hosts(tiny_tree: Path, tmp_path: Path) -> None:
+    # the check runs on the controller before any host is contacted, so no node is needed
+    proc = configure(
+        str(tiny_tree),
+        "-e",
+        str(TINY),
+        "-p",
+        "decommission",
+        "-l",
+        "lab1-r01p03-n01",
+        "-x",
+        "decommission_confirm=lab1-r01p03-n02",
+        "--artifacts",
+        str(tmp_path / "runs"),
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    summary = json.loads((tmp_path / "runs" / "summary.json").read_text())
+    failures = [f for s in summary["slices"] for h in s["hosts"].values() for f in h["failures"]]
+    assert (
+        failures
+        and "decommission_confirm must list exactly the selected hosts (lab1-r01p03-n01)" in failures[0]["message"]
+    )
