@@ -29,8 +29,8 @@ plan: $(STAMP)
 test: lint unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check modules tests
-	$(BIN)/ruff format --check modules tests
+	$(BIN)/ruff check modules tests stacks
+	$(BIN)/ruff format --check modules tests stacks
 	$(BIN)/mypy
 	$(BIN)/yamllint --strict environments tests playbooks .yamllint .ansible-lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --nocolor -q

@@ -61,6 +61,7 @@ ROLE_GROUPS = {
     "storage": "storage",
 }
 GPU_GROUP = "gpu"
+PLAN_PHASE = "kasbah_plan_phase"
 
 Vars = dict[str, Any]
 
@@ -306,18 +307,19 @@ def _slice_inventory(plan: Plan, part: Slice, levels: _Levels, shapes: dict[str,
         dedicated = [group_name("pool", p) for p in t.dedicated_pools if p in pool_units]
         if dedicated:
             groups[group_name("tenant", t.name)] = _group(children=dedicated)
+    return {"all": {"vars": site_vars(plan), "children": groups}}
+
+
+def site_vars(plan: Plan) -> Vars:
+    """The variables every host of the phase shares (the inventory's `all` group)."""
     return {
-        "all": {
-            "vars": {
-                "kasbah_site": plan.site,
-                "kasbah_environment": plan.environment,
-                "kasbah_plan_phase": plan.phase,
-                "kasbah_networks": networks(plan),
-                "kasbah_dns_resolvers": list(plan.dns_resolvers),
-                "kasbah_host_flows": host_flows(),
-            },
-            "children": groups,
-        }
+        "kasbah_site": plan.site,
+        "kasbah_environment": plan.environment,
+        # which phase the run is for: scale-out selects the hosts this phase commissions
+        PLAN_PHASE: plan.phase,
+        "kasbah_networks": networks(plan),
+        "kasbah_dns_resolvers": list(plan.dns_resolvers),
+        "kasbah_host_flows": host_flows(),
     }
 
 

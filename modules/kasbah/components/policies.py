@@ -1,0 +1,220 @@
+"""kasbah's policy pack: the campus invariants, checked by Pulumi at preview time against what a program is about to do.
+
+The checks read only the resources' inputs (and, for renumbering and removal, the state of the
+stack as deployed, exported by `pulumi stack export`), so they hold whatever produced the program:
+a hand edit, an old checkout, a bug in the planner.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    PolicyResource,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from kasbah.components.cluster import is_default_deny
+from kasbah.components.ledger import IDENTITY
+from kasbah.planning.labels import TENANT
+
+RECORD = "pulumi-python:dynamic/ledger:Record"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+# kW of slack for rounding in sums of rack power
+_EPSILON_KW = 0.5
+
+
+def _records(resources: Iterable[PolicyResource]) -> dict[tuple[str, str], PolicyResource]:
+    return {(str(r.props["kind"]), str(r.props["name"])): r for r in resources if r.resource_type == RECORD}
+
+
+# ---------------------------------------------------------------------------- default-deny
+def _default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
+    denied = {
+        (r.props.get("metadata") or {}).get("namespace")
+        for r in args.resources
+        if r.resource_type == NETWORK_POLICY and is_default_deny(dict(r.props))
+    }
+    for r in args.resources:
+        if r.resource_type != NAMESPACE:
+            continue
+        meta = r.props.get("metadata") or {}
+        if TENANT in (meta.get("labels") or {}) and meta.get("name") not in denied:
+            report(
+                f"tenant namespace {meta.get('name')} has no default-deny NetworkPolicy (podSelector {{}}, "
+                "policyTypes Ingress and Egress, no rules); fix: render the cluster from the Plan, which adds it",
+                r.urn,
+            )
+
+
+default_deny = StackValidationPolicy(
+    name="tenant-namespaces-default-deny",
+    description="Every tenant namespace has a NetworkPolicy that denies all ingress and egress by default.",
+    validate=_default_deny,
+    enforcement_level=EnforcementLevel.MANDATORY,
+)
+
+
+# ---------------------------------------------------------------------------- power
+def _power(args: StackValidationArgs, report: ReportViolation) -> None:
+    records = _records(args.resources)
+    sites = [r for (kind, _), r in records.items() if kind == "site"]
+    if not sites:
+        args.not_applicable("no site record in this stack (a cluster stack)")
+        return
+    site = sites[0].props
+    racks = [r.props for (kind, _), r in records.items() if kind == "rack" and r.props.get("state") == "live"]
+    it_kw = sum(float(p["power_kw"]) for p in racks)
+    facility_kw = it_kw * float(site["pue"])
+    for limit in ("budget_kw", "supply_kw"):
+        if facility_kw > float(site[limit]) + _EPSILON_KW:
+            report(
+                f"phase {site['phase']}: facility load {facility_kw / 1000:,.2f} MW (IT {it_kw / 1000:,.2f} MW x PUE "
+                f"{site['pue']}) exceeds the {limit.removesuffix('_kw')} of {float(site[limit]) / 1000:,.2f} MW; "
+                "fix: fewer racks in this phase, or a larger facility_budget_mw",
+                sites[0].urn,
+            )
+    by_hall: dict[str, float] = {}
+    for p in racks:
+        by_hall[p["hall"]] = by_hall.get(p["hall"], 0.0) + float(p["power_kw"])
+    for (kind, name), r in records.items():
+        if kind == "hall" and by_hall.get(name, 0.0) > float(r.props["power_capacity_kw"]) + _EPSILON_KW:
+            report(
+                f"hall {name}: racks draw {by_hall[name]:,.0f} kW of {float(r.props['power_capacity_kw']):,.0f} kW; "
+                "fix: move racks to another hall",
+                r.urn,
+            )
+
+
+power = StackValidationPolicy(
+    name="power-within-budget",
+    description="The live racks' IT load times PUE fits the phase's budget and supply; each hall fits its capacity.",
+    validate=_power,
+    enforcement_level=EnforcementLevel.MANDATORY,
+)
+
+
+# ---------------------------------------------------------------------------- protection
+def _protected(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.resource_type == RECORD and not args.opts.protect:
+        report(
+            f"ledger record {args.props.get('kind')}/{args.name} is not protected; fix: create it with kasbah.components.ledger.Record",
+            args.urn,
+        )
+
+
+protected = ResourceValidationPolicy(
+    name="ledger-records-protected",
+    description="Records of halls, racks, fabrics and address blocks are protected resources.",
+    validate=_protected,
+    enforcement_level=EnforcementLevel.MANDATORY,
+)
+
+
+# ---------------------------------------------------------------------------- renumbering and removal
+def deployed_records(state: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """Ledger records of a `pulumi stack export` document, by (kind, name)."""
+    deployment = state.get("deployment") or {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
+    for res in deployment.get("resources") or []:
+        if res.get("type") != RECORD:
+            continue
+        props = res.get("outputs") or res.get("inputs") or {}
+        if "kind" in props and "name" in props:
+            out[(str(props["kind"]), str(props["name"]))] = props
+    return out
+
+
+def _load_state(path: str) -> Mapping[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"deployedState {path}: cannot read it ({exc}); fix: pulumi stack export --file {path}"
+        ) from None
+    if not isinstance(data, dict):
+        raise ValueError(f"deployedState {path}: not a `pulumi stack export` document")
+    return data
+
+
+def _declared(kind: str, props: Mapping[str, Any], decommissions: set[str]) -> bool:
+    name = props.get(kind) or props.get("name")
+    return any(
+        f"{k}/{v}" in decommissions
+        for k, v in ((kind, name), ("pool", props.get("pool")), ("hall", props.get("hall")))
+        if v
+    )
+
+
+def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
+    records = _records(args.resources)
+    site = next((r.props for (kind, _), r in records.items() if kind == "site"), None)
+    if site is None:
+        args.not_applicable("no site record in this stack (a cluster stack)")
+        return
+    decommissions = set(site.get("decommissions") or ())
+    # one owner per block and floor position, retired records included (never reused)
+    for fields in (("hall", "index"), ("inband_cidr",), ("oob_cidr",), ("storage_cidr",), ("pod_cidr",)):
+        seen: dict[tuple[Any, ...], str] = {}
+        for (kind, name), r in sorted(records.items()):
+            values = tuple(r.props.get(f) for f in fields)
+            if any(v in (None, "") for v in values):
+                continue
+            key = (kind, *values)
+            other = seen.setdefault(key, f"{kind}/{name}")
+            if other != f"{kind}/{name}":
+                report(f"{kind}/{name} reuses {'/'.join(map(str, values))} of {other}; fix: allocate a new one", r.urn)
+    for (kind, name), r in records.items():
+        if r.props.get("state") == "retired" and r.props.get("reason") == "undeclared":
+            report(f"{kind}/{name} left the Plan without a declared decommission; fix: declare it in the phase", r.urn)
+    path = args.get_config().get("deployedState")
+    if not path:
+        return
+    for (kind, name), old in deployed_records(_load_state(str(path))).items():
+        new = records.get((kind, name))
+        if new is None:
+            if not _declared(kind, old, decommissions):
+                report(
+                    f"{kind}/{name} would be removed from the ledger without a declared decommission; "
+                    "fix: restore it, or declare the decommission in the phase (and keep its record)",
+                    None,
+                )
+            continue
+        changed = [f for f in IDENTITY.get(kind, ()) if old.get(f) != new.props.get(f)]
+        if changed:
+            report(
+                f"{kind}/{name} would be renumbered ({', '.join(f'{f}: {old.get(f)} -> {new.props.get(f)}' for f in changed)}); "
+                "fix: keep allocations stable; a new allocation is a new record",
+                new.urn,
+            )
+
+
+numbering = StackValidationPolicy(
+    name="no-renumbering-or-removal",
+    description=(
+        "Ledger records keep their identity (position, address blocks) and leave only by a declared decommission; "
+        "no block or floor position is used twice."
+    ),
+    validate=_numbering,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=PolicyConfigSchema(
+        properties={
+            "deployedState": {
+                "type": "string",
+                "description": "path of `pulumi stack export --file` output of the stack as deployed",
+            }
+        }
+    ),
+)
+
+POLICIES = (default_deny, power, protected, numbering)

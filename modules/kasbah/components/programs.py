@@ -1,0 +1,234 @@
+"""The stack programs: read the stack's config, plan the phase, create components, export outputs.
+
+`stacks/site/__main__.py` and `stacks/cluster/__main__.py` only call `site_program()` and
+`cluster_program()`, so the programs run the same under `pulumi up`, in the mocked tests and in
+the benchmark. Bad configuration stops the program with a `pulumi.RunError` naming the key and
+the fix (Pulumi prints it without a traceback).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+from kasbah.components.cluster import KubernetesCluster, KubernetesClusterArgs, charts_with
+from kasbah.components.ledger import Record
+from kasbah.components.nodes import NodeConfigs, NodePoolArgs, NodeRun, ServicePool
+from kasbah.components.site import DataHall, DataHallArgs, ledger
+from kasbah.config import ConfigError, PlanningError, load_environment
+from kasbah.planning import plan_campus
+from kasbah.planning.model import Plan
+from kasbah.rendering.bootstrap import api_host
+
+NAMESPACE = "kasbah"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A stack's `kasbah:*` configuration, resolved."""
+
+    environment: Path
+    phase: str
+    tree: Path
+    artifacts: Path
+    skip_tags: tuple[str, ...]
+
+
+def repo_root() -> Path:
+    """The checkout the stacks live in (stacks/<project>/ is two levels below)."""
+    return Path(__file__).resolve().parents[3]
+
+
+def _path(value: str, key: str) -> Path:
+    path = Path(value)
+    if not path.is_absolute():
+        # relative paths are relative to the checkout, whichever project directory runs the program
+        path = repo_root() / path
+    if key == "environment" and not (path / "site.yaml").is_file():
+        raise pulumi.RunError(
+            f"kasbah:{key} = {value!r}: no site.yaml at {path}; "
+            "fix: pulumi config set kasbah:environment environments/<name> (relative to the checkout)"
+        )
+    return path
+
+
+def settings(config: pulumi.Config | None = None) -> Settings:
+    cfg = config or pulumi.Config(NAMESPACE)
+    env_value = cfg.get("environment")
+    phase = cfg.get("phase")
+    if not env_value or not phase:
+        missing = " and ".join(k for k, v in (("environment", env_value), ("phase", phase)) if not v)
+        raise pulumi.RunError(
+            f"kasbah:{missing} not set for stack {pulumi.get_stack()}; "
+            "fix: pulumi config set kasbah:environment environments/campus; pulumi config set kasbah:phase phase-1"
+        )
+    environment = _path(env_value, "environment")
+    tree = cfg.get("renderedTree") or f"rendered/{environment.name}/{phase}"
+    artifacts = cfg.get("artifacts") or ".kasbah/pulumi-runs"
+    skip = cfg.get_object("skipTags") or []
+    if not isinstance(skip, list) or not all(isinstance(t, str) for t in skip):
+        raise pulumi.RunError(
+            "kasbah:skipTags must be a list of tags; fix: pulumi config set --path 'kasbah:skipTags[0]' vendor"
+        )
+    return Settings(environment, phase, _path(tree, "renderedTree"), _path(artifacts, "artifacts"), tuple(skip))
+
+
+@functools.lru_cache(maxsize=8)
+def _plans_cached(environment: Path, phase: str) -> tuple[Plan, ...]:
+    env = load_environment(environment)
+    try:
+        env.campus.phase_index(phase)
+    except KeyError as exc:
+        raise pulumi.RunError(f"kasbah:phase: {exc.args[0]}") from None
+    try:
+        return tuple(plan_campus(env.campus, env.name, upto=phase))
+    except PlanningError as exc:
+        raise pulumi.RunError(str(ConfigError(env.locate(i) for i in exc.issues))) from None
+
+
+def plans(s: Settings) -> tuple[Plan, ...]:
+    """Plans of phases 1..`s.phase` (cached per process: the benchmark runs programs repeatedly)."""
+    try:
+        return _plans_cached(s.environment, s.phase)
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+def _playbooks() -> Path:
+    from kasbah.runners.ansible import ConfigureError, playbooks_dir
+
+    try:
+        return playbooks_dir()
+    except ConfigureError as exc:
+        raise pulumi.RunError(str(exc)) from None
+
+
+@functools.lru_cache(maxsize=8)
+def _node_configs(plan: Plan, playbooks: Path) -> NodeConfigs:
+    return NodeConfigs.of(plan, playbooks)
+
+
+def capacity(plan: Plan) -> dict[str, Any]:
+    return {
+        "halls": len(plan.halls),
+        "racks": len(plan.racks),
+        "nodes": len(plan.nodes),
+        "gpus": plan.gpus,
+        "clusters": len(plan.clusters),
+        "tenants": len(plan.tenants),
+        "it_load_mw": round(plan.power.it_load_kw / 1000, 3),
+        "facility_load_mw": round(plan.power.facility_load_kw / 1000, 3),
+        "budget_mw": round(plan.power.budget_kw / 1000, 3),
+        "supply_mw": round(plan.power.supply_kw / 1000, 3),
+    }
+
+
+def site_program() -> dict[str, Any]:
+    """Halls and racks (ledger), fabrics and cluster address blocks, the management and storage pools."""
+    s = settings()
+    history = plans(s)
+    plan = history[-1]
+    book = ledger(history)
+    Record(plan.site, "site", book.site)
+    for name, fields in book.fabrics.items():
+        Record(name, "fabric", fields)
+    for name, fields in book.clusters.items():
+        Record(name, "cluster", fields)
+    halls = {}
+    for name, fields in book.halls.items():
+        racks = {r: f for r, f in book.racks.items() if f["hall"] == name}
+        halls[name] = DataHall(name, DataHallArgs(fields, racks))
+    run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags)
+    configs = _node_configs(plan, _playbooks())
+    for pool in plan.pools:
+        if pool.cluster is None:
+            ServicePool(pool.name, NodePoolArgs(pool, configs, run))
+    outputs: dict[str, Any] = {
+        "environment": plan.environment,
+        "phase": plan.phase,
+        "plan_sha256": configs.plan_sha256,
+        "capacity": capacity(plan),
+        "inventory": str(s.tree / "inventory"),
+        "clusters": {
+            c.name: {"api": f"{api_host(plan, c)}:6443", "kubernetes": c.kubernetes_version, "gpus": c.gpus}
+            for c in plan.clusters
+        },
+        "halls": {
+            name: {"racks": h.racks, "it_load_kw": h.it_load_kw, "power_capacity_kw": h.power_capacity_kw}
+            for name, h in halls.items()
+        },
+        # the ledger itself is the Record resources' state (`pulumi stack export`), which the policy
+        # pack reads; as an output it would be copied into every stack that references this one
+        "ledger": {kind: len(table) for kind, table in book.as_dict().items() if kind != "site"},
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
+
+
+def cluster_program() -> dict[str, Any]:
+    """One cluster: its pools' node configuration, operators, tenants and zero-trust policy."""
+    cfg = pulumi.Config(NAMESPACE)
+    s = settings(cfg)
+    cluster = cfg.get("cluster")
+    site_stack = cfg.get("siteStack")
+    if not cluster or not site_stack:
+        raise pulumi.RunError(
+            "kasbah:cluster and kasbah:siteStack must be set for a cluster stack; fix: pulumi config set "
+            "kasbah:cluster train-1; pulumi config set kasbah:siteStack organization/kasbah-site/campus"
+        )
+    plan = plans(s)[-1]
+    if cluster not in {c.name for c in plan.clusters}:
+        raise pulumi.RunError(
+            f"kasbah:cluster = {cluster!r}: no such cluster in {plan.environment} {plan.phase} "
+            f"(clusters: {', '.join(c.name for c in plan.clusters) or 'none'}); a cluster's stack starts in the phase that creates it"
+        )
+    kubeconfig = cfg.get_secret("kubeconfig")
+    if kubeconfig is None:
+        raise pulumi.RunError(
+            "kasbah:kubeconfig is not set; fix: pulumi config set --secret kasbah:kubeconfig < admin.conf "
+            f"(the admin kubeconfig kubeadm init wrote on {cluster}'s first control-plane host)"
+        )
+    site = pulumi.StackReference(site_stack)
+
+    def same_phase(site_phase: Any) -> str:
+        if site_phase != plan.phase:
+            raise pulumi.RunError(
+                f"site stack {site_stack} is at {site_phase!r}, this stack at {plan.phase!r}; "
+                f"fix: run the site stack's phase first, or set kasbah:phase to {site_phase}"
+            )
+        return str(site_phase)
+
+    phase = site.get_output("phase").apply(same_phase)
+    extra: dict[str, pulumi.Input[str]] = {}
+    for key, var in (("joinToken", "kubelet_join_token"), ("joinCaCertHash", "kubelet_join_ca_cert_hash")):
+        value = cfg.get_secret(key)
+        if value is not None:
+            extra[var] = value
+    run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags, extra_vars=pulumi.Output.all(**extra))
+    charts = charts_with(cfg.get_object("charts"))
+    k = KubernetesCluster(
+        cluster,
+        KubernetesClusterArgs(plan, cluster, kubeconfig, _node_configs(plan, _playbooks()), run, charts),
+    )
+    c = next(c for c in plan.clusters if c.name == cluster)
+    outputs: dict[str, Any] = {
+        "phase": phase,
+        "cluster": cluster,
+        "kubeconfig": k.kubeconfig,
+        "api": f"{api_host(plan, c)}:6443",
+        "capacity": {
+            "nodes": c.nodes,
+            "gpus": c.gpus,
+            "pools": {p.name: {"nodes": p.nodes, "gpus": p.gpus} for p in plan.pools if p.cluster == cluster},
+        },
+        "tenants": k.tenants,
+        "inventory": str(s.tree / "inventory"),
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs

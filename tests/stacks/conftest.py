@@ -1,0 +1,104 @@
+"""Stack programs under Pulumi's mocks: every stack of every shipped phase, run once per session."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, StackValidationArgs
+
+from kasbah.components.mocked import MockedRun, run_mocked
+from kasbah.components.programs import cluster_program, site_program
+from tests.conftest import CAMPUS, TINY, planned
+
+ENVIRONMENTS = {"campus": CAMPUS, "tiny": TINY}
+KUBECONFIG = "apiVersion: v1\nkind: Config\nclusters: []\n"
+
+
+def phases(env: str) -> list[str]:
+    return [p.phase for p in planned(ENVIRONMENTS[env])]
+
+
+def clusters(env: str, phase: str) -> list[str]:
+    plan = next(p for p in planned(ENVIRONMENTS[env]) if p.phase == phase)
+    return [c.name for c in plan.clusters]
+
+
+def site_stack(env: str) -> str:
+    return f"organization/kasbah-site/{env}"
+
+
+@cache
+def site(env: str, phase: str) -> MockedRun:
+    return run_mocked(
+        site_program,
+        project="kasbah-site",
+        stack=env,
+        config={"environment": f"environments/{env}", "phase": phase},
+    )
+
+
+@cache
+def cluster(env: str, phase: str, name: str) -> MockedRun:
+    return run_mocked(
+        cluster_program,
+        project="kasbah-cluster",
+        stack=f"{env}-{name}",
+        config={"environment": f"environments/{env}", "phase": phase, "cluster": name, "siteStack": site_stack(env)},
+        secrets={"kubeconfig": KUBECONFIG},
+        stack_outputs={site_stack(env): site(env, phase).outputs},
+    )
+
+
+def every_stack() -> list[tuple[str, str, str | None]]:
+    """(environment, phase, cluster or None for the site) for every stack of every shipped phase."""
+    out: list[tuple[str, str, str | None]] = []
+    for env in ENVIRONMENTS:
+        for phase in phases(env):
+            out.append((env, phase, None))
+            out.extend((env, phase, c) for c in clusters(env, phase))
+    return out
+
+
+def run_of(env: str, phase: str, name: str | None) -> MockedRun:
+    return site(env, phase) if name is None else cluster(env, phase, name)
+
+
+def policy_resources(run: MockedRun, protect: bool | None = None) -> list[PolicyResource]:
+    """What the policy pack would see of a mocked run (inputs and the protect option)."""
+    out = []
+    for urn, r in run.resources.items():
+        opts = PolicyResourceOptions(
+            protect=protect if protect is not None else urn in run.protected,
+            ignore_changes=[],
+            delete_before_replace=None,
+            aliases=[],
+            custom_timeouts=PolicyCustomTimeouts(0, 0, 0),
+            additional_secret_outputs=[],
+        )
+        out.append(PolicyResource(r.type, r.public_inputs, urn, r.name, opts, None, None, [], {}))
+    return out
+
+
+def validate(policy: Any, resources: list[PolicyResource], config: dict[str, Any] | None = None) -> list[str]:
+    """Run a stack policy (or a resource policy over each resource); the violation messages."""
+    from pulumi_policy import ResourceValidationArgs, StackValidationPolicy
+
+    found: list[str] = []
+
+    def report(message: str, urn: str | None = None) -> None:
+        found.append(message)
+
+    from pulumi_policy.policy import _NotApplicableError
+
+    if isinstance(policy, StackValidationPolicy):
+        try:
+            policy.validate(StackValidationArgs(resources, config or {}), report)
+        except _NotApplicableError:
+            return ["<not applicable>"]
+    else:
+        for r in resources:
+            policy.validate(
+                ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None, config or {}), report
+            )
+    return found

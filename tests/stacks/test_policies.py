@@ -1,0 +1,150 @@
+"""The policy pack on real programs (no violations) and on seeded violations (each one refused)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pulumi_policy import PolicyResource
+
+from kasbah.components import policies as pol
+from tests.stacks.conftest import clusters, every_stack, policy_resources, run_of, validate
+
+STACKS = [s for s in every_stack() if s[1] in ("phase-1", "phase-4", "lab-1", "lab-2")]
+
+
+def _with(resources: list[PolicyResource], urn: str, **props: Any) -> list[PolicyResource]:
+    out = []
+    for r in resources:
+        if r.urn == urn:
+            r = PolicyResource(r.resource_type, {**r.props, **props}, r.urn, r.name, r.opts, None, None, [], {})
+        out.append(r)
+    return out
+
+
+def _record(resources: list[PolicyResource], kind: str, name: str | None = None) -> PolicyResource:
+    return next(
+        r for r in resources
+        if r.resource_type == pol.RECORD and r.props["kind"] == kind and (name is None or r.props["name"] == name)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(("env", "phase", "name"), STACKS, ids=[f"{e}-{p}-{c or 'site'}" for e, p, c in STACKS])
+def test_shipped_stacks_pass_every_policy(env: str, phase: str, name: str | None) -> None:
+    resources = policy_resources(run_of(env, phase, name))
+    for policy in pol.POLICIES:
+        assert validate(policy, resources) in ([], ["<not applicable>"]), policy.name
+
+
+def test_a_tenant_namespace_without_default_deny_is_refused() -> None:
+    resources = [
+        r for r in policy_resources(run_of("tiny", "lab-2", "lab"))
+        if not (r.resource_type == pol.NETWORK_POLICY and r.props["metadata"]["name"] == "default-deny"
+                and r.props["metadata"]["namespace"] == "tenant-ministry")
+    ]  # fmt: skip
+    assert validate(pol.default_deny, resources) == [
+        "tenant namespace tenant-ministry has no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and "
+        "Egress, no rules); fix: render the cluster from the Plan, which adds it"
+    ]
+
+
+def test_a_default_deny_with_an_allow_rule_is_not_default_deny() -> None:
+    resources = policy_resources(run_of("tiny", "lab-1", "lab"))
+    deny = next(
+        r for r in resources
+        if r.resource_type == pol.NETWORK_POLICY and r.props["metadata"] == {**r.props["metadata"], "name": "default-deny", "namespace": "tenant-operator"}
+    )  # fmt: skip
+    spec = {**deny.props["spec"], "ingress": [{}]}
+    found = validate(pol.default_deny, _with(resources, deny.urn, spec=spec))
+    assert len(found) == 1 and "tenant-operator" in found[0]
+
+
+def test_power_over_budget_and_over_hall_capacity_is_refused() -> None:
+    resources = policy_resources(run_of("campus", "phase-1", None))
+    site = _record(resources, "site")
+    over = _with(resources, site.urn, budget_kw=40_000.0)
+    found = validate(pol.power, over)
+    assert len(found) == 1 and "exceeds the budget of 40.00 MW" in found[0], found
+    rack = _record(resources, "rack")
+    hot = _with(resources, rack.urn, power_kw=20_000.0)
+    found = validate(pol.power, hot)
+    assert any(f.startswith(f"hall {rack.props['hall']}: racks draw") for f in found), found
+
+
+def test_an_unprotected_record_is_refused() -> None:
+    resources = policy_resources(run_of("tiny", "lab-1", None), protect=False)
+    found = validate(pol.protected, resources)
+    assert len(found) == sum(r.resource_type == pol.RECORD for r in resources) > 0
+    assert found[0].endswith("is not protected; fix: create it with kasbah.components.ledger.Record")
+
+
+def _export(resources: list[PolicyResource], path: Path) -> str:
+    """A `pulumi stack export` document holding these records as deployed."""
+    doc = {
+        "version": 3,
+        "deployment": {
+            "resources": [
+                {"urn": r.urn, "type": r.resource_type, "inputs": dict(r.props), "outputs": dict(r.props)}
+                for r in resources
+                if r.resource_type == pol.RECORD
+            ]
+        },
+    }
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+def test_renumbering_and_removal_are_refused_against_the_deployed_state(tmp_path: Path) -> None:
+    deployed = policy_resources(run_of("campus", "phase-1", None))
+    state = _export(deployed, tmp_path / "state.json")
+    nxt = policy_resources(run_of("campus", "phase-2", None))
+    # the real next phase is clean against phase 1 as deployed
+    assert validate(pol.numbering, nxt, {"deployedState": state}) == []
+    rack = next(r for r in nxt if r.resource_type == pol.RECORD and r.props["kind"] == "rack" and r.props.get("pool"))
+    renumbered = _with(nxt, rack.urn, inband_cidr="10.250.0.0/26")
+    found = validate(pol.numbering, renumbered, {"deployedState": state})
+    assert found == [
+        f"rack/{rack.props['name']} would be renumbered (inband_cidr: {rack.props['inband_cidr']} -> 10.250.0.0/26); "
+        "fix: keep allocations stable; a new allocation is a new record"
+    ]
+    removed = [r for r in nxt if r.urn != rack.urn]
+    found = validate(pol.numbering, removed, {"deployedState": state})
+    assert found == [
+        f"rack/{rack.props['name']} would be removed from the ledger without a declared decommission; "
+        "fix: restore it, or declare the decommission in the phase (and keep its record)"
+    ]
+    # declared: the site record lists the decommission of the rack's pool
+    site = _record(removed, "site")
+    declared = _with(removed, site.urn, decommissions=[f"pool/{rack.props['pool']}"])
+    assert validate(pol.numbering, declared, {"deployedState": state}) == []
+
+
+def test_reused_blocks_and_undeclared_retirements_are_refused() -> None:
+    resources = policy_resources(run_of("campus", "phase-1", None))
+    racks = [
+        r for r in resources if r.resource_type == pol.RECORD and r.props["kind"] == "rack" and r.props.get("pool")
+    ]
+    a, b = racks[0], racks[1]
+    found = validate(pol.numbering, _with(resources, b.urn, inband_cidr=a.props["inband_cidr"]))
+    assert found == [
+        f"rack/{max(a.props['name'], b.props['name'])} reuses {a.props['inband_cidr']} of "
+        f"rack/{min(a.props['name'], b.props['name'])}; fix: allocate a new one"
+    ]
+    gone = _with(resources, a.urn, state="retired", reason="undeclared", retired_in="")
+    assert validate(pol.numbering, gone) == [
+        f"rack/{a.props['name']} left the Plan without a declared decommission; fix: declare it in the phase"
+    ]
+
+
+def test_an_unreadable_deployed_state_says_how_to_make_one(tmp_path: Path) -> None:
+    resources = policy_resources(run_of("tiny", "lab-1", None))
+    with pytest.raises(ValueError, match="fix: pulumi stack export --file"):
+        validate(pol.numbering, resources, {"deployedState": str(tmp_path / "missing.json")})
+
+
+def test_cluster_stacks_have_no_ledger_to_check() -> None:
+    resources = policy_resources(run_of("tiny", "lab-1", clusters("tiny", "lab-1")[0]))
+    assert validate(pol.power, resources) == ["<not applicable>"]
+    assert validate(pol.numbering, resources) == ["<not applicable>"]
