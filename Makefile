@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PHASE  ?= phase-1
 
-.PHONY: render plan test lint unit bench bench-nodes node-image clean
+.PHONY: render plan test lint unit bench bench-stacks bench-nodes node-image clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check modules tests stacks
 	$(BIN)/ruff format --check modules tests stacks
 	$(BIN)/mypy
-	$(BIN)/yamllint --strict environments tests playbooks .yamllint .ansible-lint
+	$(BIN)/yamllint --strict environments tests playbooks stacks .yamllint .ansible-lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --nocolor -q
 
 unit: $(STAMP)
@@ -42,6 +42,10 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_plan.py
 	$(BIN)/python tests/benchmarks/bench_render.py
+
+## bench-stacks: resources and mocked program time of every stack at 40 MW and 500 MW, vs one resource per object
+bench-stacks: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_pulumi.py
 
 ## node-image: the Debian 12 node image and package mirror the playbook tests run on (mmdebstrap, docker import)
 node-image: $(STAMP)

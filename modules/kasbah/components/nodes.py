@@ -28,7 +28,7 @@ from kasbah.rendering.tree import plan_digest
 
 # Inputs that say where things are on the machine running `pulumi up` and which plan rendered the
 # tree (checked before a run), not what a node becomes: they never cause a run by themselves.
-UNDIFFED = ("tree", "artifacts", "phase", "plan_sha256", "__provider")
+UNDIFFED = ("tree", "artifacts", "extra_inventories", "phase", "plan_sha256", "__provider")
 
 
 @functools.cache
@@ -104,6 +104,7 @@ def _configure(props: Mapping[str, Any]) -> dict[str, Any]:
         limit=group_name("rack", str(props["rack"])),
         skip_tags=",".join(props.get("skip_tags") or ()) or None,
         extra_vars=tuple(f"{k}={v}" for k, v in sorted((props.get("extra_vars") or {}).items())),
+        extra_inventories=tuple(Path(str(p)) for p in props.get("extra_inventories") or ()),
         parallel=1,
     )
     artifacts = Path(str(props["artifacts"])) / str(props["rack"])
@@ -141,6 +142,9 @@ class NodeRun:
     playbook: str = "site"
     skip_tags: tuple[str, ...] = ()
     extra_vars: pulumi.Input[Mapping[str, str]] | None = None
+    # inventories layered over the tree's: connection settings of the machine running pulumi up
+    # (a bastion, SSH options; the test fleet's docker connection)
+    extra_inventories: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,7 @@ class _Pool(pulumi.ComponentResource):
                     "plan_sha256": configs.plan_sha256,
                     "tree": run.tree,
                     "artifacts": run.artifacts,
+                    "extra_inventories": list(run.extra_inventories),
                 },
                 child,
             )

@@ -36,6 +36,7 @@ class Settings:
     tree: Path
     artifacts: Path
     skip_tags: tuple[str, ...]
+    extra_inventories: tuple[str, ...]
 
 
 def repo_root() -> Path:
@@ -69,12 +70,22 @@ def settings(config: pulumi.Config | None = None) -> Settings:
     environment = _path(env_value, "environment")
     tree = cfg.get("renderedTree") or f"rendered/{environment.name}/{phase}"
     artifacts = cfg.get("artifacts") or ".kasbah/pulumi-runs"
-    skip = cfg.get_object("skipTags") or []
-    if not isinstance(skip, list) or not all(isinstance(t, str) for t in skip):
-        raise pulumi.RunError(
-            "kasbah:skipTags must be a list of tags; fix: pulumi config set --path 'kasbah:skipTags[0]' vendor"
-        )
-    return Settings(environment, phase, _path(tree, "renderedTree"), _path(artifacts, "artifacts"), tuple(skip))
+    lists: dict[str, tuple[str, ...]] = {}
+    for key, example in (("skipTags", "vendor"), ("extraInventories", "inventory/ssh.yml")):
+        value = cfg.get_object(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise pulumi.RunError(
+                f"kasbah:{key} must be a list of strings; fix: pulumi config set --path 'kasbah:{key}[0]' {example}"
+            )
+        lists[key] = tuple(value)
+    return Settings(
+        environment,
+        phase,
+        _path(tree, "renderedTree"),
+        _path(artifacts, "artifacts"),
+        lists["skipTags"],
+        tuple(str(_path(v, "extraInventories")) for v in lists["extraInventories"]),
+    )
 
 
 @functools.lru_cache(maxsize=8)
@@ -142,7 +153,7 @@ def site_program() -> dict[str, Any]:
     for name, fields in book.halls.items():
         racks = {r: f for r, f in book.racks.items() if f["hall"] == name}
         halls[name] = DataHall(name, DataHallArgs(fields, racks))
-    run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags)
+    run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags, extra_inventories=s.extra_inventories)
     configs = _node_configs(plan, _playbooks())
     for pool in plan.pools:
         if pool.cluster is None:
@@ -209,7 +220,13 @@ def cluster_program() -> dict[str, Any]:
         value = cfg.get_secret(key)
         if value is not None:
             extra[var] = value
-    run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags, extra_vars=pulumi.Output.all(**extra))
+    run = NodeRun(
+        str(s.tree),
+        str(s.artifacts),
+        skip_tags=s.skip_tags,
+        extra_vars=pulumi.Output.all(**extra),
+        extra_inventories=s.extra_inventories,
+    )
     charts = charts_with(cfg.get_object("charts"))
     k = KubernetesCluster(
         cluster,

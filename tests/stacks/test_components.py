@@ -1,0 +1,115 @@
+"""Components refuse inconsistent arguments at construction, naming the input; the providers' diffs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pytest
+
+from kasbah.components.cluster import ZeroTrustPolicy, ZeroTrustPolicyArgs, _Placed, charts_with
+from kasbah.components.ledger import LedgerError, LedgerProvider, Record
+from kasbah.components.mocked import run_mocked
+from kasbah.components.nodes import GpuNodePool, NodeConfigs, NodeGroupProvider, NodePoolArgs, NodeRun, ServicePool
+from kasbah.components.site import DataHall, DataHallArgs, ledger
+from kasbah.runners.ansible import playbooks_dir
+from tests.conftest import TINY, planned
+
+PLAN = next(p for p in planned(TINY) if p.phase == "lab-1")
+
+
+def _construct(build: Callable[[], Any]) -> None:
+    def program() -> dict[str, Any]:
+        build()
+        return {}
+
+    run_mocked(program, project="p", stack="s", config={})
+
+
+def test_zero_trust_policy_refuses_a_tenant_namespace_without_default_deny() -> None:
+    allow = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "allow-dns", "namespace": "tenant-a"},
+        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]},
+    }
+    provider = pulumi.ProviderResource("kubernetes", "k8s", {})  # never called under mocks
+    with pytest.raises(ValueError, match=r"zt: tenant namespace\(s\) tenant-a, tenant-b have no default-deny"):
+        _construct(
+            lambda: ZeroTrustPolicy("zt", ZeroTrustPolicyArgs([allow], ["tenant-a", "tenant-b"]), _Placed(), provider)
+        )
+
+
+def test_pools_belong_to_the_stack_that_owns_them() -> None:
+    configs = NodeConfigs.of(PLAN, playbooks_dir())
+    run = NodeRun("tree", "artifacts")
+    mgmt = next(p for p in PLAN.pools if p.cluster is None)
+    gpu = next(p for p in PLAN.pools if p.cluster)
+    with pytest.raises(ValueError, match=rf"pool {mgmt.name} belongs to no cluster; management and storage pools"):
+        _construct(lambda: GpuNodePool("x", NodePoolArgs(mgmt, configs, run)))
+    with pytest.raises(ValueError, match=rf"pool {gpu.name} belongs to cluster lab; its cluster stack makes"):
+        _construct(lambda: ServicePool("x", NodePoolArgs(gpu, configs, run)))
+
+
+def test_a_data_hall_refuses_racks_of_another_hall() -> None:
+    book = ledger([PLAN])
+    hall = next(iter(book.halls.values()))
+    stray = {"elsewhere-r01": {**next(iter(book.racks.values())), "hall": "dh99"}}
+    with pytest.raises(ValueError, match=r"DataHall lab1: rack\(s\) elsewhere-r01 are in another hall"):
+        _construct(lambda: DataHall("lab1", DataHallArgs(hall, stray)))
+
+
+def test_a_record_needs_its_identity() -> None:
+    with pytest.raises(LedgerError, match=r"rack record r1: missing hall, row, position"):
+        _construct(lambda: Record("r1", "rack", {"index": 1}))
+    with pytest.raises(LedgerError, match=r"unknown kind 'shelf'"):
+        _construct(lambda: Record("r1", "shelf", {}))
+
+
+def test_chart_overrides_name_the_key() -> None:
+    assert charts_with({"cilium": {"repository": "https://mirror.campus/cilium"}})["cilium"].repository == (
+        "https://mirror.campus/cilium"
+    )
+    with pytest.raises(ValueError, match=r"kasbah:charts.calico: no such release"):
+        charts_with({"calico": {"version": "1"}})
+    with pytest.raises(ValueError, match=r"kasbah:charts.kueue: unknown key\(s\) tag; use chart, version, repository"):
+        charts_with({"kueue": {"tag": "1"}})
+
+
+def test_ledger_diff_replaces_on_identity_and_updates_the_rest() -> None:
+    old = {"kind": "rack", "name": "r1", "hall": "h", "index": 3, "inband_cidr": "10.0.0.0/26", "state": "live"}
+    p = LedgerProvider()
+    assert p.diff("r1", old, {**old, "inband_cidr": "10.0.1.0/26"}).replaces == ["inband_cidr"]
+    update = p.diff("r1", old, {**old, "state": "retired"})
+    assert update.changes and not update.replaces
+    assert not p.diff("r1", {**old, "__provider": "a"}, {**old, "__provider": "b"}).changes
+    failures = p.check({}, {"kind": "rack", "name": "r1"}).failures
+    assert [f.property for f in failures] == [
+        "hall",
+        "row",
+        "position",
+        "index",
+        "oob_cidr",
+        "inband_cidr",
+        "storage_cidr",
+        "rail_cidrs",
+    ]
+
+
+def test_node_group_diff_runs_only_on_configuration() -> None:
+    old = {
+        "pool": "p",
+        "rack": "r",
+        "hosts": ["a"],
+        "config_sha256": "1",
+        "tree": "/a",
+        "phase": "x",
+        "plan_sha256": "s",
+    }
+    p = NodeGroupProvider()
+    moved = {**old, "tree": "/b", "phase": "y", "plan_sha256": "t", "artifacts": "/c"}
+    assert not p.diff("id", old, moved).changes
+    changed = p.diff("id", old, {**old, "config_sha256": "2"})
+    assert changed.changes and not changed.replaces
+    assert p.diff("id", old, {**old, "hosts": ["a", "b"]}).changes
