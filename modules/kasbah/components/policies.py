@@ -8,7 +8,8 @@ a hand edit, an old checkout, a bug in the planner.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +35,29 @@ NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 _EPSILON_KW = 0.5
 
 
-def _records(resources: Iterable[PolicyResource]) -> dict[tuple[str, str], PolicyResource]:
-    return {(str(r.props["kind"]), str(r.props["name"])): r for r in resources if r.resource_type == RECORD}
+def plain(value: Any) -> Any:
+    """Plain dicts and lists: the analyzer hands policies read-only proxies, which compare unequal to lists."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """A resource as the checks read it."""
+
+    urn: str
+    props: dict[str, Any]
+
+
+def _records(resources: Iterable[PolicyResource]) -> dict[tuple[str, str], _Seen]:
+    return {
+        (str(r.props["kind"]), str(r.props["name"])): _Seen(r.urn, plain(r.props))
+        for r in resources
+        if r.resource_type == RECORD
+    }
 
 
 # ---------------------------------------------------------------------------- default-deny
@@ -43,7 +65,7 @@ def _default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
     denied = {
         (r.props.get("metadata") or {}).get("namespace")
         for r in args.resources
-        if r.resource_type == NETWORK_POLICY and is_default_deny(dict(r.props))
+        if r.resource_type == NETWORK_POLICY and is_default_deny(plain(r.props))
     }
     for r in args.resources:
         if r.resource_type != NAMESPACE:
