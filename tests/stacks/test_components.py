@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -108,8 +109,26 @@ def test_node_group_diff_runs_only_on_configuration() -> None:
         "plan_sha256": "s",
     }
     p = NodeGroupProvider()
-    moved = {**old, "tree": "/b", "phase": "y", "plan_sha256": "t", "artifacts": "/c"}
+    moved = {**old, "tree": "/b", "phase": "y", "plan_sha256": "t", "artifacts": "/c", "extra_vars": {"t": "new"}}
     assert not p.diff("id", old, moved).changes
     changed = p.diff("id", old, {**old, "config_sha256": "2"})
     assert changed.changes and not changed.replaces
     assert p.diff("id", old, {**old, "hosts": ["a", "b"]}).changes
+
+
+def test_the_playbooks_digest_follows_roles_not_docs_or_tool_state(tmp_path: Path) -> None:
+    from kasbah.components.nodes import playbooks_digest
+
+    root = tmp_path / "playbooks"
+    (root / "roles" / "r" / "tasks").mkdir(parents=True)
+    (root / "site.yml").write_text("---\n")
+    (root / "roles" / "r" / "tasks" / "main.yml").write_text("---\n")
+    before = playbooks_digest(root)
+    (root / "README.md").write_text("docs\n")
+    (root / ".ansible").mkdir()
+    (root / ".ansible" / "cache.json").write_text("{}\n")
+    playbooks_digest.cache_clear()
+    assert playbooks_digest(root) == before
+    (root / "roles" / "r" / "tasks" / "main.yml").write_text("---\n- name: changed\n")
+    playbooks_digest.cache_clear()
+    assert playbooks_digest(root) != before

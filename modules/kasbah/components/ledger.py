@@ -10,8 +10,8 @@ an index or block is never handed out twice. The policy pack reads the same reco
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 from pulumi import dynamic
@@ -67,12 +67,11 @@ class LedgerProvider(dynamic.ResourceProvider):
 
 
 _PROVIDER = LedgerProvider()
+_PROTECT = pulumi.ResourceOptions(protect=True)
 
 
 class Record(dynamic.Resource, module="ledger", name="Record"):
     """One ledger record (`pulumi-python:dynamic/ledger:Record`); `kind` says what it records."""
-
-    KINDS: ClassVar[tuple[str, ...]] = tuple(IDENTITY)
 
     def __init__(
         self, resource_name: str, kind: str, fields: Mapping[str, Any], opts: pulumi.ResourceOptions | None = None
@@ -84,11 +83,3 @@ class Record(dynamic.Resource, module="ledger", name="Record"):
             raise LedgerError(f"{kind} record {resource_name}: missing {', '.join(missing)}")
         props: dict[str, Any] = {"kind": kind, "name": resource_name, **fields}
         super().__init__(_PROVIDER, resource_name, props, pulumi.ResourceOptions.merge(opts, _PROTECT))
-
-
-_PROTECT = pulumi.ResourceOptions(protect=True)
-
-
-def cidrs(values: Sequence[str | None]) -> list[str]:
-    """Address blocks as a record stores them: strings, never None."""
-    return [v for v in values if v]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,16 +26,25 @@ from kasbah.planning.model import Node, Plan, Pool
 from kasbah.rendering.inventory import PLAN_PHASE, group_name, host_vars, site_vars
 from kasbah.rendering.tree import plan_digest
 
-# Inputs that say where things are on the machine running `pulumi up` and which plan rendered the
-# tree (checked before a run), not what a node becomes: they never cause a run by themselves.
-UNDIFFED = ("tree", "artifacts", "extra_inventories", "phase", "plan_sha256", "__provider")
+# Inputs that say where things are on the machine running `pulumi up`, which plan rendered the
+# tree (checked before a run) and the run's credentials (join tokens expire within a day), not
+# what a node becomes: they never cause a run by themselves.
+UNDIFFED = ("tree", "artifacts", "extra_inventories", "extra_vars", "phase", "plan_sha256", "__provider")
+
+
+def _reaches_nodes(path: Path, root: Path) -> bool:
+    """Files that decide what a node becomes: playbooks, roles, ansible.cfg; not docs, caches or hidden tool state."""
+    rel = path.relative_to(root)
+    if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
+        return False
+    return rel.parts[0] == "roles" or (len(rel.parts) == 1 and path.suffix in (".yml", ".cfg"))
 
 
 @functools.cache
 def playbooks_digest(root: Path) -> str:
-    """sha256 over every file of the playbook project (roles, playbooks, ansible.cfg)."""
+    """sha256 over the playbook project's files that reach nodes (so a role change reconfigures its racks)."""
     h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and _reaches_nodes(p, root)):
         h.update(path.relative_to(root).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
@@ -227,7 +236,3 @@ class ServicePool(_Pool):
                 f"pool {args.pool.name} belongs to cluster {args.pool.cluster}; its cluster stack makes a GpuNodePool"
             )
         super().__init__("kasbah:site:ServicePool", name, args, opts)
-
-
-def pools_of(plan: Plan, cluster: str | None) -> Sequence[Pool]:
-    return [p for p in plan.pools if p.cluster == cluster]

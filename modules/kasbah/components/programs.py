@@ -144,6 +144,13 @@ def site_program() -> dict[str, Any]:
     history = plans(s)
     plan = history[-1]
     book = ledger(history)
+    top = [plan.site, *book.fabrics, *book.clusters]  # records that share the stack as parent
+    clash = sorted({n for n in top if top.count(n) > 1})
+    if clash:
+        raise pulumi.RunError(
+            f"{', '.join(clash)}: a fabric, a cluster or the site share a name, so their ledger records would share "
+            "a URN; fix: rename the cluster in the environment"
+        )
     Record(plan.site, "site", book.site)
     for name, fields in book.fabrics.items():
         Record(name, "fabric", fields)
