@@ -22,8 +22,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from kasbah import __version__
-from kasbah.config import ConfigError, Environment, PlanningError, load_environment
-from kasbah.planning import diff_plans, plan_campus, plan_to_dict
+from kasbah.config import ConfigError, Environment, load_environment
+from kasbah.planning import diff_plans, plan_environment, plan_to_dict
 from kasbah.planning.diff import PlanDiff
 from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
 from kasbah.planning.model import Plan
@@ -71,10 +71,7 @@ def _plans(env: Environment, upto: str | None) -> list[Plan]:
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
     with _progress(f"planning {env.name}") as tick:
-        try:
-            return plan_campus(env.campus, env.name, upto=upto, progress=tick)
-        except PlanningError as exc:
-            raise ConfigError(env.locate(i) for i in exc.issues) from None
+        return plan_environment(env, upto, tick)
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -132,3 +132,17 @@ def test_the_playbooks_digest_follows_roles_not_docs_or_tool_state(tmp_path: Pat
     (root / "roles" / "r" / "tasks" / "main.yml").write_text("---\n- name: changed\n")
     playbooks_digest.cache_clear()
     assert playbooks_digest(root) != before
+
+
+def test_a_retired_rack_keeps_its_record_with_its_own_declared_reason() -> None:
+    from dataclasses import replace
+
+    from kasbah.planning.model import Retired
+
+    first, second = planned(TINY)[:2]
+    rack = next(r for r in second.racks if r.pool)
+    without = tuple(r for r in second.racks if r.name != rack.name)
+    declared = replace(second, racks=without, retired=(Retired("rack", rack.name, second.phase, "water damage"),))
+    record = ledger([first, declared]).racks[rack.name]
+    assert (record["state"], record["retired_in"], record["reason"]) == ("retired", second.phase, "water damage")
+    assert ledger([first, replace(second, racks=without)]).racks[rack.name]["reason"] == "undeclared"

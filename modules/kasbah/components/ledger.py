@@ -15,6 +15,7 @@ from typing import Any
 
 import pulumi
 from pulumi import dynamic
+from pulumi.dynamic.dynamic import PROVIDER_KEY
 
 # What identifies each kind of record: changing one of these is renumbering, not an update.
 IDENTITY: dict[str, tuple[str, ...]] = {
@@ -24,7 +25,6 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "fabric": ("fabric", "loopback_block"),
     "cluster": ("cluster", "pod_cidr", "service_cidr"),
 }
-_PRIVATE = ("__provider",)
 
 
 class LedgerError(ValueError):
@@ -32,7 +32,13 @@ class LedgerError(ValueError):
 
 
 def _public(props: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in props.items() if k not in _PRIVATE}
+    return {k: v for k, v in props.items() if k != PROVIDER_KEY}
+
+
+def covering_decommissions(kind: str, name: str, fields: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """The decommissions that retire a record, most specific first: its own, its pool's, its hall's."""
+    keys = ((kind, name), ("pool", fields.get("pool")), ("hall", fields.get("hall")))
+    return [(k, str(v)) for k, v in keys if v]
 
 
 class LedgerProvider(dynamic.ResourceProvider):

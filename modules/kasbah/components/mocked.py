@@ -7,14 +7,17 @@ Used by the tests and the benchmark; it needs neither the Pulumi CLI nor a provi
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import pulumi
+from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime import mocks, settings
 
-_PRIVATE = ("__provider",)
+# registered by the SDK itself, not by the program
+_NOT_PROGRAM = ("pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,6 @@ class Registered:
     type: str
     name: str
     inputs: dict[str, Any]
-    custom: bool
 
     @property
     def parent_type(self) -> str | None:
@@ -33,7 +35,7 @@ class Registered:
 
     @property
     def public_inputs(self) -> dict[str, Any]:
-        return {k: v for k, v in self.inputs.items() if k not in _PRIVATE}
+        return {k: v for k, v in self.inputs.items() if k != PROVIDER_KEY}
 
 
 @dataclass
@@ -54,10 +56,10 @@ class MockedRun:
 
 
 class _Recorder(pulumi.runtime.Mocks):
-    def __init__(self, run: MockedRun, stack_outputs: Mapping[str, Mapping[str, Any]]) -> None:
-        self.run = run
+    """Answers for the engine: a resource's state is its inputs; stack references read the given outputs."""
+
+    def __init__(self, stack_outputs: Mapping[str, Mapping[str, Any]]) -> None:
         self.stack_outputs = stack_outputs
-        self.pending: list[tuple[str, str, dict[str, Any], bool]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ == "pulumi:pulumi:StackReference":
@@ -65,7 +67,6 @@ class _Recorder(pulumi.runtime.Mocks):
             if name not in self.stack_outputs:
                 raise KeyError(f"stack reference {name}: no outputs given to the mocks")
             return name, {"name": name, "outputs": dict(self.stack_outputs[name]), "secretOutputNames": []}
-        self.pending.append((args.typ, args.name, dict(args.inputs), bool(args.custom)))
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
@@ -83,24 +84,23 @@ def run_mocked(
     preview: bool = False,
 ) -> MockedRun:
     """Run `program` as stack `project`/`stack` with `kasbah:*` config; return its resources and outputs."""
-    run = MockedRun()
-    recorder = _Recorder(run, stack_outputs or {})
-    all_config = {f"kasbah:{k}": (v if isinstance(v, str) else _json(v)) for k, v in config.items()}
+    recorder = _Recorder(stack_outputs or {})
+    all_config = {f"kasbah:{k}": (v if isinstance(v, str) else json.dumps(v)) for k, v in config.items()}
     all_config.update({f"kasbah:{k}": v for k, v in (secrets or {}).items()})
     settings.reset_options()
     pulumi.runtime.set_all_config(all_config, [f"kasbah:{k}" for k in (secrets or {})])
     monitor = mocks.MockMonitor(recorder)
     pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=preview, monitor=monitor)
-    protected: set[tuple[str, str]] = set()
+    protected: list[pulumi.Resource] = []
 
     def note_protect(args: pulumi.ResourceTransformationArgs) -> None:
         # protection is an option the engine sees, not an input the mocks receive
         if args.opts.protect:
-            protected.add((args.type_, args.name))
+            protected.append(args.resource)
 
     outputs: dict[str, Any] = {}
-
     secret: dict[str, bool] = {}
+    protected_urns: set[str] = set()
 
     @pulumi.runtime.test  # type: ignore[untyped-decorator]
     def body() -> pulumi.Output[Any]:
@@ -113,24 +113,14 @@ def run_mocked(
         return pulumi.Output.all(
             pulumi.Output.from_input(outs).apply(outputs.update),
             pulumi.Output.from_input(cast(Any, flags())).apply(secret.update),
+            pulumi.Output.all(*(r.urn for r in protected)).apply(protected_urns.update),
         )
 
     body()
-    registered = monitor.get_registered_resources()
-    names = {(t, n): (i, c) for t, n, i, c in recorder.pending}
-    for urn in registered:
-        typ = urn.split("::")[2].split("$")[-1]
-        name = urn.split("::")[3]
-        if (typ, name) in names:
-            inputs, custom = names[(typ, name)]
-            run.resources[urn] = Registered(urn, typ, name, inputs, custom)
-    run.protected = {urn for urn, r in run.resources.items() if (r.type, r.name) in protected}
-    run.outputs = outputs
-    run.secret_outputs = {k for k, v in secret.items() if v}
+    run = MockedRun(outputs=outputs, secret_outputs={k for k, v in secret.items() if v})
+    for urn, reg in monitor.get_registered_resources().items():
+        typ, name = urn.split("::")[2].split("$")[-1], urn.split("::")[3]
+        if typ not in _NOT_PROGRAM:
+            run.resources[urn] = Registered(urn, typ, name, dict(reg.state))
+    run.protected = protected_urns
     return run
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)

@@ -21,6 +21,7 @@ from typing import Any
 
 import pulumi
 from pulumi import dynamic
+from pulumi.dynamic.dynamic import PROVIDER_KEY
 
 from kasbah.planning.model import Node, Plan, Pool
 from kasbah.rendering.inventory import PLAN_PHASE, group_name, host_vars, site_vars
@@ -29,7 +30,7 @@ from kasbah.rendering.tree import plan_digest
 # Inputs that say where things are on the machine running `pulumi up`, which plan rendered the
 # tree (checked before a run) and the run's credentials (join tokens expire within a day), not
 # what a node becomes: they never cause a run by themselves.
-UNDIFFED = ("tree", "artifacts", "extra_inventories", "extra_vars", "phase", "plan_sha256", "__provider")
+UNDIFFED = ("tree", "artifacts", "extra_inventories", "extra_vars", "phase", "plan_sha256", PROVIDER_KEY)
 
 
 def _reaches_nodes(path: Path, root: Path) -> bool:

@@ -25,7 +25,7 @@ from pulumi_policy import (
 )
 
 from kasbah.components.cluster import is_default_deny
-from kasbah.components.ledger import IDENTITY
+from kasbah.components.ledger import IDENTITY, covering_decommissions
 from kasbah.planning.labels import TENANT
 
 RECORD = "pulumi-python:dynamic/ledger:Record"
@@ -169,13 +169,8 @@ def _load_state(path: str) -> Mapping[str, Any]:
     return data
 
 
-def _declared(kind: str, props: Mapping[str, Any], decommissions: set[str]) -> bool:
-    name = props.get(kind) or props.get("name")
-    return any(
-        f"{k}/{v}" in decommissions
-        for k, v in ((kind, name), ("pool", props.get("pool")), ("hall", props.get("hall")))
-        if v
-    )
+def _declared(kind: str, name: str, props: Mapping[str, Any], decommissions: set[str]) -> bool:
+    return any(f"{k}/{v}" in decommissions for k, v in covering_decommissions(kind, name, props))
 
 
 def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -205,7 +200,7 @@ def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
     for (kind, name), old in deployed_records(_load_state(str(path))).items():
         new = records.get((kind, name))
         if new is None:
-            if not _declared(kind, old, decommissions):
+            if not _declared(kind, name, old, decommissions):
                 report(
                     f"{kind}/{name} would be removed from the ledger without a declared decommission; "
                     "fix: restore it, or declare the decommission in the phase (and keep its record)",

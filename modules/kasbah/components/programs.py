@@ -19,10 +19,11 @@ from kasbah.components.cluster import KubernetesCluster, KubernetesClusterArgs, 
 from kasbah.components.ledger import Record
 from kasbah.components.nodes import NodeConfigs, NodePoolArgs, NodeRun, ServicePool
 from kasbah.components.site import DataHall, DataHallArgs, ledger
-from kasbah.config import ConfigError, PlanningError, load_environment
-from kasbah.planning import plan_campus
+from kasbah.config import ConfigError, load_environment
+from kasbah.planning import plan_environment
 from kasbah.planning.model import Plan
 from kasbah.rendering.bootstrap import api_host
+from kasbah.rendering.kubernetes import APISERVER_PORT
 
 NAMESPACE = "kasbah"
 
@@ -44,17 +45,10 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[3]
 
 
-def _path(value: str, key: str) -> Path:
+def _path(value: str) -> Path:
+    """Relative paths are relative to the checkout, whichever project directory runs the program."""
     path = Path(value)
-    if not path.is_absolute():
-        # relative paths are relative to the checkout, whichever project directory runs the program
-        path = repo_root() / path
-    if key == "environment" and not (path / "site.yaml").is_file():
-        raise pulumi.RunError(
-            f"kasbah:{key} = {value!r}: no site.yaml at {path}; "
-            "fix: pulumi config set kasbah:environment environments/<name> (relative to the checkout)"
-        )
-    return path
+    return path if path.is_absolute() else repo_root() / path
 
 
 def settings(config: pulumi.Config | None = None) -> Settings:
@@ -67,7 +61,12 @@ def settings(config: pulumi.Config | None = None) -> Settings:
             f"kasbah:{missing} not set for stack {pulumi.get_stack()}; "
             "fix: pulumi config set kasbah:environment environments/campus; pulumi config set kasbah:phase phase-1"
         )
-    environment = _path(env_value, "environment")
+    environment = _path(env_value)
+    if not (environment / "site.yaml").is_file():
+        raise pulumi.RunError(
+            f"kasbah:environment = {env_value!r}: no site.yaml at {environment}; "
+            "fix: pulumi config set kasbah:environment environments/<name> (relative to the checkout)"
+        )
     tree = cfg.get("renderedTree") or f"rendered/{environment.name}/{phase}"
     artifacts = cfg.get("artifacts") or ".kasbah/pulumi-runs"
     lists: dict[str, tuple[str, ...]] = {}
@@ -81,32 +80,26 @@ def settings(config: pulumi.Config | None = None) -> Settings:
     return Settings(
         environment,
         phase,
-        _path(tree, "renderedTree"),
-        _path(artifacts, "artifacts"),
+        _path(tree),
+        _path(artifacts),
         lists["skipTags"],
-        tuple(str(_path(v, "extraInventories")) for v in lists["extraInventories"]),
+        tuple(str(_path(v)) for v in lists["extraInventories"]),
     )
 
 
 @functools.lru_cache(maxsize=8)
 def _plans_cached(environment: Path, phase: str) -> tuple[Plan, ...]:
-    env = load_environment(environment)
     try:
-        env.campus.phase_index(phase)
+        return tuple(plan_environment(load_environment(environment), upto=phase))
     except KeyError as exc:
         raise pulumi.RunError(f"kasbah:phase: {exc.args[0]}") from None
-    try:
-        return tuple(plan_campus(env.campus, env.name, upto=phase))
-    except PlanningError as exc:
-        raise pulumi.RunError(str(ConfigError(env.locate(i) for i in exc.issues))) from None
+    except ConfigError as exc:
+        raise pulumi.RunError(str(exc)) from None
 
 
 def plans(s: Settings) -> tuple[Plan, ...]:
     """Plans of phases 1..`s.phase` (cached per process: the benchmark runs programs repeatedly)."""
-    try:
-        return _plans_cached(s.environment, s.phase)
-    except ConfigError as exc:
-        raise pulumi.RunError(str(exc)) from None
+    return _plans_cached(s.environment, s.phase)
 
 
 def _playbooks() -> Path:
@@ -172,7 +165,7 @@ def site_program() -> dict[str, Any]:
         "capacity": capacity(plan),
         "inventory": str(s.tree / "inventory"),
         "clusters": {
-            c.name: {"api": f"{api_host(plan, c)}:6443", "kubernetes": c.kubernetes_version, "gpus": c.gpus}
+            c.name: {"api": f"{api_host(plan, c)}:{APISERVER_PORT}", "kubernetes": c.kubernetes_version, "gpus": c.gpus}
             for c in plan.clusters
         },
         "halls": {
@@ -244,7 +237,7 @@ def cluster_program() -> dict[str, Any]:
         "phase": phase,
         "cluster": cluster,
         "kubeconfig": k.kubeconfig,
-        "api": f"{api_host(plan, c)}:6443",
+        "api": f"{api_host(plan, c)}:{APISERVER_PORT}",
         "capacity": {
             "nodes": c.nodes,
             "gpus": c.gpus,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from kasbah.components.ledger import Record
+from kasbah.components.ledger import Record, covering_decommissions
 from kasbah.planning.model import Cluster, Fabric, Hall, Plan, Rack
 
 Fields = dict[str, Any]
@@ -106,7 +106,7 @@ def ledger(plans: Sequence[Plan]) -> Ledger:
             if name in live[kind]:
                 fields["state"] = "live"
                 continue
-            why = _why_retired(kind, fields, retired)
+            why = _why_retired(kind, name, fields, retired)
             fields["state"] = "retired"
             fields["retired_in"] = why[0]
             fields["reason"] = why[1]
@@ -122,10 +122,9 @@ def ledger(plans: Sequence[Plan]) -> Ledger:
     return Ledger(site, tables["hall"], tables["rack"], tables["fabric"], tables["cluster"])
 
 
-def _why_retired(kind: str, fields: Fields, retired: Mapping[tuple[str, str], Any]) -> tuple[str, str]:
+def _why_retired(kind: str, name: str, fields: Fields, retired: Mapping[tuple[str, str], Any]) -> tuple[str, str]:
     """The declared decommission that took a record out of the Plan: its own, or its pool's or hall's."""
-    name = fields.get(kind) or ""
-    for key in ((kind, name), ("pool", fields.get("pool") or ""), ("hall", fields.get("hall") or "")):
+    for key in covering_decommissions(kind, name, fields):
         if key in retired:
             r = retired[key]
             return r.phase, r.reason if key[0] == kind else f"{key[0]} {key[1]} decommissioned: {r.reason}"

@@ -3,6 +3,6 @@
 from kasbah.planning.diff import PlanDiff, diff_plans
 from kasbah.planning.export import plan_to_dict, summary
 from kasbah.planning.model import Plan
-from kasbah.planning.planner import plan_campus, plan_phase
+from kasbah.planning.planner import plan_campus, plan_environment, plan_phase
 
-__all__ = ["Plan", "PlanDiff", "diff_plans", "plan_campus", "plan_phase", "plan_to_dict", "summary"]
+__all__ = ["Plan", "PlanDiff", "diff_plans", "plan_campus", "plan_environment", "plan_phase", "plan_to_dict", "summary"]

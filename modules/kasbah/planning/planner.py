@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from math import ceil
+from typing import TYPE_CHECKING
 
-from kasbah.config.issues import ConfigIssue, Loc, PlanningError
+from kasbah.config.issues import ConfigError, ConfigIssue, Loc, PlanningError
 from kasbah.config.models import (
     Campus,
     ClusterSpec,
@@ -43,6 +44,9 @@ from kasbah.planning.model import (
     Switch,
     Tenant,
 )
+
+if TYPE_CHECKING:
+    from kasbah.config.loader import Environment
 
 Progress = Callable[[str], None]
 
@@ -1334,6 +1338,17 @@ def plan_campus(
     if planner.issues:
         raise PlanningError(planner.issues)
     return plans
+
+
+def plan_environment(env: Environment, upto: str | None = None, progress: Progress | None = None) -> list[Plan]:
+    """plan_campus for a loaded environment: refusals come back located in its files (ConfigError).
+
+    An unknown `upto` raises KeyError naming the phases.
+    """
+    try:
+        return plan_campus(env.campus, env.name, upto=upto, progress=progress)
+    except PlanningError as exc:
+        raise ConfigError(env.locate(i) for i in exc.issues) from None
 
 
 def plan_phase(campus: Campus, phase: str, environment: str = "") -> Plan:
