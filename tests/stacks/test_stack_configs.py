@@ -58,7 +58,7 @@ def test_projects_use_the_checkout_virtualenv() -> None:
     assert policy["runtime"]["name"] == "python"
 
 
-def _site(**config: str) -> None:
+def _site(**config: Any) -> None:
     run_mocked(site_program, project="kasbah-site", stack="bad", config=config)
 
 
@@ -79,9 +79,17 @@ def _cluster(config: dict[str, str], secrets: dict[str, str] | None = None) -> N
         ({"environment": "environments/tiny"}, r"kasbah:phase not set for stack bad; fix: pulumi config set"),
         ({"environment": "environments/nowhere", "phase": "x"}, r"no site.yaml at .*environments/nowhere; fix:"),
         ({"environment": "environments/tiny", "phase": "lab-9"}, r"kasbah:phase: no phase `lab-9` .*lab-1, lab-2"),
+        (
+            {"environment": "environments/tiny", "phase": "lab-1", "skipTags": "vendor"},
+            r"kasbah:skipTags must be a list of strings; fix: pulumi config set --path 'kasbah:skipTags\[0\]' vendor",
+        ),
+        (
+            {"environment": "environments/tiny", "phase": "lab-1", "extraInventories": [1]},
+            r"kasbah:extraInventories must be a list of strings",
+        ),
     ],
 )
-def test_bad_site_config_names_the_key_and_the_fix(config: dict[str, str], message: str) -> None:
+def test_bad_site_config_names_the_key_and_the_fix(config: dict[str, Any], message: str) -> None:
     with pytest.raises(pulumi.RunError, match=message):
         _site(**config)
 
@@ -91,6 +99,10 @@ def test_bad_cluster_config_names_the_key_and_the_fix() -> None:
         pulumi.RunError, match=r"kasbah:cluster = 'nope': no such cluster in tiny lab-1 \(clusters: lab\)"
     ):
         _cluster({"phase": "lab-1", "cluster": "nope"}, {"kubeconfig": KUBECONFIG})
+    with pytest.raises(pulumi.RunError, match=r"kasbah:charts.calico: no such release.*fix: pulumi config set --path"):
+        _cluster({"phase": "lab-1", "cluster": "lab", "charts": '{"calico": {}}'}, {"kubeconfig": KUBECONFIG})
+    with pytest.raises(pulumi.RunError, match=r"kasbah:charts.*not a valid 'JSON object'.*fix: pulumi config set"):
+        _cluster({"phase": "lab-1", "cluster": "lab", "charts": "mirror"}, {"kubeconfig": KUBECONFIG})
     with pytest.raises(pulumi.RunError, match=r"kasbah:kubeconfig is not set; fix: pulumi config set --secret"):
         _cluster({"phase": "lab-1", "cluster": "lab"})
     with pytest.raises(

@@ -71,7 +71,10 @@ def settings(config: pulumi.Config | None = None) -> Settings:
     artifacts = cfg.get("artifacts") or ".kasbah/pulumi-runs"
     lists: dict[str, tuple[str, ...]] = {}
     for key, example in (("skipTags", "vendor"), ("extraInventories", "inventory/ssh.yml")):
-        value = cfg.get_object(key) or []
+        try:
+            value = cfg.get_object(key) or []
+        except pulumi.ConfigTypeError:  # not JSON: a bare word
+            value = None
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise pulumi.RunError(
                 f"kasbah:{key} must be a list of strings; fix: pulumi config set --path 'kasbah:{key}[0]' {example}"
@@ -227,7 +230,12 @@ def cluster_program() -> dict[str, Any]:
         extra_vars=pulumi.Output.all(**extra),
         extra_inventories=s.extra_inventories,
     )
-    charts = charts_with(cfg.get_object("charts"))
+    try:
+        charts = charts_with(cfg.get_object("charts"))
+    except (ValueError, pulumi.ConfigTypeError) as exc:  # ConfigTypeError: not JSON
+        raise pulumi.RunError(
+            f"{exc}; fix: pulumi config set --path 'kasbah:charts.<release>.repository' <mirror URL>"
+        ) from None
     k = KubernetesCluster(
         cluster,
         KubernetesClusterArgs(plan, cluster, kubeconfig, _node_configs(plan, _playbooks()), run, charts),
