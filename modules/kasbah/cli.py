@@ -13,6 +13,7 @@ import time
 import traceback
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from ipaddress import ip_network
 from pathlib import Path
 from typing import Any
@@ -31,19 +32,21 @@ from kasbah.rendering.phase import render_plans
 from kasbah.rendering.tree import RenderError, plan_digest, read_marker, write_tree
 from kasbah.runners.ansible import PLAYBOOKS
 from kasbah.verification.reachability import format_matrix
-from kasbah.verification.verify import Finding, Verification, read_tree, verify_files
+from kasbah.verification.verify import Finding, Verification, cluster_manifests, read_tree, verify_files
 
 EXIT_OK = 0
 EXIT_UNSTABLE = 1
 EXIT_INVALID = 2
 EXIT_INTERNAL = 3
+EXIT_UNREACHABLE = 4
 PLAN_KEYS = ("format", "phase", "summary", *SECTIONS)
 DEFAULT_ENV = "environments/campus"
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
-if not out.is_terminal and "COLUMNS" not in os.environ:
-    out.width = 200  # piped or logged: keep table rows on one line
+for _console in (out, err):
+    if not _console.is_terminal and "COLUMNS" not in os.environ:
+        _console.width = 200  # piped or logged: keep table rows and messages on one line
 
 
 class UsageError(Exception):
@@ -194,43 +197,202 @@ def cmd_render(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_verify(args: argparse.Namespace) -> int:
-    env = load_environment(_env_path(args.environment))
-    target = Path(args.target) if args.target else None
-    if target is not None and (target.is_dir() or os.sep in args.target):
+@dataclass
+class _Target:
+    """What verify, preview and apply work on: a rendered tree on disk, or a phase rendered in memory."""
+
+    files: dict[str, bytes]
+    plans: list[Plan]
+    label: str
+    marker: dict[str, Any] | None
+    stale: str | None  # why the tree does not match the environment's plan now
+
+    @property
+    def phase(self) -> str:
+        return self.plans[-1].phase
+
+
+def _target(env: Environment, arg: str | None) -> _Target:
+    target = Path(arg) if arg else None
+    if arg is not None and target is not None and (target.is_dir() or os.sep in arg):
         if not target.is_dir():
             raise UsageError(f"{target}: no such directory; give a rendered tree or a phase name")
         marker = read_marker(target)
         phase = str(marker.get("phase"))
-        plans = _plans(env, phase) if phase in {p.name for p in env.campus.phases} else None
-        if plans is None:
+        if phase not in {p.name for p in env.campus.phases}:
             raise UsageError(
                 f"{target} was rendered for phase `{phase}` of `{marker.get('environment')}`, which {env.root} does not have; "
                 "fix: pass the environment it came from with -e"
             )
-        files = read_tree(target)
-        stale: list[Finding] = []
-        if marker.get("plan_sha256") != plan_digest(plans[-1]):
-            stale.append(
-                Finding(
-                    "tree",
-                    str(target),
-                    f"rendered from a different plan than {env.root} gives for {phase} now; render it again "
-                    f"(`kasbah render {phase} -e {env.root} --out {target}`) or verify the environment it came from",
-                )
-            )
-        label = str(target)
-    else:
-        phase = args.target or env.campus.phases[0].name
         plans = _plans(env, phase)
-        with _progress(f"rendering {phase}") as tick:
-            rendered = render_plans(plans, env.name, env.campus.catalog, tick)
-        files, marker, stale, label = rendered.files, None, [], f"{env.name}/{phase} (rendered in memory)"
-    with _progress(f"verifying {phase}") as tick:
-        result = verify_files(files, plans[-1], marker, tick)
-    result.findings[:0] = stale
-    show_verification(result, label, args.matrix)
+        stale = None
+        if marker.get("plan_sha256") != plan_digest(plans[-1]):
+            stale = (
+                f"rendered from a different plan than {env.root} gives for {phase} now; render it again "
+                f"(`kasbah render {phase} -e {env.root} --out {target}`) or use the environment it came from"
+            )
+        return _Target(read_tree(target), plans, str(target), marker, stale)
+    phase = arg or env.campus.phases[0].name
+    plans = _plans(env, phase)
+    with _progress(f"rendering {phase}") as tick:
+        rendered = render_plans(plans, env.name, env.campus.catalog, tick)
+    return _Target(dict(rendered.files), plans, f"{env.name}/{phase} (rendered in memory)", None, None)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    env = load_environment(_env_path(args.environment))
+    t = _target(env, args.target)
+    with _progress(f"verifying {t.phase}") as tick:
+        result = verify_files(t.files, t.plans[-1], t.marker, tick)
+    if t.stale:
+        result.findings.insert(0, Finding("tree", t.label, t.stale))
+    show_verification(result, t.label, args.matrix)
     return EXIT_OK if result.ok else EXIT_UNSTABLE
+
+
+def _cluster_objects(t: _Target, cluster: str | None) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The objects one cluster's kustomization applies, exactly as `kasbah verify` reads them."""
+    names = [c.name for c in t.plans[-1].clusters]
+    if cluster is None:
+        if len(names) != 1:
+            raise UsageError(f"{t.label} has {len(names)} clusters ({', '.join(names)}); fix: pick one with --cluster")
+        cluster = names[0]
+    elif cluster not in names:
+        raise UsageError(f"{t.label} has no cluster `{cluster}`; it has: {', '.join(names) or 'none'}")
+    findings: list[Finding] = []
+    objs = list(cluster_manifests(t.files, cluster, findings))
+    if findings:
+        raise UsageError(
+            f"{t.label}: the tree of cluster {cluster} is broken; fix it or render again:\n"
+            + "\n".join(f"  {f.where}: {f.message}" for f in findings)
+        )
+    return cluster, objs
+
+
+def _sync(args: argparse.Namespace, dry_run: bool) -> int:
+    from kasbah.kube import client, sync
+    from kasbah.verification.schema import custom_resource_definitions
+
+    if args.concurrency < 1:
+        raise UsageError(f"--concurrency {args.concurrency}: give 1 or more")
+    if not args.timeout > 0:
+        raise UsageError(f"--timeout {args.timeout}: give the seconds a request may take, more than 0")
+    env = load_environment(_env_path(args.environment))
+    t = _target(env, args.target)
+    if t.stale and not dry_run:
+        raise UsageError(f"{t.label} was {t.stale}")
+    if t.stale:
+        err.print(f"[yellow]warning[/]: {t.label} was {escape(t.stale)}")
+    cluster, objs = _cluster_objects(t, args.cluster)
+    crds = (
+        [("(kasbah's vendored CRDs)", o) for o in custom_resource_definitions()] if args.crds or args.crds_only else []
+    )
+    objs = crds if args.crds_only else crds + objs
+    try:
+        kube = client.Kube(Path(args.kubeconfig), args.context, args.concurrency, args.timeout)
+    except client.KubeconfigError as exc:
+        raise UsageError(str(exc)) from None
+    verb = "previewing" if dry_run else "applying"
+    try:
+        with _progress(f"{verb} {len(objs)} objects of {cluster}") as tick:
+            report = sync.sync(
+                kube,
+                objs,
+                dry_run=dry_run,
+                concurrency=args.concurrency,
+                field_manager=args.field_manager,
+                force=getattr(args, "force_conflicts", False),
+                progress=lambda done, total: tick(f"{done}/{total}"),
+            )
+    except client.UnreachableError as exc:
+        err.print(f"kasbah: {escape(str(exc))}")
+        return EXIT_UNREACHABLE
+    except TimeoutError as exc:  # CRDs applied but not Established in time
+        err.print(f"kasbah: {escape(str(exc))}; fix: check the API server's logs, then run the apply again")
+        return EXIT_UNSTABLE
+    finally:
+        kube.close()
+    target_version = next(c.kubernetes_version for c in t.plans[-1].clusters if c.name == cluster)
+    skew = _version_skew(report.version, target_version)
+    if skew:
+        err.print(f"[yellow]warning[/]: {skew}")
+    if args.json:
+        sys.stdout.write(json.dumps({"cluster": cluster, "target": t.label, **report.as_dict()}, indent=2) + "\n")
+    else:
+        show_sync(report, f"{t.label}, cluster {cluster}", args.verbose)
+    if args.markdown:
+        write_atomic(Path(args.markdown), sync_markdown(report, f"{t.label}, cluster {cluster}"))
+    return EXIT_OK if report.ok else EXIT_UNSTABLE
+
+
+def _version_skew(server: str, target: str) -> str | None:
+    """A warning when the cluster is older than the Kubernetes version the tree is rendered for."""
+    try:
+        have = tuple(int(x) for x in server.lstrip("v").split(".")[:2])
+        want = tuple(int(x) for x in target.split(".")[:2])
+    except ValueError:
+        return None
+    if have >= want:
+        return None
+    return (
+        f"the cluster runs Kubernetes {server} and the tree targets Kubernetes {target}: the server refuses "
+        "fields it does not know yet (NetworkPolicy endPort before 1.22, for one)"
+    )
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    return _sync(args, dry_run=True)
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    return _sync(args, dry_run=False)
+
+
+def cmd_kind_config(args: argparse.Namespace) -> int:
+    from kasbah.kube.kind import kind_config
+
+    env = load_environment(_env_path(args.environment))
+    phase = args.phase or env.campus.phases[0].name
+    plan = _plans(env, phase)[-1]
+    names = [c.name for c in plan.clusters]
+    cluster = args.cluster or (names[0] if len(names) == 1 else None)
+    if cluster not in names:
+        raise UsageError(f"{env.name}/{phase} has clusters {', '.join(names) or 'none'}; fix: pick one with --cluster")
+    try:
+        text = kind_config(plan, cluster, max_nodes=args.max_nodes)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if args.output:
+        write_atomic(Path(args.output), text)
+        err.print(f"wrote the kind configuration of {env.name}/{phase} cluster {cluster} to {args.output}")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from kasbah import review
+
+    base, head = Path(args.base), Path(args.head)
+    for side, path in (("--base", base), ("--head", head)):
+        if not (path / "environments").is_dir():
+            raise UsageError(
+                f"{side} {path}: not a kasbah checkout (no environments/); fix: `git worktree add {path} origin/main`"
+            )
+    envs = args.environment or None
+    for e in envs or ():
+        if not (head / "environments" / e / "site.yaml").is_file():
+            raise UsageError(f"--environment {e}: {head / 'environments' / e} has no site.yaml")
+    with _progress("planning and rendering both sides"):
+        result = review.review(base, head, envs, "every stack asked for (--all-stacks)" if args.all_stacks else None)
+    text = review.markdown(result)
+    if args.output:
+        write_atomic(Path(args.output), text)
+    else:
+        sys.stdout.write(text)
+    if args.affected:
+        write_atomic(Path(args.affected), json.dumps(result.affected(), indent=2) + "\n")
+    return EXIT_OK if result.stable else EXIT_UNSTABLE
 
 
 def _configured_tree(env: Environment, target: str) -> Path:
@@ -331,6 +493,92 @@ def show_configure(result: Any, artifacts: Path) -> None:
         f"{verdict}: {len(hosts):,} hosts, {sum(1 for h in hosts if h.changed):,} changed, {bad:,} failed or "
         f"unreachable; per-host results in {artifacts / 'summary.json'}"
     )
+
+
+SYNC_STYLE = {
+    "create": ("green", "+"),
+    "change": ("yellow", "~"),
+    "unchanged": ("dim", "="),
+    "rejected": ("red", "✗"),
+    "missing-kind": ("red", "?"),
+}
+
+
+def _short(value: Any) -> str:
+    text = "(none)" if value is None else json.dumps(value, sort_keys=True) if not isinstance(value, str) else value
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def show_sync(report: Any, label: str, verbose: bool) -> None:
+    from kasbah.kube.sync import missing_kind_fix
+
+    what = "preview (server-side dry-run)" if report.dry_run else "apply (server-side apply)"
+    out.rule(f"[bold]kasbah {what.split()[0]}[/] {escape(label)}")
+    for o in report.outcomes:
+        if o.action == "unchanged" and not verbose:
+            continue
+        style, mark = SYNC_STYLE[o.action]
+        out.print(f"  [{style}]{mark} {o.action:<9}[/] {escape(o.label)}")
+        for c in o.changes[:20]:
+            out.print(f"      {escape(c.path)}: {escape(_short(c.before))} → {escape(_short(c.after))}")
+        if len(o.changes) > 20:
+            out.print(f"      … and {len(o.changes) - 20} more fields (--json lists all)")
+        if o.message:
+            out.print(f"      [dim]{escape(o.message)}[/]" if not o.failed else f"      {escape(o.message)}")
+    counts = ", ".join(
+        f"{report.count(a)} {word}"
+        for a, word in (
+            ("create", "to create" if report.dry_run else "created"),
+            ("change", "to change" if report.dry_run else "changed"),
+            ("unchanged", "unchanged"),
+            ("rejected", "rejected"),
+            ("missing-kind", "of kinds the cluster does not serve"),
+        )
+        if report.count(a) or a in ("create", "change", "unchanged")
+    )
+    out.print(
+        f"{what} of {len(report.outcomes)} objects against {report.server} ({report.version}): {counts}; "
+        f"{report.seconds:.2f} s, {report.rate:,.0f} objects/s at {report.concurrency} at a time"
+    )
+    if report.unchecked:
+        out.print(
+            f"[yellow]{report.unchecked} object(s) not checked by the server[/]: their namespace or CRD is created by "
+            "this change, and a dry-run cannot check objects inside what does not exist yet"
+        )
+    for missing in report.missing_kinds():
+        api_version, kind = missing.split(" ")
+        err.print(f"[red]the cluster does not serve {missing}[/]; fix: {escape(missing_kind_fix(api_version, kind))}")
+    if report.missing_kinds():
+        err.print(
+            "  on a kind or test cluster, `kasbah apply TARGET --crds-only` installs the CRDs kasbah verifies against"
+        )
+
+
+def sync_markdown(report: Any, label: str) -> str:
+    """The preview as a markdown summary (a pull request's job summary)."""
+    word = "Preview" if report.dry_run else "Apply"
+    lines = [
+        f"### {word}: {label}",
+        "",
+        f"Against {report.server} ({report.version}), {len(report.outcomes)} objects, "
+        f"{report.seconds:.2f} s at {report.concurrency} at a time.",
+        "",
+        "| create | change | unchanged | rejected | kind not served |",
+        "|---:|---:|---:|---:|---:|",
+        "| "
+        + " | ".join(str(report.count(a)) for a in ("create", "change", "unchanged", "rejected", "missing-kind"))
+        + " |",
+        "",
+    ]
+    shown = [o for o in report.outcomes if o.action != "unchanged"]
+    if shown:
+        lines += ["| | object | fields / reason |", "|---|---|---|"]
+        for o in shown:
+            detail = "; ".join(f"`{c.path}`" for c in o.changes[:10]) or o.message
+            cell = detail.replace("|", "\\|")
+            lines.append(f"| {o.action} | `{o.label}` | {cell} |")
+        lines.append("")
+    return "\n".join(lines)
 
 
 def show_verification(result: Verification, label: str, matrix: bool) -> None:
@@ -619,6 +867,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forks", type=int, help="hosts at a time within a slice (default: ansible.cfg's)")
     p.add_argument("--artifacts", help="where per-slice artifacts and summary.json go (default .kasbah/runs/...)")
     p.set_defaults(func=cmd_configure)
+
+    for name, dry in (("preview", True), ("apply", False)):
+        p = sub.add_parser(
+            name,
+            help=(
+                "server-side dry-run of a cluster's manifests against a live cluster: what would be created or changed"
+                if dry
+                else "server-side apply of a cluster's manifests (field manager `kasbah`); never deletes"
+            ),
+        )
+        p.add_argument("target", nargs="?", help="a phase (rendered in memory) or a rendered tree")
+        p.add_argument("-e", "--environment", help=env_help)
+        p.add_argument("--kubeconfig", required=True, help="the cluster's kubeconfig")
+        p.add_argument("--context", help="kubeconfig context (default: its current-context)")
+        p.add_argument("--cluster", help="which of the phase's clusters (default: the only one)")
+        p.add_argument("-j", "--concurrency", type=int, default=16, help="requests in flight (default 16)")
+        p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
+        p.add_argument("--field-manager", default="kasbah", help="server-side apply field manager (default kasbah)")
+        p.add_argument(
+            "--crds", action="store_true", help="also apply kasbah's vendored CRDs first (kind/test clusters)"
+        )
+        p.add_argument("--crds-only", action="store_true", help="only the vendored CRDs (kind/test clusters)")
+        p.add_argument("--json", action="store_true", help="print every object's outcome as JSON")
+        p.add_argument("--markdown", help="also write a markdown summary to this file")
+        p.add_argument("-v", "--verbose", action="store_true", help="list unchanged objects too")
+        if not dry:
+            p.add_argument("--force-conflicts", action="store_true", help="take over fields another field manager owns")
+        p.set_defaults(func=cmd_preview if dry else cmd_apply)
+
+    p = sub.add_parser("kind-config", help="a kind cluster configuration with the Plan's nodes, labels and taints")
+    p.add_argument("phase", nargs="?", help="phase name (default: the first)")
+    p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument("--cluster", help="which of the phase's clusters (default: the only one)")
+    p.add_argument("--max-nodes", type=int, default=12, help="refuse clusters with more nodes than this (default 12)")
+    p.add_argument("-o", "--output", help="write to this file (atomically) instead of stdout")
+    p.set_defaults(func=cmd_kind_config)
+
+    p = sub.add_parser(
+        "review",
+        help="what a change does against a base checkout: plan diffs, rendered files, affected stacks (markdown)",
+    )
+    p.add_argument("--base", required=True, help="a checkout of the base branch (git worktree add DIR origin/main)")
+    p.add_argument("--head", default=".", help="the changed checkout (default: here)")
+    p.add_argument(
+        "-e", "--environment", action="append", help="only this environment (a name under environments/; repeatable)"
+    )
+    p.add_argument("-o", "--output", help="write the markdown to this file (atomically) instead of stdout")
+    p.add_argument("--affected", help="write the affected stacks as JSON here (for a CI matrix)")
+    p.add_argument("--all-stacks", action="store_true", help="mark every stack affected (no deployed baseline)")
+    p.set_defaults(func=cmd_review)
 
     return parser
 

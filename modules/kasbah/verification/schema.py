@@ -918,6 +918,7 @@ class _CustomResource:
     kind: str
     scope: str
     versions: Mapping[str, Mapping[str, Any]]
+    plural: str
 
 
 @functools.cache
@@ -928,8 +929,34 @@ def _custom_resources() -> tuple[_CustomResource, ...]:
             continue
         data = json.loads(entry.read_text(encoding="utf-8"))
         versions = {v["name"]: v["schema"] for v in data["versions"]}
-        loaded.append(_CustomResource(data["group"], data["kind"], data["scope"], versions))
+        plural = entry.name.split(".", 1)[0]  # files are named <plural>.<group>.json, like the CRDs
+        loaded.append(_CustomResource(data["group"], data["kind"], data["scope"], versions, plural))
     return tuple(loaded)
+
+
+def custom_resource_definitions() -> list[dict[str, Any]]:
+    """The vendored CRDs as `apiextensions.k8s.io/v1` objects, for clusters that have no operators.
+
+    Their schemas are the ones `kasbah verify` checks against (descriptions, defaults and CEL rules
+    dropped, see `crds/SOURCES.md`). On a real cluster the CRDs come with the Helm charts; these
+    are for kind and test clusters, where `kasbah apply --crds` installs them.
+    """
+    out = []
+    for cr in _custom_resources():
+        names = {"plural": cr.plural, "singular": cr.kind.lower(), "kind": cr.kind, "listKind": f"{cr.kind}List"}
+        versions = [
+            {"name": name, "served": True, "storage": i == 0, "schema": {"openAPIV3Schema": schema}}
+            for i, (name, schema) in enumerate(cr.versions.items())
+        ]
+        out.append(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {"name": f"{cr.plural}.{cr.group}"},
+                "spec": {"group": cr.group, "names": names, "scope": cr.scope, "versions": versions},
+            }
+        )
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,271 @@
+"""Ordering, diffing and input errors of preview/apply, and the kind configuration; no cluster needed."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from kasbah.kube.client import Kube
+from kasbah.kube.kind import kind_config
+from kasbah.kube.sync import FieldChange, compare, field_changes, sync, waves
+from kasbah.planning.labels import cluster_nodes, node_labels, registration_taints
+from kasbah.rendering.kubernetes import cluster_files, cluster_view
+from tests.cluster.conftest import kasbah
+from tests.conftest import CAMPUS, TINY, planned
+
+
+def obj(
+    kind: str, name: str, ns: str | None = None, wave: int | None = None, api: str = "v1"
+) -> tuple[str, dict[str, Any]]:
+    meta: dict[str, Any] = {"name": name, **({"namespace": ns} if ns else {})}
+    if wave is not None:
+        meta["annotations"] = {"argocd.argoproj.io/sync-wave": str(wave)}
+    return f"{kind}.yaml", {"apiVersion": api, "kind": kind, "metadata": meta}
+
+
+def test_waves_put_crds_then_namespaces_then_sync_waves_in_order() -> None:
+    crd = obj("CustomResourceDefinition", "x.example.com", api="apiextensions.k8s.io/v1")
+    items = [
+        obj("ConfigMap", "late", "a", wave=1),
+        obj("NetworkPolicy", "deny", "a", wave=-1),
+        obj("Namespace", "a", wave=-2),
+        crd,
+        obj("ConfigMap", "plain", "a"),
+        obj("Namespace", "b"),
+        obj("NetworkPolicy", "deny", "b", wave=-1),
+        obj("Thing", "odd", "a", wave=None),
+    ]
+    items[-1][1]["metadata"]["annotations"] = {"argocd.argoproj.io/sync-wave": "soon"}  # unreadable: wave 0
+    got = [[(o["kind"], o["metadata"].get("namespace"), o["metadata"]["name"]) for _, o in w] for w in waves(items)]
+    assert got == [
+        [("CustomResourceDefinition", None, "x.example.com")],
+        [("Namespace", None, "a"), ("Namespace", None, "b")],
+        [("NetworkPolicy", "a", "deny"), ("NetworkPolicy", "b", "deny")],
+        [("ConfigMap", "a", "plain"), ("Thing", "a", "odd")],
+        [("ConfigMap", "a", "late")],
+    ]
+
+
+def test_waves_of_the_rendered_tree_keep_every_object_once() -> None:
+    plan = planned(CAMPUS)[0]
+    for cluster in plan.clusters:
+        objs = [(path, o) for path, group in cluster_files(cluster_view(plan, cluster)) for o in group]
+        ws = waves(objs)
+        assert sorted(id(o) for w in ws for _, o in w) == sorted(id(o) for _, o in objs)
+        assert {o["kind"] for _, o in ws[0]} == {"Namespace"}  # the tree holds no CRDs: they come with charts
+        # every namespaced object comes after its namespace's wave
+        assert all(o["kind"] != "Namespace" for w in ws[1:] for _, o in w)
+
+
+def test_field_changes_name_each_differing_field() -> None:
+    live = {
+        "metadata": {"labels": {"kasbah.io/pool": "a", "keep": "x"}},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "8"}, "ports": [{"port": 53}, {"port": 80}], "gone": 1},
+    }
+    new = {
+        "metadata": {"labels": {"kasbah.io/pool": "b", "keep": "x"}},
+        "spec": {"hard": {"requests.nvidia.com/gpu": "16"}, "ports": [{"port": 53}, {"port": 443}], "added": True},
+    }
+    assert field_changes(live, new) == [
+        FieldChange('metadata.labels["kasbah.io/pool"]', "a", "b"),
+        FieldChange("spec.added", None, True),
+        FieldChange("spec.gone", 1, None),
+        FieldChange('spec.hard["requests.nvidia.com/gpu"]', "8", "16"),
+        FieldChange("spec.ports[1].port", 80, 443),
+    ]
+    # a list that grows or shrinks is one change of the whole list
+    assert field_changes({"a": [1]}, {"a": [1, 2]}) == [FieldChange("a", [1], [1, 2])]
+
+
+def test_compare_ignores_what_the_server_keeps_for_itself() -> None:
+    live = {
+        "kind": "ConfigMap",
+        "metadata": {"name": "x", "resourceVersion": "1", "uid": "u", "managedFields": [{"manager": "a"}]},
+        "data": {"a": "1"},
+        "status": {"phase": "Active"},
+    }
+    same = {**live, "metadata": {**live["metadata"], "resourceVersion": "2", "managedFields": []}, "status": {}}
+    assert compare(live, same) == ("unchanged", [])
+    assert compare(None, same) == ("create", [])
+    changed = {**same, "data": {"a": "2"}}
+    assert compare(live, changed) == ("change", [FieldChange("data.a", "1", "2")])
+
+
+# --------------------------------------------------------------------------- input errors
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def _kubeconfig(path: Path, server: str, contexts: tuple[str, ...] = ("a",)) -> Path:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "c", "cluster": {"server": server, "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": n, "context": {"cluster": "c", "user": "u"}} for n in contexts],
+        "current-context": contexts[0],
+    }
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_an_unreachable_cluster_is_exit_4_and_says_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    port = _closed_port()
+    config = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{port}")
+    for verb in ("preview", "apply"):
+        code, out, err = kasbah(capsys, verb, "lab-1", "-e", str(TINY), "--kubeconfig", str(config))
+        assert code == 4, err
+        assert f"cannot reach the API server at https://127.0.0.1:{port}" in err
+        assert "Connection refused" in err and "--kubeconfig/--context" in err
+        assert out == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--kubeconfig", "/nonexistent/kc"], "/nonexistent/kc: no such kubeconfig"),
+        (["--kubeconfig", "{kc}", "--context", "nope"], "context `nope`"),
+        (["--kubeconfig", "{bad}"], "cannot use this kubeconfig"),
+        (["--kubeconfig", "{kc}", "--cluster", "nope"], "has no cluster `nope`; it has: lab"),
+        (["--kubeconfig", "{kc}", "-j", "0"], "--concurrency 0: give 1 or more"),
+        (["--kubeconfig", "{kc}", "--timeout", "-1"], "--timeout -1.0: give the seconds a request may take"),
+    ],
+)
+def test_bad_input_is_exit_2_and_names_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{_closed_port()}")
+    bad = tmp_path / "bad"
+    bad.write_text("clusters: [\n")
+    args = [a.format(kc=kc, bad=bad) for a in args]
+    code, _, err = kasbah(capsys, "preview", "lab-1", "-e", str(TINY), *args)
+    assert code == 2, err
+    assert message in " ".join(err.split())
+
+
+def test_a_phase_with_several_clusters_needs_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{_closed_port()}")
+    code, _, err = kasbah(capsys, "preview", "phase-1", "-e", str(CAMPUS), "--kubeconfig", str(kc))
+    assert code == 2 and "has 2 clusters (train-1, cloud-1); fix: pick one with --cluster" in " ".join(err.split())
+
+
+def test_apply_refuses_a_stale_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tree = tmp_path / "tree"
+    assert kasbah(capsys, "render", "lab-1", "-e", str(TINY), "--out", str(tree))[0] == 0
+    marker = tree / "kasbah.json"
+    marker.write_text(marker.read_text().replace('"plan_sha256": "', '"plan_sha256": "0'))
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{_closed_port()}")
+    code, _, err = kasbah(capsys, "apply", str(tree), "-e", str(TINY), "--kubeconfig", str(kc))
+    assert code == 2 and "rendered from a different plan" in " ".join(err.split())
+    # a preview of it warns and goes on (here to the unreachable cluster)
+    code, _, err = kasbah(capsys, "preview", str(tree), "-e", str(TINY), "--kubeconfig", str(kc))
+    assert code == 4 and "warning" in err
+
+
+# --------------------------------------------------------------------------- kind
+
+
+@pytest.mark.parametrize("phase", ["lab-1", "lab-2"])
+def test_kind_config_has_the_plans_nodes_labels_and_taints(phase: str) -> None:
+    plan = next(p for p in planned(TINY) if p.phase == phase)
+    cluster = plan.clusters[0]
+    config = yaml.safe_load(kind_config(plan, cluster.name))
+    assert config["kind"] == "Cluster" and config["apiVersion"] == "kind.x-k8s.io/v1alpha4"
+    assert config["networking"] == {"podSubnet": cluster.pod_cidr, "serviceSubnet": cluster.service_cidr}
+    views = sorted(cluster_nodes(plan, cluster.name), key=lambda v: (v.node.role != "control-plane", v.node.name))
+    assert len(config["nodes"]) == len(views) == cluster.nodes
+    for i, (node, view) in enumerate(zip(config["nodes"], views, strict=True)):
+        assert node["role"] == ("control-plane" if view.node.role == "control-plane" else "worker")
+        assert node["labels"] == node_labels(plan.site, view.node, view.rack, view.pool)
+        (patch,) = [yaml.safe_load(p) for p in node["kubeadmConfigPatches"]]
+        assert patch["kind"] == ("InitConfiguration" if i == 0 else "JoinConfiguration")
+        assert patch["nodeRegistration"]["taints"] == [t.as_dict() for t in registration_taints(view.node, view.pool)]
+    gpu_workers = [n for n in config["nodes"] if n["labels"].get("kasbah.io/purpose") == "training"]
+    assert gpu_workers and all(
+        {"key": "kasbah.io/burn-in", "value": "pending", "effect": "NoSchedule"}
+        in yaml.safe_load(n["kubeadmConfigPatches"][0])["nodeRegistration"]["taints"]
+        for n in gpu_workers
+    )
+
+
+def test_kind_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "kind.yaml"
+    code, _, _ = kasbah(capsys, "kind-config", "lab-1", "-e", str(TINY), "-o", str(out))
+    assert code == 0 and yaml.safe_load(out.read_text())["name"] == "kasbah-lab"
+    code, _, err = kasbah(capsys, "kind-config", "phase-1", "-e", str(CAMPUS), "--cluster", "cloud-1")
+    assert code == 2 and "too many for kind containers" in " ".join(err.split())
+
+
+# --------------------------------------------------------------------------- answers a cluster gives under load
+
+
+@contextmanager
+def answering(
+    tmp_path: Path, answers: dict[str, list[tuple[int, dict[str, Any], dict[str, str]]]]
+) -> Iterator[tuple[Kube, list[str]]]:
+    """An HTTP server on loopback giving scripted answers per path (the last one repeats); yields a
+    client of it and the paths it was asked.
+
+    Not a cluster: it checks how the client treats status codes a real API server sends under load
+    or policy (429 with Retry-After, 403 on discovery), which a healthy test server never sends.
+    """
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            queue = answers.get(self.path.split("?")[0], [(404, {"message": "not found"}, {})])
+            status, body, headers = queue.pop(0) if len(queue) > 1 else queue[0]
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            for k, v in {"Content-Type": "application/json", **headers}.items():
+                self.send_header(k, v)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        kc = _kubeconfig(tmp_path / "kc", f"http://127.0.0.1:{server.server_address[1]}")
+        yield Kube(kc), asked
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_throttled_requests_are_retried_after_the_servers_delay(tmp_path: Path) -> None:
+    answers = {
+        "/version": [
+            (429, {"message": "too many requests"}, {"Retry-After": "0"}),
+            (200, {"gitVersion": "v1.33.1"}, {}),
+        ]
+    }
+    with answering(tmp_path, answers) as (kube, asked):
+        assert kube.version() == "v1.33.1"
+    assert asked == ["/version", "/version"]
+
+
+def test_a_discovery_refusal_fails_its_objects_not_the_run(tmp_path: Path) -> None:
+    forbidden = {"kind": "Status", "status": "Failure", "reason": "Forbidden", "message": "discovery is forbidden"}
+    answers = {"/version": [(200, {"gitVersion": "v1.33.1"}, {})], "/api/v1": [(403, forbidden, {})]}
+    with answering(tmp_path, answers) as (kube, _):
+        report = sync(kube, [obj("ConfigMap", "x", "a"), obj("ConfigMap", "y", "a")], dry_run=True)
+    assert [o.action for o in report.outcomes] == ["rejected", "rejected"]
+    assert "would not list the kinds of v1: 403 discovery is forbidden" in report.outcomes[0].message
