@@ -95,6 +95,27 @@ def write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _emit(text: str, output: str | None, what: str) -> None:
+    """To the file given (atomically, saying so on stderr), or to stdout."""
+    if output:
+        write_atomic(Path(output), text)
+        err.print(f"wrote {what} to {output}")
+    else:
+        sys.stdout.write(text)
+
+
+def _pick_cluster(plan: Plan, cluster: str | None, label: str) -> str:
+    """The cluster asked for, or the phase's only one."""
+    names = [c.name for c in plan.clusters]
+    if cluster is None:
+        if len(names) != 1:
+            raise UsageError(f"{label} has {len(names)} clusters ({', '.join(names)}); fix: pick one with --cluster")
+        return names[0]
+    if cluster not in names:
+        raise UsageError(f"{label} has no cluster `{cluster}`; it has: {', '.join(names) or 'none'}")
+    return cluster
+
+
 # --------------------------------------------------------------------------- commands
 
 
@@ -120,12 +141,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     phase = args.phase or env.campus.phases[0].name
     plan = _plans(env, phase)[-1]
     if args.json or args.output:
-        text = to_json(plan_to_dict(plan), compact=args.compact)
-        if args.output:
-            write_atomic(Path(args.output), text)
-            err.print(f"wrote {args.output}")
-        else:
-            sys.stdout.write(text)
+        _emit(to_json(plan_to_dict(plan), compact=args.compact), args.output, f"the plan of {phase}")
         return EXIT_OK
     show_plan(plan, len(env.campus.phases))
     return EXIT_OK
@@ -252,13 +268,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _cluster_objects(t: _Target, cluster: str | None) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
     """The objects one cluster's kustomization applies, exactly as `kasbah verify` reads them."""
-    names = [c.name for c in t.plans[-1].clusters]
-    if cluster is None:
-        if len(names) != 1:
-            raise UsageError(f"{t.label} has {len(names)} clusters ({', '.join(names)}); fix: pick one with --cluster")
-        cluster = names[0]
-    elif cluster not in names:
-        raise UsageError(f"{t.label} has no cluster `{cluster}`; it has: {', '.join(names) or 'none'}")
+    cluster = _pick_cluster(t.plans[-1], cluster, t.label)
     findings: list[Finding] = []
     objs = list(cluster_manifests(t.files, cluster, findings))
     if findings:
@@ -354,19 +364,12 @@ def cmd_kind_config(args: argparse.Namespace) -> int:
     env = load_environment(_env_path(args.environment))
     phase = args.phase or env.campus.phases[0].name
     plan = _plans(env, phase)[-1]
-    names = [c.name for c in plan.clusters]
-    cluster = args.cluster or (names[0] if len(names) == 1 else None)
-    if cluster not in names:
-        raise UsageError(f"{env.name}/{phase} has clusters {', '.join(names) or 'none'}; fix: pick one with --cluster")
+    cluster = _pick_cluster(plan, args.cluster, f"{env.name}/{phase}")
     try:
         text = kind_config(plan, cluster, max_nodes=args.max_nodes)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    if args.output:
-        write_atomic(Path(args.output), text)
-        err.print(f"wrote the kind configuration of {env.name}/{phase} cluster {cluster} to {args.output}")
-    else:
-        sys.stdout.write(text)
+    _emit(text, args.output, f"the kind configuration of {env.name}/{phase} cluster {cluster}")
     return EXIT_OK
 
 
@@ -385,11 +388,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             raise UsageError(f"--environment {e}: {head / 'environments' / e} has no site.yaml")
     with _progress("planning and rendering both sides"):
         result = review.review(base, head, envs, "every stack asked for (--all-stacks)" if args.all_stacks else None)
-    text = review.markdown(result)
-    if args.output:
-        write_atomic(Path(args.output), text)
-    else:
-        sys.stdout.write(text)
+    _emit(review.markdown(result), args.output, "the review")
     if args.affected:
         write_atomic(Path(args.affected), json.dumps(result.affected(), indent=2) + "\n")
     return EXIT_OK if result.stable else EXIT_UNSTABLE

@@ -151,7 +151,9 @@ def review(base: Path, head: Path, environments: list[str] | None = None, all_st
             )
             base_error = None
         except ConfigError as exc:
-            base_phases, base_error = [], f"the base's environment does not load: {exc.render().splitlines()[0]}"
+            lines = exc.render().splitlines()  # "N problems...:", then each problem and its fix
+            first = (lines[1] if len(lines) > 1 else lines[0]).replace(f"{base}/", "")  # relative to the checkout
+            base_phases, base_error = [], f"the base's environment does not load, so nothing was compared: {first}"
         removed += [f"{env_name}/{p}" for p in base_phases if p not in head_phases]
         for phase in head_phases:
             new_plan, new_files = _render(head, env_name, phase)

@@ -21,7 +21,8 @@ def checkout(dest: Path) -> Path:
     for rel in ("environments/tiny", "stacks", *CODE):
         src = ROOT / rel
         if src.is_dir():
-            shutil.copytree(src, dest / rel, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            shutil.copytree(src, dest / rel, ignore=ignore, dirs_exist_ok=True)
         elif src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
@@ -51,7 +52,13 @@ def base_with_other_code(base: Path) -> None:
     (base / "playbooks" / "site.yml").write_text((base / "playbooks" / "site.yml").read_text() + "# old\n")
 
 
+def base_that_does_not_load(base: Path) -> None:
+    """A base the head's code cannot load proves nothing: the review is not stable."""
+    edit(base / "environments/tiny/site.yaml", "phases: [lab-1, lab-2]", "phases: [lab-1, lab-2, lab-9]")
+
+
 CASES: dict[str, tuple[Callable[[Path], None], int]] = {
+    "base-does-not-load": (base_that_does_not_load, 1),
     "quota-and-new-phase": (base_without_lab_2_and_a_smaller_quota, 0),
     "renumbered-oob": (base_with_another_oob_block, 1),
     "code-only": (base_with_other_code, 0),

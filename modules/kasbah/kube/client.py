@@ -150,7 +150,7 @@ class Kube:
             parsed = json.loads(payload) if payload else {}
         except ValueError:
             parsed = {"message": payload[:200].decode(errors="replace")}
-        retry_after = (raw.getheaders() or {}).get("Retry-After") if status in RETRY_STATUSES else None
+        retry_after = raw.getheader("Retry-After") if status in RETRY_STATUSES else None  # type: ignore[no-untyped-call]
         return Response(status, parsed if isinstance(parsed, dict) else {"items": parsed}, retry_after)
 
     def version(self) -> str:
