@@ -32,6 +32,16 @@ def update_goldens(request: pytest.FixtureRequest) -> bool:
     return bool(request.config.getoption("--update-goldens"))
 
 
+def run_kasbah(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run the kasbah command in this process; (exit code, stdout, stderr) of this run only."""
+    from kasbah.cli import main
+
+    capsys.readouterr()
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
 @cache
 def planned(env_dir: Path) -> tuple[Plan, ...]:
     """Every phase of a shipped environment, planned once per test session."""

@@ -12,16 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from kasbah.cli import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_UNSTABLE, main
+from kasbah.cli import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_UNSTABLE
 from kasbah.config import load_environment
 from kasbah.planning import plan_phase, plan_to_dict
 from tests.conftest import CAMPUS, ROOT, TINY
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+from tests.conftest import run_kasbah as run
 
 
 def test_validate_tiny(capsys: pytest.CaptureFixture[str]) -> None:

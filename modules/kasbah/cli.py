@@ -228,21 +228,28 @@ class _Target:
         return self.plans[-1].phase
 
 
+def _tree_plans(env: Environment, tree: Path) -> tuple[dict[str, Any], list[Plan], bool]:
+    """A rendered tree's marker, the environment's plans up to its phase, and whether the tree is of that plan."""
+    marker = read_marker(tree)
+    phase = str(marker.get("phase"))
+    if phase not in {p.name for p in env.campus.phases}:
+        raise UsageError(
+            f"{tree} was rendered for phase `{phase}` of `{marker.get('environment')}`, which {env.root} does not have; "
+            "fix: pass the environment it came from with -e"
+        )
+    plans = _plans(env, phase)
+    return marker, plans, marker.get("plan_sha256") == plan_digest(plans[-1])
+
+
 def _target(env: Environment, arg: str | None) -> _Target:
     target = Path(arg) if arg else None
     if arg is not None and target is not None and (target.is_dir() or os.sep in arg):
         if not target.is_dir():
             raise UsageError(f"{target}: no such directory; give a rendered tree or a phase name")
-        marker = read_marker(target)
-        phase = str(marker.get("phase"))
-        if phase not in {p.name for p in env.campus.phases}:
-            raise UsageError(
-                f"{target} was rendered for phase `{phase}` of `{marker.get('environment')}`, which {env.root} does not have; "
-                "fix: pass the environment it came from with -e"
-            )
-        plans = _plans(env, phase)
+        marker, plans, fresh = _tree_plans(env, target)
+        phase = plans[-1].phase
         stale = None
-        if marker.get("plan_sha256") != plan_digest(plans[-1]):
+        if not fresh:
             stale = (
                 f"rendered from a different plan than {env.root} gives for {phase} now; render it again "
                 f"(`kasbah render {phase} -e {env.root} --out {target}`) or use the environment it came from"
@@ -401,14 +408,9 @@ def _configured_tree(env: Environment, target: str) -> Path:
     if not tree.is_dir():
         hint = f"kasbah render {target} -e {env.root}" if target in phases else "kasbah render PHASE --out DIR"
         raise UsageError(f"{tree}: no rendered tree there; fix: render it first (`{hint}`)")
-    marker = read_marker(tree)
-    phase = str(marker.get("phase"))
-    if phase not in phases:
-        raise UsageError(
-            f"{tree} was rendered for phase `{phase}` of `{marker.get('environment')}`, which {env.root} does not "
-            "have; fix: pass the environment it came from with -e"
-        )
-    if marker.get("plan_sha256") != plan_digest(_plans(env, phase)[-1]):
+    _, plans, fresh = _tree_plans(env, tree)
+    phase = plans[-1].phase
+    if not fresh:
         raise UsageError(
             f"{tree} was rendered from a different plan than {env.root} gives for {phase} now; fix: render it "
             f"again (`kasbah render {phase} -e {env.root} --out {tree}`) and review the change before configuring"

@@ -70,7 +70,8 @@ def missing() -> str | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port free now (nothing listens on it once the probe socket closes)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -119,7 +120,7 @@ class LocalApiServer:
         binary = apiserver_binary()
         assert binary is not None
         workdir = Path(tempfile.mkdtemp(prefix="kasbah-apiserver-"))
-        server = cls(workdir, _free_port(), secrets.token_hex(16), [])
+        server = cls(workdir, free_port(), secrets.token_hex(16), [])
         try:
             server._launch(binary)
             server._wait_ready(timeout)
@@ -136,7 +137,7 @@ class LocalApiServer:
             shutil.rmtree(workdir, ignore_errors=True)
 
     def _launch(self, binary: Path) -> None:
-        etcd_port, peer_port = _free_port(), _free_port()
+        etcd_port, peer_port = free_port(), free_port()
         (self.workdir / "certs").mkdir()
         sa_key = self.workdir / "sa.key"
         _service_account_key(sa_key)

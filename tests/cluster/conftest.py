@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from kasbah.cli import main
 from tests.cluster.apiserver import LocalApiServer, missing
 from tests.conftest import TINY
+from tests.conftest import run_kasbah as kasbah
 
 GIVEN = "KASBAH_TEST_KUBECONFIG"
 
@@ -38,14 +38,6 @@ def kubeconfig() -> Iterator[Path]:
         pytest.skip(message)
     with LocalApiServer.start() as server:
         yield server.kubeconfig
-
-
-def kasbah(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run the kasbah command in this process; (exit code, stdout, stderr)."""
-    capsys.readouterr()
-    code = main(list(args))
-    got = capsys.readouterr()
-    return code, got.out, got.err
 
 
 def sync_json(capsys: pytest.CaptureFixture[str], verb: str, *args: str) -> tuple[int, dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ from kasbah.kube.kind import kind_config
 from kasbah.kube.sync import FieldChange, compare, field_changes, sync, waves
 from kasbah.planning.labels import cluster_nodes, node_labels, registration_taints
 from kasbah.rendering.kubernetes import cluster_files, cluster_view
+from tests.cluster.apiserver import free_port
 from tests.cluster.conftest import kasbah
 from tests.conftest import CAMPUS, TINY, planned
 
@@ -103,12 +103,6 @@ def test_compare_ignores_what_the_server_keeps_for_itself() -> None:
 # --------------------------------------------------------------------------- input errors
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # nothing listens once the socket is closed
-
-
 def _kubeconfig(path: Path, server: str, contexts: tuple[str, ...] = ("a",)) -> Path:
     config = {
         "apiVersion": "v1",
@@ -123,7 +117,7 @@ def _kubeconfig(path: Path, server: str, contexts: tuple[str, ...] = ("a",)) -> 
 
 
 def test_an_unreachable_cluster_is_exit_4_and_says_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    port = _closed_port()
+    port = free_port()
     config = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{port}")
     for verb in ("preview", "apply"):
         code, out, err = kasbah(capsys, verb, "lab-1", "-e", str(TINY), "--kubeconfig", str(config))
@@ -147,7 +141,7 @@ def test_an_unreachable_cluster_is_exit_4_and_says_where(tmp_path: Path, capsys:
 def test_bad_input_is_exit_2_and_names_the_fix(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
 ) -> None:
-    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{_closed_port()}")
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{free_port()}")
     bad = tmp_path / "bad"
     bad.write_text("clusters: [\n")
     args = [a.format(kc=kc, bad=bad) for a in args]
@@ -157,7 +151,7 @@ def test_bad_input_is_exit_2_and_names_the_fix(
 
 
 def test_a_phase_with_several_clusters_needs_cluster(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{_closed_port()}")
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{free_port()}")
     code, _, err = kasbah(capsys, "preview", "phase-1", "-e", str(CAMPUS), "--kubeconfig", str(kc))
     assert code == 2 and "has 2 clusters (train-1, cloud-1); fix: pick one with --cluster" in " ".join(err.split())
 
@@ -167,7 +161,7 @@ def test_apply_refuses_a_stale_tree(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert kasbah(capsys, "render", "lab-1", "-e", str(TINY), "--out", str(tree))[0] == 0
     marker = tree / "kasbah.json"
     marker.write_text(marker.read_text().replace('"plan_sha256": "', '"plan_sha256": "0'))
-    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{_closed_port()}")
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{free_port()}")
     code, _, err = kasbah(capsys, "apply", str(tree), "-e", str(TINY), "--kubeconfig", str(kc))
     assert code == 2 and "rendered from a different plan" in " ".join(err.split())
     # a preview of it warns and goes on (here to the unreachable cluster)
