@@ -294,6 +294,9 @@ def _sync(args: argparse.Namespace, dry_run: bool) -> int:
         raise UsageError(f"--concurrency {args.concurrency}: give 1 or more")
     if not args.timeout > 0:
         raise UsageError(f"--timeout {args.timeout}: give the seconds a request may take, more than 0")
+    if not (0 < len(args.field_manager) <= 128 and args.field_manager.isprintable()):
+        # the API server's rule for server-side apply managers
+        raise UsageError(f"--field-manager {args.field_manager!r}: give a name of 1 to 128 printable characters")
     env = load_environment(_env_path(args.environment))
     t = _target(env, args.target)
     if t.stale and not dry_run:
@@ -372,6 +375,8 @@ def cmd_kind_config(args: argparse.Namespace) -> int:
     phase = args.phase or env.campus.phases[0].name
     plan = _plans(env, phase)[-1]
     cluster = _pick_cluster(plan, args.cluster, f"{env.name}/{phase}")
+    if args.max_nodes < 1:
+        raise UsageError(f"--max-nodes {args.max_nodes}: give 1 or more")
     try:
         text = kind_config(plan, cluster, max_nodes=args.max_nodes)
     except ValueError as exc:

@@ -136,6 +136,7 @@ def test_an_unreachable_cluster_is_exit_4_and_says_where(tmp_path: Path, capsys:
         (["--kubeconfig", "{kc}", "--cluster", "nope"], "has no cluster `nope`; it has: lab"),
         (["--kubeconfig", "{kc}", "-j", "0"], "--concurrency 0: give 1 or more"),
         (["--kubeconfig", "{kc}", "--timeout", "-1"], "--timeout -1.0: give the seconds a request may take"),
+        (["--kubeconfig", "{kc}", "--field-manager", ""], "--field-manager '': give a name of 1 to 128 printable"),
     ],
 )
 def test_bad_input_is_exit_2_and_names_the_fix(
@@ -201,6 +202,8 @@ def test_kind_config_command(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert code == 0 and yaml.safe_load(out.read_text())["name"] == "kasbah-lab"
     code, _, err = kasbah(capsys, "kind-config", "phase-1", "-e", str(CAMPUS), "--cluster", "cloud-1")
     assert code == 2 and "too many for kind containers" in " ".join(err.split())
+    code, _, err = kasbah(capsys, "kind-config", "lab-1", "-e", str(TINY), "--max-nodes", "0")
+    assert code == 2 and "--max-nodes 0: give 1 or more" in err
 
 
 # --------------------------------------------------------------------------- answers a cluster gives under load
