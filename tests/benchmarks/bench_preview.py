@@ -43,7 +43,8 @@ from kasbah.config import load_environment  # noqa: E402
 from kasbah.kube.client import Kube  # noqa: E402
 from kasbah.kube.sync import sync  # noqa: E402
 from kasbah.planning import plan_environment  # noqa: E402
-from kasbah.rendering.kubernetes import cluster_files, cluster_view  # noqa: E402
+from kasbah.planning.tenancy import cluster_view  # noqa: E402
+from kasbah.rendering.kubernetes import cluster_files  # noqa: E402
 from kasbah.verification.schema import custom_resource_definitions  # noqa: E402
 
 

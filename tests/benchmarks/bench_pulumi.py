@@ -64,7 +64,8 @@ env_dir, phase, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import pulumi
 from kasbah.components.mocked import run_mocked
 from kasbah.components.programs import plans, settings
-from kasbah.rendering.kubernetes import cluster_files, cluster_view
+from kasbah.planning.tenancy import cluster_view
+from kasbah.rendering.kubernetes import cluster_files
 pulumi.runtime.set_all_config({"kasbah:environment": env_dir, "kasbah:phase": phase})
 plan = plans(settings(pulumi.Config("kasbah")))[-1]
 objects = []

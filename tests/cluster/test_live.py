@@ -29,7 +29,8 @@ from kubernetes.config import new_client_from_config
 
 from kasbah.cli import main
 from kasbah.kube.sync import FIELD_MANAGER
-from kasbah.rendering.kubernetes import cluster_files, cluster_view
+from kasbah.planning.tenancy import cluster_view
+from kasbah.rendering.kubernetes import cluster_files
 from kasbah.verification.schema import custom_resource_definitions
 from kasbah.verification.verify import cluster_manifests, read_tree
 from tests.cluster.apiserver import drop_end_ports

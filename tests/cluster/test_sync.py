@@ -17,7 +17,8 @@ from kasbah.kube.client import Kube
 from kasbah.kube.kind import kind_config
 from kasbah.kube.sync import FieldChange, compare, field_changes, sync, waves
 from kasbah.planning.labels import cluster_nodes, node_labels, registration_taints
-from kasbah.rendering.kubernetes import cluster_files, cluster_view
+from kasbah.planning.tenancy import cluster_view
+from kasbah.rendering.kubernetes import cluster_files
 from tests.cluster.apiserver import free_port
 from tests.cluster.conftest import kasbah
 from tests.conftest import CAMPUS, TINY, planned

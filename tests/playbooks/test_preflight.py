@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 
-from kasbah.planning.host_flows import host_flows
+from kasbah.planning.host_flows import FLOWS as HOST_FLOWS
+from kasbah.planning.host_flows import as_dicts
 from tests.playbooks.test_nvidia_roles import DEBIAN12_X86, ROLES, play, run, write
 
-FLOWS = {"kasbah_host_flows": host_flows(), "kasbah_networks": {"admin": ["10.72.0.0/24"], "inband": ["10.0.0.0/16"]}}
+FLOWS = {
+    "kasbah_host_flows": as_dicts(HOST_FLOWS),
+    "kasbah_networks": {"admin": ["10.72.0.0/24"], "inband": ["10.0.0.0/16"]},
+}
 NFS = {"path": "/data", "src": "nfs.example:/data", "fstype": "nfs4", "opts": ""}
 
 

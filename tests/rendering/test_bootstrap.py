@@ -13,7 +13,7 @@ from kasbah.config import load_environment
 from kasbah.planning import plan_campus
 from kasbah.planning.labels import cluster_nodes, node_labels, registration_taints
 from kasbah.planning.model import Plan
-from kasbah.rendering.bootstrap import PLACEHOLDERS, api_host, render_bootstrap
+from kasbah.rendering.bootstrap import PLACEHOLDERS, render_bootstrap
 from tests.conftest import CAMPUS, TINY
 from tests.rendering.fresh import digest_in_fresh_interpreter
 
@@ -87,7 +87,7 @@ def test_init_configuration_is_the_clusters(env: str) -> None:
         assert init["bootstrapTokens"][0]["token"] == "${KUBEADM_TOKEN}"
         assert cluster["clusterName"] == c.name
         assert cluster["kubernetesVersion"] == f"v{c.kubernetes_version}.${{KUBERNETES_PATCH}}"
-        assert cluster["controlPlaneEndpoint"] == f"{api_host(p, c)}:6443"
+        assert cluster["controlPlaneEndpoint"] == c.api_endpoint == f"api.{c.name}.{p.site}.kasbah.internal:6443"
         assert cluster["networking"] == {"podSubnet": c.pod_cidr, "serviceSubnet": c.service_cidr}
         assert arg(cluster["controllerManager"]["extraArgs"], "node-cidr-mask-size") == str(c.node_pod_prefix)
         assert "local" in cluster["etcd"]

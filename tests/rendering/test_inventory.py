@@ -15,7 +15,7 @@ import pytest
 
 from kasbah.config import load_environment
 from kasbah.planning import plan_campus
-from kasbah.planning.host_flows import FLOWS
+from kasbah.planning.host_flows import FLOWS, as_dicts
 from kasbah.planning.labels import node_labels, registration_taints
 from kasbah.planning.model import Plan
 from kasbah.rendering.inventory import InventoryError, group_name, render_inventory, slices
@@ -123,7 +123,7 @@ def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
             "kasbah_networks": {"admin": list(plan.admin_networks)}
             | {k: [supernets[k]] for k in ("inband", "compute", "storage", "oob") if k in supernets},
             "kasbah_dns_resolvers": list(plan.dns_resolvers),
-            "kasbah_host_flows": [f.as_dict() for f in FLOWS],
+            "kasbah_host_flows": as_dicts(FLOWS),
             "kasbah_bmc_ip": n.oob_ip,
             "kasbah_storage_ip": n.storage_ip,
             "kasbah_gpus": n.gpus,

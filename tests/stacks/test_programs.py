@@ -6,7 +6,7 @@ import pytest
 
 from kasbah.components.cluster import is_default_deny
 from kasbah.planning.labels import TENANT
-from kasbah.rendering.kubernetes import cluster_view, tenant_namespace
+from kasbah.planning.tenancy import cluster_view, tenant_namespace
 from tests.conftest import CAMPUS, TINY, planned
 from tests.stacks.conftest import ENVIRONMENTS, every_stack, run_of
 

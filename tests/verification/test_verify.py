@@ -176,3 +176,29 @@ def test_the_cilium_settings_the_proof_needs(
     path.write_text(path.read_text().replace(old, new, 1))
     assert main(["verify", str(out), "-e", str(TINY)]) == 1
     assert f"helm-values/cilium.yaml: [zero-trust] {message}" in capsys.readouterr().err
+
+
+def test_a_renderer_that_loses_a_tenant_is_caught_by_the_plans_expectations(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The verifier's expectations are Plan facts, not the renderer's view: a tenant the renderer drops is missing."""
+    import dataclasses
+
+    import kasbah.rendering.kubernetes as manifests
+    from kasbah.planning.tenancy import cluster_view
+
+    def lossy(plan, cluster):  # type: ignore[no-untyped-def]
+        view = cluster_view(plan, cluster)
+        return dataclasses.replace(
+            view,
+            tenants=view.tenants[:-1],
+            namespaces=view.namespaces[:-1],
+            quota={k: v for k, v in view.quota.items() if k[0] != view.tenants[-1].name},
+        )
+
+    monkeypatch.setattr(manifests, "cluster_view", lossy)
+    plans = list(planned(TINY))
+    rendered = render_plans(plans, TINY.name, catalog(TINY))
+    result = verify_files(rendered.files, plans[-1], None)
+    lost = plans[-1].clusters[0].tenants[-1]
+    assert any(f"tenant `{lost}`'s namespace tenant-{lost} is missing" in str(f) for f in result.findings), (
+        result.findings
+    )

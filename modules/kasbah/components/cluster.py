@@ -18,14 +18,8 @@ import pulumi_kubernetes as k8s
 
 from kasbah.components.nodes import GpuNodePool, NodeConfigs, NodePoolArgs, NodeRun
 from kasbah.planning.model import Plan
-from kasbah.rendering.kubernetes import (
-    SYSTEM_NAMESPACE,
-    ClusterView,
-    cluster_files,
-    cluster_view,
-    helm_values,
-    tenant_namespace,
-)
+from kasbah.planning.tenancy import SYSTEM_NAMESPACE, ClusterView, cluster_view, tenant_namespace
+from kasbah.rendering.kubernetes import cluster_files, helm_values
 
 Obj = dict[str, Any]
 NETWORK_POLICY_KINDS = frozenset({"NetworkPolicy", "CiliumNetworkPolicy", "CiliumClusterwideNetworkPolicy"})

@@ -22,8 +22,6 @@ from kasbah.components.site import DataHall, DataHallArgs, ledger
 from kasbah.config import ConfigError, load_environment
 from kasbah.planning import plan_environment
 from kasbah.planning.model import Plan
-from kasbah.rendering.bootstrap import api_host
-from kasbah.rendering.kubernetes import APISERVER_PORT
 
 NAMESPACE = "kasbah"
 
@@ -168,8 +166,7 @@ def site_program() -> dict[str, Any]:
         "capacity": capacity(plan),
         "inventory": str(s.tree / "inventory"),
         "clusters": {
-            c.name: {"api": f"{api_host(plan, c)}:{APISERVER_PORT}", "kubernetes": c.kubernetes_version, "gpus": c.gpus}
-            for c in plan.clusters
+            c.name: {"api": c.api_endpoint, "kubernetes": c.kubernetes_version, "gpus": c.gpus} for c in plan.clusters
         },
         "halls": {
             name: {"racks": h.racks, "it_load_kw": h.it_load_kw, "power_capacity_kw": h.power_capacity_kw}
@@ -245,7 +242,7 @@ def cluster_program() -> dict[str, Any]:
         "phase": phase,
         "cluster": cluster,
         "kubeconfig": k.kubeconfig,
-        "api": f"{api_host(plan, c)}:{APISERVER_PORT}",
+        "api": c.api_endpoint,
         "capacity": {
             "nodes": c.nodes,
             "gpus": c.gpus,

@@ -46,7 +46,7 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     ),
     "pools": ("profile", "purpose", "cluster", "tenant"),
     "switches": ("fabric", "tier", "model", "loopback"),
-    "clusters": ("pod_cidr", "service_cidr", "node_pod_prefix", "control_plane"),
+    "clusters": ("pod_cidr", "service_cidr", "node_pod_prefix", "control_plane", "api_host", "api_port"),
     "tenants": ("kind", "reseller", "jurisdictions"),
 }
 # Fields that may only grow (a shrink needs a decommission in its scope).

@@ -24,6 +24,8 @@ SECTIONS = (
     "retired",
     "grants",
     "egress",
+    "namespaces",
+    "host_flows",
 )
 
 

@@ -1,4 +1,4 @@
-"""The flows a node's host firewall admits, per network: one table, projected by the inventory.
+"""The flows a node's host firewall admits, per network: one table the planner puts in the Plan (`Plan.host_flows`), projected by the inventory.
 
 Every flow names where it comes from by network (`admin`, `inband`, `compute`, `storage`, `oob`,
 `pods`: the node's own cluster pod range) and which nodes it reaches by inventory group. The
@@ -8,61 +8,61 @@ outbound traffic is not filtered on the host (the fabric's and Cilium's egress p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from kasbah.planning import ports
+from kasbah.planning.model import HostFlow, Plan
 
-from kasbah.planning.model import Plan
-
-# How a pod or a host may reach a node. Ports follow the upstream defaults (Kubernetes "Ports and
-# Protocols", Cilium "Firewall Rules": VXLAN 8472/udp, health 4240/tcp; RoCEv2 4791/udp).
+# How a pod or a host may reach a node; the ports are planning.ports' (upstream defaults).
 NETWORKS = ("admin", "inband", "compute", "storage", "oob", "pods")
 
 
-@dataclass(frozen=True, slots=True)
-class HostFlow:
-    name: str
-    sources: tuple[str, ...]  # network names from NETWORKS
-    protocol: str  # tcp | udp | icmp
-    ports: tuple[str, ...]  # "22" or "2379-2380"; empty for icmp
-    groups: tuple[str, ...]  # inventory groups the flow reaches ("all" for every node)
-    why: str
-
-    def as_dict(self) -> dict[str, object]:
-        return {
-            "name": self.name,
-            "sources": list(self.sources),
-            "protocol": self.protocol,
-            "ports": list(self.ports),
-            "groups": list(self.groups),
-            "why": self.why,
-        }
+def _port(*numbers: int) -> str:
+    return "-".join(str(n) for n in numbers)
 
 
 FLOWS: tuple[HostFlow, ...] = (
     HostFlow(
-        "ssh", ("admin",), "tcp", ("22",), ("all",), "operators and the configuration runners, from the admin zone"
+        "ssh",
+        ("admin",),
+        "tcp",
+        (_port(ports.SSH),),
+        ("all",),
+        "operators and the configuration runners, from the admin zone",
     ),
     HostFlow("icmp", ("admin", "inband", "storage", "compute"), "icmp", (), ("all",), "reachability and path MTU"),
     HostFlow(
         "kube-apiserver",
         ("admin", "inband", "pods"),
         "tcp",
-        ("6443",),
+        (_port(ports.KUBE_APISERVER),),
         ("control_plane",),
         "kubelets, in-cluster clients and operators",
     ),
-    HostFlow("etcd", ("inband",), "tcp", ("2379-2380",), ("control_plane",), "etcd peers and the API servers"),
-    HostFlow("kubelet", ("inband",), "tcp", ("10250",), ("all",), "the API server (logs, exec) and metrics"),
-    HostFlow("cilium-vxlan", ("inband",), "udp", ("8472",), ("all",), "the pod overlay between nodes"),
-    HostFlow("cilium-health", ("inband",), "tcp", ("4240",), ("all",), "Cilium's node-to-node health checks"),
+    HostFlow("etcd", ("inband",), "tcp", (_port(*ports.ETCD),), ("control_plane",), "etcd peers and the API servers"),
+    HostFlow(
+        "kubelet", ("inband",), "tcp", (_port(ports.KUBELET),), ("all",), "the API server (logs, exec) and metrics"
+    ),
+    HostFlow(
+        "cilium-vxlan", ("inband",), "udp", (_port(ports.CILIUM_VXLAN),), ("all",), "the pod overlay between nodes"
+    ),
+    HostFlow(
+        "cilium-health",
+        ("inband",),
+        "tcp",
+        (_port(ports.CILIUM_HEALTH),),
+        ("all",),
+        "Cilium's node-to-node health checks",
+    ),
     HostFlow(
         "metrics",
         ("pods", "inband"),
         "tcp",
-        ("9100", "9400"),
+        (_port(ports.NODE_EXPORTER), _port(ports.DCGM_EXPORTER)),
         ("all",),
         "node and DCGM exporters, scraped from the monitoring namespace",
     ),
-    HostFlow("roce", ("compute",), "udp", ("4791",), ("gpu",), "RoCEv2 on the compute rails (GPU to GPU)"),
+    HostFlow(
+        "roce", ("compute",), "udp", (_port(ports.ROCE_V2),), ("gpu",), "RoCEv2 on the compute rails (GPU to GPU)"
+    ),
 )
 
 
@@ -76,5 +76,16 @@ def networks(plan: Plan) -> dict[str, list[str]]:
     return out
 
 
-def host_flows() -> list[dict[str, object]]:
-    return [f.as_dict() for f in FLOWS]
+def as_dicts(flows: tuple[HostFlow, ...]) -> list[dict[str, object]]:
+    """The flows as the host_firewall role reads them (`kasbah_host_flows`)."""
+    return [
+        {
+            "name": f.name,
+            "sources": list(f.sources),
+            "protocol": f.protocol,
+            "ports": list(f.ports),
+            "groups": list(f.groups),
+            "why": f.why,
+        }
+        for f in flows
+    ]

@@ -159,10 +159,17 @@ class Cluster:
     node_pod_prefix: int
     service_cidr: str
     phase: str
+    api_host: str  # the control plane's DNS name: kubelets, Cilium and the stacks reach the API server there
+    api_port: int
+    tenants: tuple[str, ...]  # tenants with GPUs here (a quota grant or a dedicated pool), in commissioning order
 
     @property
     def nodes(self) -> int:
         return self.workers + len(self.control_plane)
+
+    @property
+    def api_endpoint(self) -> str:
+        return f"{self.api_host}:{self.api_port}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,16 +183,18 @@ class Tenant:
     dedicated_pools: tuple[str, ...]
     dedicated_gpus: int
     phase: str
+    egress: tuple[str, ...]  # the destinations its jurisdictions allow (`Egress.key`), in the site's order
 
 
 @dataclass(frozen=True, slots=True)
 class QuotaGrant:
-    """The part of a tenant's GPU quota that one shared pool serves (a Kueue nominal quota)."""
+    """The GPUs one pool serves a tenant (a Kueue nominal quota): part of its quota on a shared pool, or its own pool."""
 
     tenant: str
     pool: str
     cluster: str
     gpus: int
+    dedicated: bool  # the tenant's own pool: it lends nothing to the cohort
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +205,33 @@ class Egress:
     name: str
     cidr: str
     ports: tuple[int, ...]
+
+    @property
+    def key(self) -> str:
+        return f"{self.jurisdiction}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterNamespace:
+    """A namespace a cluster holds: the system's, a platform service's, or a tenant's."""
+
+    cluster: str
+    name: str
+    zone: str  # system | platform | tenant
+    tenant: str | None
+    pod_security: str  # the Pod Security level enforced: privileged | restricted
+
+
+@dataclass(frozen=True, slots=True)
+class HostFlow:
+    """A flow a node's host firewall admits (planning.host_flows)."""
+
+    name: str
+    sources: tuple[str, ...]  # network names (planning.host_flows.NETWORKS)
+    protocol: str  # tcp | udp | icmp
+    ports: tuple[str, ...]  # "22" or "2379-2380"; empty for icmp
+    groups: tuple[str, ...]  # inventory groups the flow reaches ("all" for every node)
+    why: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +293,14 @@ class Plan:
     egress: tuple[Egress, ...] = field(default=())
     admin_networks: tuple[str, ...] = field(default=())
     dns_resolvers: tuple[str, ...] = field(default=())
+    namespaces: tuple[ClusterNamespace, ...] = field(default=())
+    host_flows: tuple[HostFlow, ...] = field(default=())
 
     @property
     def gpus(self) -> int:
         return sum(r.gpus for r in self.racks)
+
+    def tenant_egress(self, tenant: Tenant) -> tuple[Egress, ...]:
+        """The destinations a tenant may reach, as the Plan lists them for it."""
+        by_key = {e.key: e for e in self.egress}
+        return tuple(by_key[k] for k in tenant.egress)

@@ -26,6 +26,8 @@ from kasbah.config.models import (
     TenantSpec,
 )
 from kasbah.planning import fabric as fab
+from kasbah.planning import ports
+from kasbah.planning.host_flows import FLOWS
 from kasbah.planning.ipam import AddressPlan
 from kasbah.planning.model import (
     AddressUsage,
@@ -44,6 +46,7 @@ from kasbah.planning.model import (
     Switch,
     Tenant,
 )
+from kasbah.planning.tenancy import cluster_namespaces
 
 if TYPE_CHECKING:
     from kasbah.config.loader import Environment
@@ -57,6 +60,8 @@ _ROLE = {
     PoolPurpose.STORAGE: "storage",
     PoolPurpose.MANAGEMENT: "management",
 }
+# The internal DNS domain of the site's names (API endpoints); a site setting once DNS zones are rendered
+INTERNAL_DOMAIN = "kasbah.internal"
 _RETIRE_ORDER = [
     DecommissionKind.RACK,
     DecommissionKind.POOL,
@@ -958,8 +963,12 @@ class _Planner:
         it_kw = sum(h.it_load_kw for h in halls)
         fabrics, switches = self._fabrics()
         pools = tuple(self._pool_snapshot(p) for p in self.pools.values())
-        clusters = tuple(self._cluster_snapshot(name, c, pools) for name, c in self.clusters.items())
-        tenants = tuple(self._tenant_snapshot(t, pools) for t in self.tenants.values())
+        egress = tuple(
+            Egress(j.name, d.name, str(d.cidr), tuple(d.ports)) for j in site.jurisdictions for d in j.egress
+        )
+        tenants = tuple(self._tenant_snapshot(t, pools, egress) for t in self.tenants.values())
+        grants = self._grant_snapshot(pools)
+        clusters = tuple(self._cluster_snapshot(name, c, pools, tenants, grants) for name, c in self.clusters.items())
         racks = tuple(self.racks.values())
         return Plan(
             environment=self.environment,
@@ -984,16 +993,24 @@ class _Planner:
             tenants=tenants,
             addresses=self._address_usage(racks, fabrics, switches, clusters),
             retired=tuple(self.retired),
-            grants=tuple(
-                QuotaGrant(tenant, pool, self.pools[pool].cluster or "", gpus)
-                for (tenant, pool), gpus in sorted(self.grants.items())
-            ),
-            egress=tuple(
-                Egress(j.name, d.name, str(d.cidr), tuple(d.ports)) for j in site.jurisdictions for d in j.egress
-            ),
+            grants=grants,
+            egress=egress,
             admin_networks=tuple(str(n) for n in site.admin_zone.networks),
             dns_resolvers=tuple(str(n) for n in site.admin_zone.dns_resolvers),
+            namespaces=tuple(ns for c in clusters for ns in cluster_namespaces(c.name, c.tenants)),
+            host_flows=FLOWS,
         )
+
+    def _grant_snapshot(self, pools: tuple[Pool, ...]) -> tuple[QuotaGrant, ...]:
+        """Shared-pool grants (tenant, pool order), then each dedicated GPU pool of a cluster as its tenant's grant."""
+        shared = [
+            QuotaGrant(tenant, pool, self.pools[pool].cluster or "", gpus, False)
+            for (tenant, pool), gpus in sorted(self.grants.items())
+        ]
+        dedicated = [
+            QuotaGrant(p.tenant, p.name, p.cluster, p.gpus, True) for p in pools if p.tenant and p.cluster and p.gpus
+        ]
+        return (*shared, *dedicated)
 
     def _pool_racks(self, p: _PoolState) -> list[Rack]:
         return [self.racks[r] for u in p.units for r in self.units[u].racks]
@@ -1019,9 +1036,17 @@ class _Planner:
             nvidia_driver=p.profile.nvidia_driver,
         )
 
-    def _cluster_snapshot(self, name: str, c: _ClusterState, pools: tuple[Pool, ...]) -> Cluster:
+    def _cluster_snapshot(
+        self,
+        name: str,
+        c: _ClusterState,
+        pools: tuple[Pool, ...],
+        tenants: tuple[Tenant, ...],
+        grants: tuple[QuotaGrant, ...],
+    ) -> Cluster:
         mine = [p for p in pools if p.cluster == name]
         a = self.campus.site.addressing
+        present = {g.tenant for g in grants if g.cluster == name and g.gpus}
         return Cluster(
             name=name,
             kubernetes_version=c.spec.kubernetes_version,
@@ -1035,9 +1060,12 @@ class _Planner:
             node_pod_prefix=a.pods.node_prefix,
             service_cidr=self.ipam.service_cidr(c.index),
             phase=c.phase,
+            api_host=f"api.{name}.{self.campus.site.name}.{INTERNAL_DOMAIN}",
+            api_port=ports.KUBE_APISERVER,
+            tenants=tuple(t.name for t in tenants if t.name in present),
         )
 
-    def _tenant_snapshot(self, t: _TenantState, pools: tuple[Pool, ...]) -> Tenant:
+    def _tenant_snapshot(self, t: _TenantState, pools: tuple[Pool, ...], egress: tuple[Egress, ...]) -> Tenant:
         mine = [p for p in pools if p.tenant == t.spec.name]
         return Tenant(
             name=t.spec.name,
@@ -1049,6 +1077,7 @@ class _Planner:
             dedicated_pools=tuple(p.name for p in mine),
             dedicated_gpus=sum(p.gpus for p in mine),
             phase=t.phase,
+            egress=tuple(e.key for e in egress if e.jurisdiction in t.spec.jurisdictions),
         )
 
     # ------------------------------------------------------------------ fabrics

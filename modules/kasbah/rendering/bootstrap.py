@@ -35,15 +35,9 @@ from kasbah.planning.labels import NodeView, Taint, cluster_nodes, node_labels, 
 from kasbah.planning.model import Cluster, Node, Plan, Pool
 from kasbah.rendering.templates import new_environment
 
-API_PORT = 6443
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
 PATCHES_DIR = "/etc/kubernetes/kasbah/patches"
 PLACEHOLDERS = ("${KUBEADM_TOKEN}", "${KUBEADM_CA_CERT_HASH}", "${KUBEADM_CERTIFICATE_KEY}", "${KUBERNETES_PATCH}")
-
-
-def api_host(plan: Plan, cluster: Cluster) -> str:
-    """The control plane's DNS name (the same name the Cilium values point at)."""
-    return f"api.{cluster.name}.{plan.site}.kasbah.internal"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,9 +162,9 @@ def render_cluster(plan: Plan, cluster: Cluster, views: list[NodeView] | None = 
     common = {
         "plan": plan,
         "cluster": cluster,
-        "endpoint": f"{api_host(plan, cluster)}:{API_PORT}",
-        "api_host": api_host(plan, cluster),
-        "api_port": API_PORT,
+        "endpoint": cluster.api_endpoint,
+        "api_host": cluster.api_host,
+        "api_port": cluster.api_port,
         "cri_socket": CRI_SOCKET,
         "patches_dir": PATCHES_DIR,
     }

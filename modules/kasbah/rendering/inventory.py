@@ -32,7 +32,7 @@ Variables (prefixed `kasbah_`): `ansible_host` and `kasbah_inband_ip` (in-band I
 `kasbah_api_endpoint`, `kasbah_pod_cidr`, `kasbah_pool`, `kasbah_purpose`, `kasbah_rack_profile`,
 `kasbah_phase`; on `all`: `kasbah_site`, `kasbah_environment`, `kasbah_plan_phase`,
 `kasbah_networks` (address ranges by network name), `kasbah_dns_resolvers` and
-`kasbah_host_flows` (planning.host_flows, for the host firewall). A variable
+`kasbah_host_flows` (`Plan.host_flows`, for the host firewall). A variable
 every host of a pool shares is a `pool_*` group variable, one every host of a rack shares a
 `rack_*` group variable, anything else a host variable: each variable of a host is set at exactly
 one level, so there is no precedence to reason about.
@@ -45,10 +45,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from kasbah.planning.host_flows import host_flows, networks
+from kasbah.planning.host_flows import as_dicts, networks
 from kasbah.planning.labels import Taint, multi_node_nvlink_domains, node_labels, registration_taints
 from kasbah.planning.model import Node, Plan
-from kasbah.rendering.bootstrap import API_PORT, api_host
 
 DEFAULT_MAX_HOSTS = 2000
 NVSWITCH_MIN_GPUS = 8  # HGX baseboards with NVSwitch carry 8 GPUs; smaller nodes link GPUs directly
@@ -120,7 +119,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
             c = clusters[n.cluster]
             v["kasbah_cluster"] = n.cluster
             v["kasbah_kubernetes_version"] = c.kubernetes_version
-            v["kasbah_api_endpoint"] = f"{api_host(plan, c)}:{API_PORT}"
+            v["kasbah_api_endpoint"] = c.api_endpoint
             v["kasbah_pod_cidr"] = c.pod_cidr
         v["kasbah_pool"] = n.pool
         v["kasbah_purpose"] = pool.purpose
@@ -319,7 +318,7 @@ def site_vars(plan: Plan) -> Vars:
         PLAN_PHASE: plan.phase,
         "kasbah_networks": networks(plan),
         "kasbah_dns_resolvers": list(plan.dns_resolvers),
-        "kasbah_host_flows": host_flows(),
+        "kasbah_host_flows": as_dicts(plan.host_flows),
     }
 
 

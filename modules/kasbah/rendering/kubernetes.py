@@ -5,34 +5,26 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from kasbah.planning import labels as lb
-from kasbah.planning.model import Cluster, Egress, Plan, Pool, Tenant
+from kasbah.planning import ports
+from kasbah.planning.model import Plan, Pool
+from kasbah.planning.tenancy import (
+    PLATFORM,
+    SYSTEM_NAMESPACE,
+    TENANT,
+    ClusterView,
+    cluster_view,
+    tenant_namespace,
+)
 
 Obj = dict[str, Any]
 
 RULE = "kasbah.io/rule"
 ZONE = "kasbah.io/zone"
-ADMIN_NAMESPACE = "kasbah-admin"
-# Platform namespaces and the Pod Security level their operands need: the NVIDIA operators and
-# node exporters run privileged DaemonSets; everything else is held to `restricted`.
-PLATFORM_NAMESPACES = {
-    ADMIN_NAMESPACE: "restricted",
-    "kueue-system": "restricted",
-    "monitoring": "privileged",
-    "gpu-operator": "privileged",
-    "network-operator": "privileged",
-    "nvidia-dra-driver-gpu": "privileged",
-}
-SYSTEM_NAMESPACE = "kube-system"
-# Webhooks and metrics ports the platform serves; tenants expose metrics on 9000-9999 by convention.
-WEBHOOK_PORT = 9443
-METRICS_PORTS = (9000, 9999)
-APISERVER_PORT = 6443
 GPU = "nvidia.com/gpu"
 COHORT = "shared"
 TOPOLOGY_NAME = "kasbah"
@@ -42,46 +34,6 @@ CILIUM_NS_LABEL = "k8s:io.cilium.k8s.namespace.labels."
 CILIUM_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 # Argo CD applies lower waves first: namespaces, then their default-deny, then everything else.
 WAVE = "argocd.argoproj.io/sync-wave"
-
-
-def tenant_namespace(tenant: str) -> str:
-    return f"tenant-{tenant}"
-
-
-@dataclass(frozen=True)
-class ClusterView:
-    """What one cluster's manifests are made of, looked up once from the Plan."""
-
-    plan: Plan
-    cluster: Cluster
-    pools: tuple[Pool, ...]  # the cluster's pools with GPU workers
-    tenants: tuple[Tenant, ...]  # tenants with GPUs in this cluster (quota grant or dedicated pool)
-    quota: dict[tuple[str, str], int]  # (tenant, pool) -> nominal GPUs
-    control_plane_ips: tuple[str, ...]
-    egress: dict[str, tuple[Egress, ...]]  # tenant -> destinations of its jurisdictions
-
-    @property
-    def version(self) -> str:
-        return f"v{self.cluster.kubernetes_version}"
-
-    def tenant_gpus(self, tenant: str) -> int:
-        return sum(g for (t, _), g in self.quota.items() if t == tenant)
-
-
-def cluster_view(plan: Plan, cluster: Cluster) -> ClusterView:
-    pools = tuple(p for p in plan.pools if p.cluster == cluster.name and p.gpus)
-    quota: dict[tuple[str, str], int] = {}
-    for p in pools:
-        if p.tenant:
-            quota[(p.tenant, p.name)] = p.gpus
-    for g in plan.grants:
-        if g.cluster == cluster.name:
-            quota[(g.tenant, g.pool)] = g.gpus
-    present = {t for t, _ in quota}
-    tenants = tuple(t for t in plan.tenants if t.name in present)
-    ips = {n.name: n.inband_ip for n in plan.nodes if n.name in cluster.control_plane}
-    egress = {t.name: tuple(e for e in plan.egress if e.jurisdiction in t.jurisdictions) for t in tenants}
-    return ClusterView(plan, cluster, pools, tenants, quota, tuple(ips[n] for n in cluster.control_plane), egress)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -143,7 +95,7 @@ def _dns_egress(namespace: str) -> Obj:
                             "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
                         }
                     ],
-                    "ports": _ports(("UDP", "TCP"), 53),
+                    "ports": _ports(("UDP", "TCP"), ports.DNS),
                 }
             ],
         },
@@ -161,7 +113,7 @@ def _monitoring_scrape(namespace: str) -> Obj:
             "ingress": [
                 {
                     "from": [_ns_peer(**{"kubernetes.io/metadata.name": "monitoring"})],
-                    "ports": _ports(("TCP",), *METRICS_PORTS),
+                    "ports": _ports(("TCP",), *ports.METRICS),
                 }
             ],
         },
@@ -174,16 +126,19 @@ def _default_deny(namespace: str) -> Obj:
 
 # ---------------------------------------------------------------------------- namespaces
 def namespaces(view: ClusterView) -> list[Obj]:
-    out = [_namespace(SYSTEM_NAMESPACE, "privileged", view.version, {ZONE: "system"})]
-    for name, level in PLATFORM_NAMESPACES.items():
-        out.append(_namespace(name, level, view.version, {ZONE: "platform"}))
-    for t in view.tenants:
-        extra = {ZONE: "tenant", lb.TENANT: t.name, f"{lb.DOMAIN}/tenant-kind": t.kind}
-        if t.reseller:
-            extra[f"{lb.DOMAIN}/reseller"] = t.reseller
-        for j in t.jurisdictions:
-            extra[f"jurisdiction.{lb.DOMAIN}/{j}"] = "allowed"
-        out.append(_namespace(tenant_namespace(t.name), "restricted", view.version, extra))
+    """The Plan's namespaces of the cluster, with their zone, Pod Security level and tenant labels."""
+    tenants = {t.name: t for t in view.tenants}
+    out = []
+    for ns in view.namespaces:
+        extra = {ZONE: ns.zone}
+        if ns.zone == TENANT and ns.tenant:
+            t = tenants[ns.tenant]
+            extra.update({lb.TENANT: t.name, f"{lb.DOMAIN}/tenant-kind": t.kind})
+            if t.reseller:
+                extra[f"{lb.DOMAIN}/reseller"] = t.reseller
+            for j in t.jurisdictions:
+                extra[f"jurisdiction.{lb.DOMAIN}/{j}"] = "allowed"
+        out.append(_namespace(ns.name, ns.pod_security, view.version, extra))
     return out
 
 
@@ -400,7 +355,7 @@ def _gpu_pool_affinity(pools: Iterable[Pool]) -> Obj:
 
 
 # The DCGM host engine the dcgm role runs on every GPU node; the exporter pods reach it on the node.
-DCGM_HOSTENGINE = "localhost:5555"
+DCGM_HOSTENGINE = f"localhost:{ports.DCGM_HOSTENGINE}"
 RDMA_SHARED_DEVICES = json.dumps(
     {"configList": [{"resourceName": "rdma_shared", "rdmaHcaMax": 63, "selectors": {"vendors": ["15b3"]}}]},
     separators=(",", ":"),
@@ -507,7 +462,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
             {
                 "podSelector": coredns,
                 "policyTypes": ["Ingress"],
-                "ingress": [{"from": [{"namespaceSelector": {}}], "ports": _ports(("UDP", "TCP"), 53)}],
+                "ingress": [{"from": [{"namespaceSelector": {}}], "ports": _ports(("UDP", "TCP"), ports.DNS)}],
             },
         ),
         _policy(
@@ -517,7 +472,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
             {
                 "podSelector": coredns,
                 "policyTypes": ["Egress"],
-                "egress": [{"to": apiserver, "ports": _ports(("TCP",), APISERVER_PORT)}],
+                "egress": [{"to": apiserver, "ports": _ports(("TCP",), view.cluster.api_port)}],
             },
         ),
     ]
@@ -533,14 +488,14 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                     "egress": [
                         {
                             "to": [{"ipBlock": {"cidr": c}} for c in view.plan.dns_resolvers],
-                            "ports": _ports(("UDP", "TCP"), 53),
+                            "ports": _ports(("UDP", "TCP"), ports.DNS),
                         }
                     ],
                 },
             )
         )
 
-    for ns in PLATFORM_NAMESPACES:
+    for ns in (n.name for n in view.namespaces if n.zone == PLATFORM):
         rules = [
             _default_deny(ns),
             _dns_egress(ns),
@@ -562,7 +517,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                 {
                     "podSelector": {},
                     "policyTypes": ["Egress"],
-                    "egress": [{"to": apiserver, "ports": _ports(("TCP",), APISERVER_PORT)}],
+                    "egress": [{"to": apiserver, "ports": _ports(("TCP",), view.cluster.api_port)}],
                 },
             ),
             _monitoring_scrape(ns),
@@ -577,7 +532,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                     {
                         "podSelector": {},
                         "policyTypes": ["Ingress"],
-                        "ingress": [{"from": apiserver, "ports": _ports(("TCP",), WEBHOOK_PORT)}],
+                        "ingress": [{"from": apiserver, "ports": _ports(("TCP",), ports.WEBHOOK)}],
                     },
                 )
             )
@@ -590,7 +545,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                     {
                         "podSelector": {},
                         "policyTypes": ["Egress"],
-                        "egress": [{"to": [{"namespaceSelector": {}}], "ports": _ports(("TCP",), *METRICS_PORTS)}],
+                        "egress": [{"to": [{"namespaceSelector": {}}], "ports": _ports(("TCP",), *ports.METRICS)}],
                     },
                 )
             )
@@ -707,8 +662,8 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
             # IPs with CIDR rules only in this mode (otherwise they are `host`/`remote-node` entities)
             "policyCIDRMatchMode": ["nodes"],
             "ipam": {"mode": "kubernetes"},
-            "k8sServiceHost": f"api.{view.cluster.name}.{view.plan.site}.kasbah.internal",
-            "k8sServicePort": APISERVER_PORT,
+            "k8sServiceHost": view.cluster.api_host,
+            "k8sServicePort": view.cluster.api_port,
         },
         "kueue": {
             # topology-aware scheduling is on by default only from Kueue 0.14

@@ -11,17 +11,10 @@ from typing import Any
 
 import yaml
 
+from kasbah.planning import ports
 from kasbah.planning.labels import TENANT as TENANT_LABEL
-from kasbah.planning.model import Plan
-from kasbah.rendering.kubernetes import (
-    ADMIN_NAMESPACE,
-    APISERVER_PORT,
-    PLATFORM_NAMESPACES,
-    SYSTEM_NAMESPACE,
-    ClusterView,
-    cluster_view,
-    tenant_namespace,
-)
+from kasbah.planning.model import Cluster, ClusterNamespace, Plan
+from kasbah.planning.tenancy import ADMIN_NAMESPACE, PLATFORM, SYSTEM
 from kasbah.rendering.tree import MARKER
 from kasbah.verification.reachability import (
     Destination,
@@ -158,11 +151,12 @@ CILIUM_VALUES: tuple[tuple[tuple[str, ...], Callable[[object], bool], str], ...]
 )
 
 
-def check_namespaces(view: ClusterView, objs: list[tuple[str, dict[str, Any]]], findings: list[Finding]) -> None:
-    """The tenancy the proof reads from namespace labels must be the model's, exactly."""
-    cluster = view.cluster.name
-    expected = {tenant_namespace(t.name): t.name for t in view.tenants}
-    known = {SYSTEM_NAMESPACE, *PLATFORM_NAMESPACES, *expected}
+def check_namespaces(
+    cluster: str, planned: tuple[ClusterNamespace, ...], objs: list[tuple[str, dict[str, Any]]], findings: list[Finding]
+) -> None:
+    """The tenancy the proof reads from namespace labels must be the Plan's, exactly."""
+    expected = {ns.name: ns.tenant for ns in planned if ns.tenant}
+    known = {ns.name for ns in planned}
     seen: dict[str, str | None] = {}
     for path, obj in objs:
         if obj.get("kind") != "Namespace" or not isinstance(obj.get("metadata"), dict):
@@ -217,14 +211,18 @@ def check_cilium_values(files: Mapping[str, bytes], cluster: str, findings: list
             findings.append(Finding("zero-trust", path, f"{'.'.join(keys)} is {v!r}; the proof assumes {wanted}"))
 
 
-def expectations(plan: Plan, cluster: str, view: ClusterView | None = None) -> Expectations:
-    """What the model says the cluster's policies must guarantee; the proof reads the rendered policies."""
+def expectations(plan: Plan, cluster: str) -> Expectations:
+    """What the Plan says the cluster's policies must guarantee; the proof reads the rendered policies.
+
+    Every expectation is a Plan fact (`Cluster.tenants`, `Tenant.egress`, `Plan.namespaces`, the
+    control plane's addresses and port), never the renderer's view of them: a renderer mistake
+    cannot be both rendered and expected.
+    """
     c = next(x for x in plan.clusters if x.name == cluster)
+    by_name = {t.name: t for t in plan.tenants}
     tenants: dict[str, tuple[Destination, ...]] = {}
-    for t in (view or cluster_view(plan, c)).tenants:
-        tenants[t.name] = tuple(
-            Destination(e.name, e.cidr, e.ports) for e in plan.egress if e.jurisdiction in t.jurisdictions
-        )
+    for name in c.tenants:
+        tenants[name] = tuple(Destination(e.name, e.cidr, e.ports) for e in plan.tenant_egress(by_name[name]))
     cp = [n.inband_ip for n in plan.nodes if n.name in c.control_plane]
     nets = {a.network: a.supernet for a in plan.addresses}
 
@@ -232,17 +230,19 @@ def expectations(plan: Plan, cluster: str, view: ClusterView | None = None) -> E
         return f"{ip}/{ipaddress.ip_address(ip).max_prefixlen}"
 
     management = [
-        ManagementTarget("kube-apiserver", tuple(host(ip) for ip in cp), (APISERVER_PORT,), ("kube-apiserver",)),
+        ManagementTarget("kube-apiserver", tuple(host(ip) for ip in cp), (c.api_port,), ("kube-apiserver",)),
         ManagementTarget("bmc-oob", (nets["oob"],), None),
         ManagementTarget("nodes", (nets["inband"],), None, ("host", "remote-node")),
     ]
     # operators, Kueue and monitoring talk to the API server and nothing else of the management
     # plane; CoreDNS also asks the site's resolvers
     api = frozenset({"kube-apiserver"})
-    platform = {ns: PlatformAllowance(api) for ns in PLATFORM_NAMESPACES if ns != ADMIN_NAMESPACE}
-    platform[SYSTEM_NAMESPACE] = PlatformAllowance(
-        api, tuple(Destination(f"dns-{i}", c, (53,), ("UDP", "TCP")) for i, c in enumerate(plan.dns_resolvers))
-    )
+    mine = _namespaces(plan, c)
+    platform = {ns.name: PlatformAllowance(api) for ns in mine if ns.zone == PLATFORM and ns.name != ADMIN_NAMESPACE}
+    dns = tuple(Destination(f"dns-{i}", r, (ports.DNS,), ("UDP", "TCP")) for i, r in enumerate(plan.dns_resolvers))
+    for ns in mine:
+        if ns.zone == SYSTEM:
+            platform[ns.name] = PlatformAllowance(api, dns)
     return Expectations(
         cluster=cluster,
         tenants=tenants,
@@ -252,6 +252,10 @@ def expectations(plan: Plan, cluster: str, view: ClusterView | None = None) -> E
         internal_cidrs=(c.pod_cidr, c.service_cidr),
         management=tuple(management),
     )
+
+
+def _namespaces(plan: Plan, cluster: Cluster) -> tuple[ClusterNamespace, ...]:
+    return tuple(ns for ns in plan.namespaces if ns.cluster == cluster.name)
 
 
 def verify_files(
@@ -277,8 +281,7 @@ def verify_files(
     for c in plan.clusters:
         tick(f"cluster {c.name}")
         objs = list(cluster_manifests(files, c.name, findings))
-        view = cluster_view(plan, c)
-        check_namespaces(view, objs, findings)
+        check_namespaces(c.name, _namespaces(plan, c), objs, findings)
         check_cilium_values(files, c.name, findings)
         validator = SchemaValidator(c.kubernetes_version)
         result = ClusterResult(c.name, c.kubernetes_version, len(objs), len({p for p, _ in objs}))
@@ -289,7 +292,7 @@ def verify_files(
                 findings.append(
                     Finding("schema", f"{path}: {_object_name(obj)}", f"{i.path or '(object)'}: {i.message}")
                 )
-        report = verify_cluster([o for _, o in objs], expectations(plan, c.name, view))
+        report = verify_cluster([o for _, o in objs], expectations(plan, c.name))
         result.reachability = report
         for v in report.violations:
             findings.append(Finding("zero-trust", f"cluster {c.name} ({v.mode})", f"{v.property}: {v.message}"))

@@ -1,0 +1,78 @@
+"""What a cluster holds: its namespaces (the system's, the platform's, its tenants') and, as a lookup view, its tenants' GPUs by pool.
+
+The planner decides it once (`Plan.namespaces`, `Cluster.tenants`, `Plan.grants`, `Tenant.egress`);
+`ClusterView` only indexes those facts for the projections that read them (manifests, components)
+and computes nothing the Plan does not say. The verifier reads the same Plan facts directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from kasbah.planning.model import Cluster, ClusterNamespace, Egress, Plan, Pool, Tenant
+
+SYSTEM_NAMESPACE = "kube-system"
+ADMIN_NAMESPACE = "kasbah-admin"
+# Platform namespaces and the Pod Security level their workloads need: the NVIDIA operators and
+# node exporters run privileged DaemonSets; everything else is held to `restricted`.
+PLATFORM_NAMESPACES = {
+    ADMIN_NAMESPACE: "restricted",
+    "kueue-system": "restricted",
+    "monitoring": "privileged",
+    "gpu-operator": "privileged",
+    "network-operator": "privileged",
+    "nvidia-dra-driver-gpu": "privileged",
+}
+SYSTEM, PLATFORM, TENANT = "system", "platform", "tenant"
+
+
+def tenant_namespace(tenant: str) -> str:
+    return f"tenant-{tenant}"
+
+
+def cluster_namespaces(cluster: str, tenants: Iterable[str]) -> tuple[ClusterNamespace, ...]:
+    """Every namespace of a cluster, system first, then the platform's, then one per tenant."""
+    out = [ClusterNamespace(cluster, SYSTEM_NAMESPACE, SYSTEM, None, "privileged")]
+    out += [ClusterNamespace(cluster, name, PLATFORM, None, level) for name, level in PLATFORM_NAMESPACES.items()]
+    out += [ClusterNamespace(cluster, tenant_namespace(t), TENANT, t, "restricted") for t in tenants]
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """One cluster's facts from the Plan, indexed for the projections that read them."""
+
+    plan: Plan
+    cluster: Cluster
+    pools: tuple[Pool, ...]  # the cluster's pools with GPUs
+    tenants: tuple[Tenant, ...]  # `cluster.tenants`, as Tenant records
+    namespaces: tuple[ClusterNamespace, ...]
+    quota: dict[tuple[str, str], int]  # (tenant, pool) -> nominal GPUs (`Plan.grants`)
+    control_plane_ips: tuple[str, ...]
+    egress: dict[str, tuple[Egress, ...]]  # tenant -> destinations (`Tenant.egress`)
+
+    @property
+    def version(self) -> str:
+        return f"v{self.cluster.kubernetes_version}"
+
+    def tenant_gpus(self, tenant: str) -> int:
+        return sum(g for (t, _), g in self.quota.items() if t == tenant)
+
+
+def cluster_view(plan: Plan, cluster: Cluster) -> ClusterView:
+    pools = tuple(p for p in plan.pools if p.cluster == cluster.name and p.gpus)
+    by_name = {t.name: t for t in plan.tenants}
+    tenants = tuple(by_name[t] for t in cluster.tenants)
+    seats = set(cluster.control_plane)
+    inband = {n.name: n.inband_ip for n in plan.nodes if n.name in seats}
+    return ClusterView(
+        plan,
+        cluster,
+        pools,
+        tenants,
+        tuple(ns for ns in plan.namespaces if ns.cluster == cluster.name),
+        {(g.tenant, g.pool): g.gpus for g in plan.grants if g.cluster == cluster.name},
+        tuple(inband[n] for n in cluster.control_plane),
+        {t.name: plan.tenant_egress(t) for t in tenants},
+    )
