@@ -124,7 +124,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     plans = _plans(env, None)
     last = plans[-1]
     for prev, cur in itertools.pairwise(plans):
-        d = diff_plans(plan_to_dict(prev), plan_to_dict(cur))
+        d = diff_plans(plan_to_dict(prev), plan_to_dict(cur), (prev, cur))
         if not d.stable:
             _print_violations(d)
             return EXIT_UNSTABLE
@@ -199,7 +199,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     phase = args.phase or env.campus.phases[0].name
     plans = _plans(env, phase)
     with _progress(f"rendering {phase}") as tick:
-        rendered = render_plans(plans, env.name, env.campus.catalog, tick)
+        rendered = render_plans(plans, env.name, tick)
     target = Path(args.out) if args.out else _default_out(env, phase)
     write_tree(target, rendered.files)
     tops: dict[str, int] = {}
@@ -258,7 +258,7 @@ def _target(env: Environment, arg: str | None) -> _Target:
     phase = arg or env.campus.phases[0].name
     plans = _plans(env, phase)
     with _progress(f"rendering {phase}") as tick:
-        rendered = render_plans(plans, env.name, env.campus.catalog, tick)
+        rendered = render_plans(plans, env.name, tick)
     return _Target(dict(rendered.files), plans, f"{env.name}/{phase} (rendered in memory)", None, None)
 
 
@@ -794,6 +794,13 @@ def show_diff(d: PlanDiff) -> None:
             out.print(f"  [yellow]-[/] {r['kind']} {r['name']} in {r['phase']}: {r['reason']}")
         for kind, n in d.removed_by_decommission.items():
             out.print(f"  [yellow]-[/] {n:,} {kind.replace('_', ' ')} removed with them")
+    if d.repatched:
+        out.print("[bold yellow]RE-PATCHED[/] (the fabric grew spines or cores, and its rules re-spread the uplinks):")
+        for fabric, links in d.repatched.items():
+            for link, n in links.items():
+                out.print(f"  [yellow]~[/] {n:,} {link} cables of {fabric} move to other ports")
+        for example in d.repatched_examples:
+            out.print(f"    e.g. {escape(example)}")
     if d.stable:
         out.print(
             "[green]stable[/]: everything in the earlier phase keeps its name, place, addresses, labels and cluster"

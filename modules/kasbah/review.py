@@ -129,7 +129,7 @@ def _stacks(root: Path) -> list[Stack]:
 def _render(root: Path, env_name: str, phase: str) -> tuple[dict[str, Any], dict[str, bytes]]:
     env = load_environment(root / "environments" / env_name)
     plans = plan_environment(env, phase)
-    rendered = render_plans(plans, env.name, env.campus.catalog)
+    rendered = render_plans(plans, env.name)
     files = {k: v for k, v in rendered.files.items() if k != "kasbah.json"}  # the marker names the plan digest
     return plan_to_dict(plans[-1]), files
 
@@ -244,6 +244,9 @@ def markdown(r: Review, limit: int = 25) -> str:
                     body.append(f"- added {len(d.added[kind]):,} {kind.replace('_', ' ')}")
             for ret in d.retired:
                 body.append(f"- decommissioned {ret['kind']} {ret['name']}: {ret['reason']}")
+            for fabric, links in d.repatched.items():
+                moved = ", ".join(f"{n:,} {link}" for link, n in links.items())
+                body.append(f"- **re-patched cables** in {fabric} (it grew spines or cores): {moved}")
             if d.violations:
                 body.append(f"- **{len(d.violations)} change(s) without a decommission:**")
                 body += [f"  - {v}" for v in d.violations[:limit]]

@@ -44,7 +44,7 @@ def tick(name):
     if last[1] is not None:
         steps[last[1]] = now - last[0]
     last[0], last[1] = now, name
-rendered = render_plans(plans, env.name, env.campus.catalog, tick)
+rendered = render_plans(plans, env.name, tick)
 t3 = time.perf_counter()
 steps[last[1]] = t3 - last[0]
 write_tree(Path(sys.argv[3]), rendered.files)

@@ -51,23 +51,23 @@ IDS = [name for name, _ in CASES]
 PLANS = [case for _, case in CASES]
 
 
-def by_fabric(plan: Plan, catalog: Catalog) -> dict[str, tuple[Fabric, list[Cable]]]:
-    return {f.name: (f, list(cs)) for f, cs in cables_by_fabric(plan, catalog)}
+def by_fabric(plan: Plan) -> dict[str, tuple[Fabric, list[Cable]]]:
+    return {f.name: (f, list(cs)) for f, cs in cables_by_fabric(plan)}
 
 
 @pytest.mark.parametrize("case", PLANS, ids=IDS)
 def test_cable_counts_equal_the_fabric_counts(case: Case) -> None:
-    plan, catalog = case
-    _assert_counts(cables_by_fabric(plan, catalog))
+    plan, _ = case
+    _assert_counts(cables_by_fabric(plan))
 
 
 def test_cable_counts_at_500_mw() -> None:
     """The 500 MW phase has the shapes phase 1 lacks: 3-tier fat trees, Quantum-X800, 8-rail B200."""
-    plans, catalog = _plans("campus", None)
+    plans, _ = _plans("campus", None)
     plan = plans[-1]
     shapes = {(f.kind, f.design, f.tiers, f.switch_model) for f in plan.fabrics}
     assert ("compute", "fat-tree", 3, "q3400") in shapes
-    _assert_counts(cables_by_fabric(plan, catalog))
+    _assert_counts(cables_by_fabric(plan))
 
 
 def _assert_counts(fabrics: Iterable[tuple[Fabric, Iterable[Cable]]]) -> None:
@@ -82,9 +82,9 @@ def _assert_counts(fabrics: Iterable[tuple[Fabric, Iterable[Cable]]]) -> None:
 
 @pytest.mark.parametrize("case", PLANS, ids=IDS)
 def test_no_port_is_used_twice(case: Case) -> None:
-    plan, catalog = case
+    plan, _ = case
     seen: set[tuple[str, str]] = set()
-    for c in plan_cables(plan, catalog):
+    for c in plan_cables(plan):
         for end in ((c[2], c[3]), (c[4], c[5])):
             assert end not in seen, f"{end} used twice ({c})"
             seen.add(end)
@@ -97,7 +97,7 @@ def test_every_switch_port_exists_on_its_model(case: Case) -> None:
     switches = {s.name: s for s in plan.switches}
     fabrics = {f.name: f for f in plan.fabrics}
     labels: dict[tuple[str, int], set[str]] = {}
-    for c in plan_cables(plan, catalog):
+    for c in plan_cables(plan):
         for device, port in ((c[2], c[3]), (c[4], c[5])):
             s = switches.get(device)
             if s is None:
@@ -115,9 +115,9 @@ def test_every_switch_port_exists_on_its_model(case: Case) -> None:
 @pytest.mark.parametrize("case", PLANS, ids=IDS)
 def test_compute_is_rail_optimised(case: Case) -> None:
     """NIC i of every node of a scalable unit lands on a leaf of rail i of that unit, and only there."""
-    plan, catalog = case
+    plan, _ = case
     nodes = {n.name: n for n in plan.nodes}
-    for f, cables in by_fabric(plan, catalog).values():
+    for f, cables in by_fabric(plan).values():
         if f.kind != "compute":
             continue
         leaf_owner: dict[str, set[tuple[str, str]]] = defaultdict(set)
@@ -134,8 +134,8 @@ def test_compute_is_rail_optimised(case: Case) -> None:
 
 @pytest.mark.parametrize("case", PLANS, ids=IDS)
 def test_leaves_are_non_blocking_and_uplinks_spread_evenly(case: Case) -> None:
-    plan, catalog = case
-    for f, cables in by_fabric(plan, catalog).values():
+    plan, _ = case
+    for f, cables in by_fabric(plan).values():
         if not f.spines:
             continue
         down: Counter[str] = Counter()
@@ -165,7 +165,7 @@ def test_storage_and_oob_reach_every_node(case: Case) -> None:
     racks = {r.name: r for r in plan.racks}
     storage: Counter[str] = Counter()
     bmc: Counter[str] = Counter()
-    for f, cables in by_fabric(plan, catalog).values():
+    for f, cables in by_fabric(plan).values():
         for c in cables:
             if c[1] == NODE_LEAF and f.kind == "storage":
                 storage[c[2]] += 1
@@ -178,18 +178,18 @@ def test_storage_and_oob_reach_every_node(case: Case) -> None:
 
 @pytest.mark.parametrize("case", PLANS, ids=IDS)
 def test_cabling_is_deterministic(case: Case) -> None:
-    plan, catalog = case
-    assert list(plan_cables(plan, catalog)) == list(plan_cables(plan, catalog))
+    plan, _ = case
+    assert list(plan_cables(plan)) == list(plan_cables(plan))
 
 
 def test_switch_halls_place_leaves_in_their_unit_hall() -> None:
-    plans, catalog = _plans("campus", "phase-1")
+    plans, _ = _plans("campus", "phase-1")
     plan = plans[-1]
-    halls = switch_halls(plan, catalog)
+    halls = switch_halls(plan)
     assert set(halls) == {s.name for s in plan.switches}
     units = {u.name: u.hall for u in plan.scalable_units}
     nodes = {n.name: n for n in plan.nodes}
-    for f, cables in cables_by_fabric(plan, catalog):
+    for f, cables in cables_by_fabric(plan):
         for c in cables:
             if c[1] == NODE_LEAF and c[2] in nodes:
                 assert halls[c[4]] == units[nodes[c[2]].scalable_unit] == nodes[c[2]].hall, f.name
@@ -204,11 +204,11 @@ def test_breakout_ports_are_named_by_physical_port_and_lane() -> None:
 
 
 def test_a_plan_whose_fabric_and_switches_disagree_is_refused() -> None:
-    plans, catalog = _plans("tiny", None)
+    plans, _ = _plans("tiny", None)
     plan = plans[-1]
     broken = tuple(replace(f, spines=3) if f.kind == "storage" else f for f in plan.fabrics)
     with pytest.raises(CablingError, match="lab1-storage"):
-        list(plan_cables(replace(plan, fabrics=broken), catalog))
+        list(plan_cables(replace(plan, fabrics=broken)))
 
 
 # Cables of phase N that phase N+1 moves although both their devices remain: only where the fabric
@@ -241,13 +241,13 @@ def test_cables_stay_on_their_ports_in_the_next_phase(env: str, before: str, aft
     The only exceptions are listed in REPATCHED, with the fabric-rule change that forces them; even
     there, only the links the new counts take away from a switch pair move.
     """
-    plans, catalog = _plans(env, None)
+    plans, _ = _plans(env, None)
     old = next(p for p in plans if p.phase == before)
     new = next(p for p in plans if p.phase == after)
     devices = {n.name for n in new.nodes} | {s.name for s in new.switches} | {r.name for r in new.racks}
-    new_fabrics = {f.name: (f, cs) for f, cs in cables_by_fabric(new, catalog)}
+    new_fabrics = {f.name: (f, cs) for f, cs in cables_by_fabric(new)}
     moved: dict[tuple[str, str, str], int] = {}
-    for f, cables in cables_by_fabric(old, catalog):
+    for f, cables in cables_by_fabric(old):
         kept = [c for c in cables if c[2] in devices and c[4] in devices]
         if not kept:
             continue

@@ -247,3 +247,51 @@ def test_an_unused_catalog_profile_changes_nothing(tmp_path: Path) -> None:
     with_extra = plan_to_dict(plan_campus(env.campus, "campus", upto="phase-1")[-1])
     assert diff_plans(_dicts(CAMPUS)[0], with_extra).stable
     assert with_extra["switches"] == _dicts(CAMPUS)[0]["switches"]
+
+
+def test_the_fabric_rules_re_patching_is_reported_not_hidden() -> None:
+    """Campus phase 1 -> 2: infer-a grows from 72 to 144 cores, so spine-core cables move (tests/planning/test_cabling.py
+    REPATCHED); the diff names them, and stays stable because the fabric's size forced them."""
+    old, new = _dicts(CAMPUS)[:2]
+    d = diff_plans(old, new)
+    assert d.stable
+    assert set(d.repatched) == {"infer-a-compute"} and set(d.repatched["infer-a-compute"]) == {"spine-core"}
+    assert d.repatched["infer-a-compute"]["spine-core"] > 0
+    assert d.repatched_examples[0].startswith("infer-a-compute spine-core infer-a-spine001:")
+    assert d.as_dict()["repatched_cables"] == d.repatched
+
+
+def test_a_cable_that_moves_while_its_fabric_keeps_its_size_is_a_violation(tmp_path: Path) -> None:
+    """A catalog edit (a second storage NIC a lab GPU node) re-lays the storage fabric under racks that stayed."""
+    root = tmp_path / "tiny"
+    shutil.copytree(TINY, root)
+    site = yaml.safe_load((root / "site.yaml").read_text())
+    gpu = next(p for p in site["catalog"]["rack_profiles"] if p["name"] == "lab-gpu")
+    gpu["storage_nics_per_node"] = 2
+    (root / "site.yaml").write_text(yaml.safe_dump(site, sort_keys=False))
+    env = load_environment(root)
+    edited = plan_to_dict(plan_campus(env.campus, env.name, upto="lab-1")[-1])
+    d = diff_plans(_dicts(TINY)[0], edited)
+    found = [str(v) for v in d.violations]
+    assert "rack profile lab-gpu: storage_nics_per_node changed from 1 to 2" in found
+    moved = [v for v in found if v.startswith("cable ")]
+    assert moved and all("although the fabric kept its size" in v for v in moved)
+    assert any(":storage1: lab1-storage node-leaf moves from lab1-su02-storage-leaf1:" in v for v in moved), moved
+    assert not d.stable
+
+
+def test_a_plan_file_that_cannot_be_cabled_is_not_compared_silently() -> None:
+    old, new = _dicts(TINY)
+    broken = copy.deepcopy(new)
+    storage = next(f for f in broken["fabrics"] if f["kind"] == "storage")
+    storage["leaves"] += 1  # a hand edit: the fabric's counts and its switches disagree
+    d = diff_plans(old, broken)
+    assert any(v.kind == "cables" and "not compared: a side cannot be cabled" in v.what for v in d.violations)
+
+
+def test_a_saved_plan_reads_back_as_the_same_plan() -> None:
+    from kasbah.planning.export import plan_from_dict
+
+    env = load_environment(CAMPUS)
+    for plan in plan_campus(env.campus, env.name, upto="phase-2"):
+        assert plan_from_dict(plan_to_dict(plan)) == plan

@@ -12,7 +12,7 @@ from kasbah.planning.tenancy import PLATFORM_NAMESPACES, SYSTEM_NAMESPACE, clust
 from kasbah.rendering.inventory import host_vars
 from kasbah.rendering.kubernetes import helm_values
 from kasbah.rendering.phase import render_plans
-from tests.conftest import CAMPUS, TINY, catalog, planned
+from tests.conftest import CAMPUS, TINY, planned
 
 PHASES = [(env, p.phase) for env in (TINY, CAMPUS) for p in planned(env)]
 
@@ -56,7 +56,7 @@ def test_a_tenant_reaches_exactly_its_jurisdictions_destinations(env: Path, phas
 def test_the_api_endpoint_is_one_fact_every_projection_reads(env: Path, phase: str) -> None:
     """kubeadm, the inventory, Cilium's values, the host firewall and the policies all read Cluster.api_*."""
     plan = _plan(env, phase)
-    files = render_plans([p for p in planned(env) if p.phase_index <= plan.phase_index], env.name, catalog(env)).files
+    files = render_plans([p for p in planned(env) if p.phase_index <= plan.phase_index], env.name).files
     hv = host_vars(plan)
     api_flow = next(f for f in plan.host_flows if f.name == "kube-apiserver")
     assert api_flow.ports == (str(ports.KUBE_APISERVER),)

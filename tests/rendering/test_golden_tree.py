@@ -32,7 +32,7 @@ CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "case.yaml").is_file()) 
 @cache
 def _rendered(environment: str, phase: str) -> Rendered:
     env = load_environment(ENVIRONMENTS / environment)
-    return render_plans(plan_campus(env.campus, env.name, upto=phase), env.name, env.campus.catalog)
+    return render_plans(plan_campus(env.campus, env.name, upto=phase), env.name)
 
 
 def _case(name: str) -> tuple[Rendered, tuple[str, ...]]:

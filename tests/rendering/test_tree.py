@@ -11,7 +11,7 @@ from kasbah.cli import main
 from kasbah.rendering import tree
 from kasbah.rendering.phase import render_plans
 from kasbah.rendering.tree import MARKER, RenderError, read_marker, write_tree
-from tests.conftest import CAMPUS, TINY, catalog, planned
+from tests.conftest import CAMPUS, TINY, planned
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -20,8 +20,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
 
 def test_render_is_deterministic_across_processes_and_runs(tmp_path: Path) -> None:
     plans = list(planned(TINY))
-    first = render_plans(plans, "tiny", catalog(TINY)).files
-    again = render_plans(list(planned(TINY)), "tiny", catalog(TINY)).files
+    first = render_plans(plans, "tiny").files
+    again = render_plans(list(planned(TINY)), "tiny").files
     assert first == again
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["render", "lab-2", "-e", str(TINY), "-o", str(a)]) == 0
@@ -30,7 +30,7 @@ def test_render_is_deterministic_across_processes_and_runs(tmp_path: Path) -> No
 
 
 def test_marker_lists_every_file_with_its_digest(tmp_path: Path) -> None:
-    rendered = render_plans(list(planned(TINY)), "tiny", catalog(TINY))
+    rendered = render_plans(list(planned(TINY)), "tiny")
     write_tree(tmp_path / "out", rendered.files)
     marker = read_marker(tmp_path / "out")
     assert marker["phase"] == "lab-2" and marker["environment"] == "tiny"
@@ -63,7 +63,7 @@ def test_a_failure_while_writing_keeps_the_previous_tree(tmp_path: Path, monkeyp
         return real(self, data)
 
     monkeypatch.setattr(Path, "write_bytes", failing)
-    rendered = render_plans(list(planned(TINY)), "tiny", catalog(TINY))
+    rendered = render_plans(list(planned(TINY)), "tiny")
     with pytest.raises(RenderError, match="No space left on device; the previous tree, if any, is unchanged"):
         write_tree(out, rendered.files)
     monkeypatch.undo()
@@ -145,7 +145,7 @@ def test_marker_errors_are_clear(tmp_path: Path) -> None:
 def test_campus_phases_render(phase: str) -> None:
     plans = list(planned(CAMPUS))
     upto = [p.phase for p in plans].index(phase) + 1
-    rendered = render_plans(plans[:upto], "campus", catalog(CAMPUS))
+    rendered = render_plans(plans[:upto], "campus")
     for c in rendered.plan.clusters:
         assert f"clusters/{c.name}/kustomization.yaml" in rendered.files
     for path in rendered.files:

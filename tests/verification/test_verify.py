@@ -10,7 +10,7 @@ import yaml
 from kasbah.cli import main
 from kasbah.rendering.phase import render_plans
 from kasbah.verification.verify import expectations, verify_files
-from tests.conftest import CAMPUS, TINY, catalog, planned
+from tests.conftest import CAMPUS, TINY, planned
 
 
 def _render(tmp_path: Path, phase: str = "lab-2") -> Path:
@@ -27,7 +27,7 @@ def _append(path: Path, obj: dict[str, object]) -> None:
 def test_every_shipped_phase_renders_and_verifies(env_dir: Path, phases: None) -> None:
     plans = list(planned(env_dir))
     for i in range(len(plans)):
-        rendered = render_plans(plans[: i + 1], env_dir.name, catalog(env_dir))
+        rendered = render_plans(plans[: i + 1], env_dir.name)
         result = verify_files(rendered.files, plans[i], None)
         assert result.ok, "\n".join(map(str, result.findings[:20]))
         assert [c.name for c in result.clusters] == [c.name for c in plans[i].clusters]
@@ -196,7 +196,7 @@ def test_a_renderer_that_loses_a_tenant_is_caught_by_the_plans_expectations(monk
 
     monkeypatch.setattr(manifests, "cluster_view", lossy)
     plans = list(planned(TINY))
-    rendered = render_plans(plans, TINY.name, catalog(TINY))
+    rendered = render_plans(plans, TINY.name)
     result = verify_files(rendered.files, plans[-1], None)
     lost = plans[-1].clusters[0].tenants[-1]
     assert any(f"tenant `{lost}`'s namespace tenant-{lost} is missing" in str(f) for f in result.findings), (

@@ -165,8 +165,13 @@ class SwitchModel(Model):
 
     def radix(self, endpoint_gbps: int) -> int:
         """Ports of `endpoint_gbps` one switch offers, splitting faster ports where allowed."""
-        split = min(self.max_breakout, max(1, self.port_gbps // endpoint_gbps))
-        return self.ports * split
+        return breakout_radix(self.ports, self.port_gbps, self.max_breakout, endpoint_gbps)
+
+
+def breakout_radix(ports: int, port_gbps: int, max_breakout: int, endpoint_gbps: int) -> int:
+    """Ports of `endpoint_gbps` a switch of `ports` x `port_gbps` offers, splitting a port into up to `max_breakout` lanes."""
+    split = min(max_breakout, max(1, port_gbps // endpoint_gbps))
+    return ports * split
 
 
 class NvlinkSpec(Model):

@@ -32,9 +32,10 @@ the new *n* is a multiple of the old, exactly the links a pair gives up move (li
 becomes link *l / c* of *L / c* on the same ports); otherwise the first link of each pair stays.
 
 Switch ports are logical ports at the link's speed: `17` on a switch run at its native speed,
-`9/1`-style (physical port / breakout lane) where a faster port is split. Facts the Plan does not
-carry (NICs per node, OOB ports per rack, link speeds) come from the catalog's rack profiles and
-switch models, looked up by the names the Plan records.
+`9/1`-style (physical port / breakout lane) where a faster port is split. NICs per node, OOB
+ports per rack and link speeds are the Plan's (`Plan.rack_ports`, `Plan.switch_ports`, copied
+from the catalog when planning), so cabling is a function of the Plan alone and `kasbah diff`
+sees a cable move (`cable_moves`).
 """
 
 from __future__ import annotations
@@ -43,9 +44,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from math import ceil
 
-from kasbah.config.models import Catalog, FabricDesign, RackProfile, SwitchModel
+from kasbah.config.models import FabricDesign
 from kasbah.planning import fabric as fab
-from kasbah.planning.model import Fabric, Node, Plan, Rack, ScalableUnit, Switch
+from kasbah.planning.model import Fabric, Node, Plan, Rack, RackPorts, ScalableUnit, Switch, SwitchPorts
 
 # cables run at the speed the planner sized the out-of-band aggregation tier for
 OOB_UPLINK_GBPS = fab.OOB_UPLINK_GBPS
@@ -81,7 +82,7 @@ class _Tree:
     upper_radix: int
 
 
-def port_labels(model: SwitchModel, gbps: int) -> list[str]:
+def port_labels(model: SwitchPorts, gbps: int) -> list[str]:
     """Labels of a switch's logical ports at `gbps`: `n`, or `n/lane` where a port is broken out."""
     radix = model.radix(gbps)
     split = max(1, radix // model.ports)
@@ -93,10 +94,10 @@ def port_labels(model: SwitchModel, gbps: int) -> list[str]:
 class _Context:
     """Lookups shared by every fabric of one plan."""
 
-    def __init__(self, plan: Plan, catalog: Catalog) -> None:
+    def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.profiles: dict[str, RackProfile] = {p.name: p for p in catalog.rack_profiles}
-        self.models: dict[str, SwitchModel] = {m.name: m for m in catalog.switch_models}
+        self.profiles: dict[str, RackPorts] = {p.name: p for p in plan.rack_ports}
+        self.models: dict[str, SwitchPorts] = {m.name: m for m in plan.switch_ports}
         self.racks: dict[str, Rack] = {r.name: r for r in plan.racks}
         self.units = {u.name: u for u in plan.scalable_units}
         self.pools = {p.name: p for p in plan.pools}
@@ -129,11 +130,11 @@ class _Context:
             )
         return expected
 
-    def profile(self, rack: Rack) -> RackProfile:
+    def profile(self, rack: Rack) -> RackPorts:
         try:
             return self.profiles[rack.profile]
         except KeyError:
-            raise CablingError(f"rack {rack.name}: profile {rack.profile} is not in the catalog") from None
+            raise CablingError(f"rack {rack.name}: the Plan has no ports for profile {rack.profile}") from None
 
 
 def _leaf_ports(ctx: _Context, model: str, gbps: int) -> tuple[list[str], list[str]]:
@@ -221,7 +222,7 @@ def _uplinks(f: Fabric) -> int:
     return f.leaf_spine_cables // f.leaves if f.leaves and f.spines else 0
 
 
-def _compute_layout(ctx: _Context, f: Fabric) -> tuple[list[ScalableUnit], RackProfile, fab.LeafLayer, list[str]]:
+def _compute_layout(ctx: _Context, f: Fabric) -> tuple[list[ScalableUnit], RackPorts, fab.LeafLayer, list[str]]:
     """A compute fabric's units, rack profile, leaf layer and leaves (unit by unit, rail by rail)."""
     pool = ctx.pools[f.scope]
     units = [ctx.units[u] for u in pool.scalable_units]
@@ -273,7 +274,7 @@ def _storage(ctx: _Context, f: Fabric) -> Iterator[Cable]:
     for r in _hall_racks(ctx, f.scope):
         units.setdefault(r.scalable_unit or "", []).append(r)
     names: list[str] = []
-    plan_rows: list[tuple[Rack, RackProfile, int, int]] = []  # rack, profile, first leaf, first port
+    plan_rows: list[tuple[Rack, RackPorts, int, int]] = []  # rack, profile, first leaf, first port
     for unit, members in units.items():
         prof = ctx.profile(members[0])
         if not prof.storage_nics_per_node:
@@ -339,9 +340,9 @@ def _oob(ctx: _Context, f: Fabric) -> Iterator[Cable]:
         )  # fmt: skip
 
 
-def plan_cables(plan: Plan, catalog: Catalog) -> Iterator[Cable]:
+def plan_cables(plan: Plan) -> Iterator[Cable]:
     """Every cable of the phase, fabric by fabric in the Plan's order (a generator: ~1 M at 500 MW)."""
-    ctx = _Context(plan, catalog)
+    ctx = _Context(plan)
     for f in plan.fabrics:
         yield from fabric_cables(ctx, f)
 
@@ -356,19 +357,19 @@ def fabric_cables(ctx: _Context, f: Fabric) -> Iterator[Cable]:
     raise CablingError(f"fabric {f.name}: unknown kind {f.kind}")
 
 
-def cables_by_fabric(plan: Plan, catalog: Catalog) -> Iterator[tuple[Fabric, Iterator[Cable]]]:
+def cables_by_fabric(plan: Plan) -> Iterator[tuple[Fabric, Iterator[Cable]]]:
     """Each fabric with its cables (a generator per fabric), in the Plan's order."""
-    ctx = _Context(plan, catalog)
+    ctx = _Context(plan)
     for f in plan.fabrics:
         yield f, fabric_cables(ctx, f)
 
 
-def switch_halls(plan: Plan, catalog: Catalog) -> dict[str, str]:
+def switch_halls(plan: Plan) -> dict[str, str]:
     """The hall of each switch, where the Plan says it: hall fabrics' switches, and compute leaves by their unit.
 
     Spines and cores of a compute fabric whose pool spans several halls get no hall ("").
     """
-    ctx = _Context(plan, catalog)
+    ctx = _Context(plan)
     out: dict[str, str] = {}
     for f in plan.fabrics:
         switches = [s for tier in ctx.switches.get(f.name, {}).values() for s in tier]
@@ -381,4 +382,55 @@ def switch_halls(plan: Plan, catalog: Catalog) -> dict[str, str]:
         per_unit = f.rails * layer.leaves_per_rail
         for i, leaf in enumerate(leaves):
             out[leaf] = units[i // per_unit].hall
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class CableMove:
+    """A cable of the earlier plan whose two devices are both still there but which lands elsewhere (or nowhere)."""
+
+    fabric: str
+    link: str
+    a_device: str
+    a_port: str
+    before: tuple[str, str, int]  # b_device, b_port, gbps
+    after: tuple[str, str, int] | None  # None: unplugged
+    forced: bool  # the fabric's spine or core count changed, and its rules re-spread the uplinks
+
+    @property
+    def change(self) -> str:
+        b = f"{self.before[0]}:{self.before[1]}"
+        a = f"{self.after[0]}:{self.after[1]}" if self.after else "nothing"
+        speed = f" ({self.before[2]} -> {self.after[2]} Gb/s)" if self.after and self.after[2] != self.before[2] else ""
+        return f"moves from {b} to {a}{speed}"
+
+    def __str__(self) -> str:
+        return f"{self.fabric} {self.link} {self.a_device}:{self.a_port} {self.change}"
+
+
+def cable_moves(old: Plan, new: Plan) -> list[CableMove]:
+    """Cables of `old` that `new` re-patches although both their ends remain (phase stability, DESIGN invariant 2).
+
+    A cable is keyed by its a-end (the device and port towards the nodes). Where a fabric's spine or
+    core count changed, the fabric rules may re-spread uplinks (`forced`); anywhere else a move
+    means the layout changed under a device that stayed, which a phase must not do.
+    """
+    devices = {n.name for n in new.nodes} | {s.name for s in new.switches} | {r.name for r in new.racks}
+    now = {f.name: (f, cables) for f, cables in cables_by_fabric(new)}
+    out: list[CableMove] = []
+    for f, cables in cables_by_fabric(old):
+        if f.name not in now:
+            continue
+        g, new_cables = now[f.name]
+        before, later = list(cables), list(new_cables)
+        if later[: len(before)] == before or set(later).issuperset(before):  # growth only adds cables
+            continue
+        kept = {(c[2], c[3]): c for c in before if c[2] in devices and c[4] in devices}
+        after = {(c[2], c[3]): (c[4], c[5], c[6]) for c in later}
+        forced = (f.spines, f.cores) != (g.spines, g.cores)
+        for key, c in kept.items():
+            was = (c[4], c[5], c[6])
+            got = after.get(key)
+            if got != was:
+                out.append(CableMove(f.name, c[1], key[0], key[1], was, got, forced))
     return out

@@ -9,6 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kasbah.planning.cabling import CablingError, cable_moves
+from kasbah.planning.export import plan_from_dict
+from kasbah.planning.model import Plan
+
 # Fields of each kind of object that must never change once it exists. Loads, counts and
 # free-form descriptions may grow; everything that names, places or addresses a thing may not.
 IDENTITY: dict[str, tuple[str, ...]] = {
@@ -48,7 +52,20 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "switches": ("fabric", "tier", "model", "loopback"),
     "clusters": ("pod_cidr", "service_cidr", "node_pod_prefix", "control_plane", "api_host", "api_port"),
     "tenants": ("kind", "reseller", "jurisdictions"),
+    # what cabling lays out: a changed NIC count, port count or link speed moves cables
+    "rack_ports": (
+        "nodes",
+        "compute_nics_per_node",
+        "compute_nic_gbps",
+        "storage_nics_per_node",
+        "storage_nic_gbps",
+        "oob_ports",
+        "scalable_unit_racks",
+    ),
+    "switch_ports": ("ports", "port_gbps", "max_breakout", "uplink_ports"),
 }
+# Derived from what the racks and switches use: they come and go with them, only their facts are stable.
+DERIVED = ("rack_ports", "switch_ports")
 # Fields that may only grow (a shrink needs a decommission in its scope).
 GROWING: dict[str, tuple[str, ...]] = {
     "pools": ("racks", "nodes", "gpus"),
@@ -64,8 +81,11 @@ SINGULAR = {
     "switches": "switch",
     "clusters": "cluster",
     "tenants": "tenant",
+    "rack_ports": "rack profile",
+    "switch_ports": "switch model",
+    "cables": "cable",
 }
-KINDS = ("halls", "scalable_units", "racks", "nodes", "pools", "switches", "clusters", "tenants")
+KINDS = ("halls", "scalable_units", "racks", "nodes", "pools", "switches", "clusters", "tenants", *DERIVED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +108,9 @@ class PlanDiff:
     violations: list[Violation] = field(default_factory=list)
     totals: dict[str, tuple[float, float]] = field(default_factory=dict)
     addresses: dict[str, tuple[int, int]] = field(default_factory=dict)
+    # cables the fabric rules re-patch because a fabric's spine or core count grew: fabric -> link -> cables
+    repatched: dict[str, dict[str, int]] = field(default_factory=dict)
+    repatched_examples: list[str] = field(default_factory=list)
 
     @property
     def stable(self) -> bool:
@@ -106,6 +129,8 @@ class PlanDiff:
             },
             "decommissioned": self.retired,
             "removed_by_decommission": self.removed_by_decommission,
+            "repatched_cables": self.repatched,
+            "repatched_examples": self.repatched_examples,
             "violations": [{"kind": v.kind, "name": v.name, "what": v.what} for v in self.violations],
         }
 
@@ -133,7 +158,12 @@ def _owners(kind: str, item: dict[str, Any]) -> list[tuple[str, str]]:
     return []
 
 
-def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
+def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan] | None = None) -> PlanDiff:
+    """What `new` adds to `old` (plain-data plans), and anything it changes or removes undeclared.
+
+    `plans`: the same two plans as Plan objects, when the caller has them (saves reading the dicts
+    back for the cable comparison).
+    """
     d = PlanDiff(old["phase"], new["phase"])
     known = {(r["kind"], r["name"]) for r in old.get("retired", [])}
     fresh = [r for r in new.get("retired", []) if (r["kind"], r["name"]) not in known]
@@ -159,6 +189,8 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
         removed = 0
         for name, item in before.items():
             now = after.get(name)
+            if now is None and kind in DERIVED:
+                continue
             if now is None:
                 covered = any(o in retired for o in _owners(kind, item))
                 if kind == "switches":
@@ -193,6 +225,8 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
         if removed:
             d.removed_by_decommission[kind] = removed
 
+    _cables(d, plans or (old, new), {f for f, scope in fabric_scope.items() if scope in scopes})
+
     so, sn = old["summary"], new["summary"]
     for key in (
         "halls",
@@ -209,3 +243,39 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any]) -> PlanDiff:
     for a in new["addresses"]:
         d.addresses[a["network"]] = (uo.get(a["network"], 0), a["used"])
     return d
+
+
+def _cables(
+    d: PlanDiff,
+    sides: tuple[Plan, Plan] | tuple[dict[str, Any], dict[str, Any]],
+    shrinking: set[str],
+    examples: int = 5,
+) -> None:
+    """Cables whose two ends remain but land elsewhere: re-patched by the fabric rules (reported), or a violation.
+
+    Fabrics in the scope of a decommission may shrink and re-cable; they are left out. A side that
+    cannot be cabled (a hand-edited plan file whose fabrics and switches disagree) proves nothing,
+    so it is a violation too.
+    """
+    try:
+        old, new = (s if isinstance(s, Plan) else plan_from_dict(s) for s in sides)
+        moves = cable_moves(old, new)
+    except (CablingError, KeyError, TypeError, ValueError) as exc:
+        d.violations.append(Violation("cables", "(all)", f"not compared: a side cannot be cabled ({exc})"))
+        return
+    for m in moves:
+        if m.fabric in shrinking:
+            continue
+        if m.forced:
+            links = d.repatched.setdefault(m.fabric, {})
+            links[m.link] = links.get(m.link, 0) + 1
+            if len(d.repatched_examples) < examples:
+                d.repatched_examples.append(str(m))
+        else:
+            d.violations.append(
+                Violation(
+                    "cables",
+                    f"{m.a_device}:{m.a_port}",
+                    f"{m.fabric} {m.link} {m.change}, although the fabric kept its size",
+                )
+            )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from kasbah.planning.model import Plan
+from kasbah.planning.model import Plan, Power
 
-PLAN_FORMAT = 1
+# 2: clusters' tenants and API endpoint, namespaces, host flows, tenants' egress, dedicated grants,
+# and the port facts cabling needs (rack_ports, switch_ports)
+PLAN_FORMAT = 2
 SECTIONS = (
     "halls",
     "scalable_units",
@@ -26,6 +29,8 @@ SECTIONS = (
     "egress",
     "namespaces",
     "host_flows",
+    "rack_ports",
+    "switch_ports",
 )
 
 
@@ -61,6 +66,25 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     for section in SECTIONS:
         out[section] = _rows(getattr(plan, section))
     return out
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+def plan_from_dict(data: dict[str, Any]) -> Plan:
+    """The Plan a `plan_to_dict` dict (a saved plan JSON of this format) describes: lists become the model's tuples."""
+    hints = typing.get_type_hints(Plan)
+    values: dict[str, Any] = {}
+    for f in fields(Plan):
+        if f.name in SECTIONS:
+            row_type = typing.get_args(hints[f.name])[0]
+            values[f.name] = tuple(row_type(**{k: _tuples(v) for k, v in row.items()}) for row in data[f.name])
+        elif f.name == "power":
+            values[f.name] = Power(**data["power"])
+        else:
+            values[f.name] = _tuples(data[f.name])
+    return Plan(**values)
 
 
 def summary(plan: Plan) -> dict[str, Any]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from kasbah.config.models import breakout_radix
+
 
 @dataclass(frozen=True, slots=True)
 class Node:
@@ -107,6 +109,34 @@ class Pool:
     halls: tuple[str, ...]
     phase: str
     nvidia_driver: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RackPorts:
+    """What a rack profile plugs into the fabrics: the ports cabling lays out, and their speeds (from the catalog)."""
+
+    name: str  # the rack profile
+    nodes: int
+    compute_nics_per_node: int  # one per rail
+    compute_nic_gbps: int
+    storage_nics_per_node: int
+    storage_nic_gbps: int
+    oob_ports: int  # node BMCs and the rack's other management ports
+    scalable_unit_racks: int
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchPorts:
+    """A switch model's ports as cabling numbers them (from the catalog)."""
+
+    name: str  # the switch model
+    ports: int
+    port_gbps: int
+    max_breakout: int
+    uplink_ports: int  # dedicated uplinks besides `ports`; 0: half the ports go up
+
+    def radix(self, endpoint_gbps: int) -> int:
+        return breakout_radix(self.ports, self.port_gbps, self.max_breakout, endpoint_gbps)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +325,8 @@ class Plan:
     dns_resolvers: tuple[str, ...] = field(default=())
     namespaces: tuple[ClusterNamespace, ...] = field(default=())
     host_flows: tuple[HostFlow, ...] = field(default=())
+    rack_ports: tuple[RackPorts, ...] = field(default=())  # the rack profiles of `racks`
+    switch_ports: tuple[SwitchPorts, ...] = field(default=())  # the switch models of `switches`
 
     @property
     def gpus(self) -> int:

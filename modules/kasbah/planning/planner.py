@@ -41,9 +41,11 @@ from kasbah.planning.model import (
     Power,
     QuotaGrant,
     Rack,
+    RackPorts,
     Retired,
     ScalableUnit,
     Switch,
+    SwitchPorts,
     Tenant,
 )
 from kasbah.planning.tenancy import cluster_namespaces
@@ -999,6 +1001,34 @@ class _Planner:
             dns_resolvers=tuple(str(n) for n in site.admin_zone.dns_resolvers),
             namespaces=tuple(ns for c in clusters for ns in cluster_namespaces(c.name, c.tenants)),
             host_flows=FLOWS,
+            rack_ports=self._rack_ports(racks),
+            switch_ports=self._switch_ports(fabrics, switches),
+        )
+
+    def _rack_ports(self, racks: tuple[Rack, ...]) -> tuple[RackPorts, ...]:
+        """The port facts of the rack profiles in use, in catalog order: what cabling lays out."""
+        used = {r.profile for r in racks}
+        return tuple(
+            RackPorts(
+                p.name,
+                p.nodes,
+                p.compute_nics_per_node,
+                p.compute_nic_gbps,
+                p.storage_nics_per_node,
+                p.storage_nic_gbps,
+                p.oob_ports,
+                p.scalable_unit_racks,
+            )
+            for p in self.campus.catalog.rack_profiles
+            if p.name in used
+        )
+
+    def _switch_ports(self, fabrics: tuple[Fabric, ...], switches: tuple[Switch, ...]) -> tuple[SwitchPorts, ...]:
+        used = {s.model for s in switches} | {f.switch_model for f in fabrics}
+        return tuple(
+            SwitchPorts(m.name, m.ports, m.port_gbps, m.max_breakout, m.uplink_ports)
+            for m in self.campus.catalog.switch_models
+            if m.name in used
         )
 
     def _grant_snapshot(self, pools: tuple[Pool, ...]) -> tuple[QuotaGrant, ...]:

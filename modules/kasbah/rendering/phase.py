@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kasbah.config.models import Catalog
 from kasbah.planning.model import Plan
 from kasbah.rendering.bootstrap import render_bootstrap
 from kasbah.rendering.inventory import render_inventory
@@ -16,11 +15,8 @@ from kasbah.rendering.tree import Rendered, assemble
 Step = Callable[[str], None]
 
 
-def render_plans(plans: list[Plan], environment: str, catalog: Catalog, step: Step | None = None) -> Rendered:
-    """All artifacts of plans[-1]; `step` is told which part is being rendered (for progress).
-
-    The catalog gives the cabling what the Plan does not carry: ports per rack and link speeds.
-    """
+def render_plans(plans: list[Plan], environment: str, step: Step | None = None) -> Rendered:
+    """All artifacts of plans[-1]; `step` is told which part is being rendered (for progress)."""
     plan = plans[-1]
     tick = step or (lambda _: None)
     parts: dict[str, dict[str, bytes]] = {}
@@ -31,7 +27,7 @@ def render_plans(plans: list[Plan], environment: str, catalog: Catalog, step: St
     tick("bootstrap")
     parts["bootstrap"] = render_bootstrap(plan)
     tick("schedules")
-    parts["schedules"] = render_schedules(plan, catalog)
+    parts["schedules"] = render_schedules(plan)
     tick("report")
     parts["report"] = render_report(plans)
     return assemble(plans, parts, environment)

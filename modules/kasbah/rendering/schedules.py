@@ -18,7 +18,6 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 
-from kasbah.config.models import Catalog
 from kasbah.planning.cabling import (
     CABLE_FIELDS,
     LEAF_SPINE,
@@ -96,7 +95,7 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
-def ip_plan_rows(plan: Plan, catalog: Catalog) -> Iterable[Row]:
+def ip_plan_rows(plan: Plan) -> Iterable[Row]:
     racks = {r.name: r for r in plan.racks}
     for n in plan.nodes:
         r = racks[n.rack]
@@ -106,7 +105,7 @@ def ip_plan_rows(plan: Plan, catalog: Catalog) -> Iterable[Row]:
         for i, (ip, cidr) in enumerate(zip(n.rail_ips, r.rail_cidrs, strict=True)):
             yield n.name, "node", n.role, n.hall, n.rack, "", f"rail{i + 1}", ip, cidr
     fabrics = {f.name: f for f in plan.fabrics}
-    halls = switch_halls(plan, catalog)
+    halls = switch_halls(plan)
     for s in plan.switches:
         yield (
             s.name,
@@ -129,15 +128,15 @@ def rack_rows(plan: Plan) -> Iterable[Row]:
         )  # fmt: skip
 
 
-def render_schedules(plan: Plan, catalog: Catalog) -> dict[str, bytes]:
+def render_schedules(plan: Plan) -> dict[str, bytes]:
     """`ip-plan.csv`, `racks.csv`, `cabling/<fabric>.csv` and `cabling/fabrics.csv` for the phase."""
     _plain_names(plan)
     out = {
-        "ip-plan.csv": _ip_plan_csv(ip_plan_rows(plan, catalog)),
+        "ip-plan.csv": _ip_plan_csv(ip_plan_rows(plan)),
         "racks.csv": _csv(RACK_FIELDS, rack_rows(plan)),
     }
     summary: list[Row] = []
-    for f, cables in cables_by_fabric(plan, catalog):
+    for f, cables in cables_by_fabric(plan):
         path = f"cabling/{f.name}.csv"
         out[path] = _cables_csv(cables)
         summary.append((f.name, f.kind, f.scope, path, f.node_leaf_cables, f.leaf_spine_cables, f.spine_core_cables))
