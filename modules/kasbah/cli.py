@@ -28,6 +28,7 @@ from kasbah.planning import diff_plans, plan_environment, plan_to_dict
 from kasbah.planning.diff import PlanDiff
 from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
 from kasbah.planning.model import Plan
+from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.rendering.phase import render_plans
 from kasbah.rendering.tree import RenderError, plan_digest, read_marker, write_tree
 from kasbah.runners.ansible import PLAYBOOKS
@@ -273,17 +274,47 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK if result.ok else EXIT_UNSTABLE
 
 
-def _cluster_objects(t: _Target, cluster: str | None) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
-    """The objects one cluster's kustomization applies, exactly as `kasbah verify` reads them."""
+def _cluster_objects(
+    t: _Target, cluster: str | None, owner: str = GITOPS
+) -> tuple[str, list[tuple[str, dict[str, Any]]]]:
+    """The objects one owner applies to a cluster, exactly as `kasbah verify` reads them."""
     cluster = _pick_cluster(t.plans[-1], cluster, t.label)
     findings: list[Finding] = []
-    objs = list(cluster_manifests(t.files, cluster, findings))
+    objs = list(cluster_manifests(t.files, cluster, findings, owner))
     if findings:
         raise UsageError(
             f"{t.label}: the tree of cluster {cluster} is broken; fix it or render again:\n"
             + "\n".join(f"  {f.where}: {f.message}" for f in findings)
         )
     return cluster, objs
+
+
+# `kasbah apply`'s roles (DESIGN.md, "One owner per object"): which part of the tree it applies and
+# under which field manager. Bootstrap: what the cluster stack owns, for a site or a test cluster
+# without Pulumi. Break-glass: the GitOps tree, as the controller would apply it, when the
+# controller cannot (it is down, or its sync is what broke); under the controller's own field
+# manager, so the controller takes its objects back unchanged instead of fighting a second owner.
+BOOTSTRAP_FIELD_MANAGER = "kasbah-bootstrap"
+
+
+def _role(args: argparse.Namespace, dry_run: bool, plan: Plan) -> tuple[str, str]:
+    """(owner, field manager) of a preview or apply."""
+    if args.bootstrap and args.break_glass:
+        raise UsageError("--bootstrap and --break-glass: give one role")
+    if not dry_run and not (args.bootstrap or args.break_glass or args.crds_only):
+        raise UsageError(
+            "say which role this apply plays: --bootstrap (the cluster's platform part: namespaces, the GitOps "
+            "controller's policies and sync object; what the cluster stack applies) or --break-glass (the GitOps "
+            "tree, under the controller's field manager, when the controller cannot sync)"
+        )
+    owner = BOOTSTRAP if args.bootstrap else GITOPS
+    if args.field_manager is not None:
+        return owner, args.field_manager
+    if owner == BOOTSTRAP:
+        return owner, BOOTSTRAP_FIELD_MANAGER
+    if plan.gitops is None:
+        raise UsageError("the Plan names no GitOps controller; render the phase again")
+    return owner, plan.gitops.field_manager
 
 
 def _sync(args: argparse.Namespace, dry_run: bool) -> int:
@@ -294,7 +325,7 @@ def _sync(args: argparse.Namespace, dry_run: bool) -> int:
         raise UsageError(f"--concurrency {args.concurrency}: give 1 or more")
     if not args.timeout > 0:
         raise UsageError(f"--timeout {args.timeout}: give the seconds a request may take, more than 0")
-    if not (0 < len(args.field_manager) <= 128 and args.field_manager.isprintable()):
+    if args.field_manager is not None and not (0 < len(args.field_manager) <= 128 and args.field_manager.isprintable()):
         # the API server's rule for server-side apply managers
         raise UsageError(f"--field-manager {args.field_manager!r}: give a name of 1 to 128 printable characters")
     env = load_environment(_env_path(args.environment))
@@ -303,7 +334,10 @@ def _sync(args: argparse.Namespace, dry_run: bool) -> int:
         raise UsageError(f"{t.label} was {t.stale}")
     if t.stale:
         err.print(f"[yellow]warning[/]: {t.label} was {escape(t.stale)}")
-    cluster, objs = _cluster_objects(t, args.cluster)
+    owner, field_manager = _role(args, dry_run, t.plans[-1])
+    cluster, objs = _cluster_objects(t, args.cluster, owner)
+    if not dry_run and not args.crds_only:
+        _safe_to_apply(t, args.unsafe)
     crds = (
         [("(kasbah's vendored CRDs)", o) for o in custom_resource_definitions()] if args.crds or args.crds_only else []
     )
@@ -320,7 +354,7 @@ def _sync(args: argparse.Namespace, dry_run: bool) -> int:
                 objs,
                 dry_run=dry_run,
                 concurrency=args.concurrency,
-                field_manager=args.field_manager,
+                field_manager=field_manager,
                 force=getattr(args, "force_conflicts", False),
                 progress=lambda done, total: tick(f"{done}/{total}"),
             )
@@ -343,6 +377,22 @@ def _sync(args: argparse.Namespace, dry_run: bool) -> int:
     if args.markdown:
         write_atomic(Path(args.markdown), sync_markdown(report, f"{t.label}, cluster {cluster}"))
     return EXIT_OK if report.ok else EXIT_UNSTABLE
+
+
+def _safe_to_apply(t: _Target, unsafe: bool) -> None:
+    """An apply verifies the whole tree first and refuses one that fails, unless told `--unsafe`."""
+    with _progress(f"verifying {t.phase} before applying") as tick:
+        result = verify_files(t.files, t.plans[-1], t.marker, tick)
+    if result.ok:
+        return
+    listed = "\n".join(f"  {f}" for f in result.findings[:10])
+    more = f"\n  ... and {len(result.findings) - 10} more" if len(result.findings) > 10 else ""
+    if not unsafe:
+        raise UsageError(
+            f"{t.label} fails verification ({len(result.findings)} finding(s)); nothing was applied:\n{listed}{more}\n"
+            "fix the environment and render again; `kasbah verify` shows every finding (--unsafe applies anyway)"
+        )
+    err.print(f"[yellow]warning[/]: applying a tree that fails verification (--unsafe):\n{escape(listed + more)}")
 
 
 def _version_skew(server: str, target: str) -> str | None:
@@ -887,7 +937,8 @@ def build_parser() -> argparse.ArgumentParser:
             help=(
                 "server-side dry-run of a cluster's manifests against a live cluster: what would be created or changed"
                 if dry
-                else "server-side apply of a cluster's manifests (field manager `kasbah`); never deletes"
+                else "server-side apply of one part of a cluster's tree, in a stated role (--bootstrap or "
+                "--break-glass), after verifying it; never deletes"
             ),
         )
         p.add_argument("target", nargs="?", help="a phase (rendered in memory) or a rendered tree")
@@ -897,7 +948,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--cluster", help="which of the phase's clusters (default: the only one)")
         p.add_argument("-j", "--concurrency", type=int, default=16, help="requests in flight (default 16)")
         p.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
-        p.add_argument("--field-manager", default="kasbah", help="server-side apply field manager (default kasbah)")
+        role = p.add_argument_group("role (one owner per object; an apply must give one)")
+        role.add_argument(
+            "--bootstrap",
+            action="store_true",
+            help=f"the platform part (bootstrap/<cluster>/platform/: what the cluster stack owns), as {BOOTSTRAP_FIELD_MANAGER}",
+        )
+        role.add_argument(
+            "--break-glass",
+            action="store_true",
+            help="the GitOps tree (clusters/<cluster>/), under the GitOps controller's field manager"
+            + (" (the default of a preview)" if dry else ", when the controller cannot sync"),
+        )
+        p.add_argument(
+            "--field-manager",
+            help="server-side apply field manager (default: the role's; see --bootstrap, --break-glass)",
+        )
         p.add_argument(
             "--crds", action="store_true", help="also apply kasbah's vendored CRDs first (kind/test clusters)"
         )
@@ -907,6 +973,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("-v", "--verbose", action="store_true", help="list unchanged objects too")
         if not dry:
             p.add_argument("--force-conflicts", action="store_true", help="take over fields another field manager owns")
+            p.add_argument("--unsafe", action="store_true", help="apply even if the tree fails `kasbah verify`")
         p.set_defaults(func=cmd_preview if dry else cmd_apply)
 
     p = sub.add_parser("kind-config", help="a kind cluster configuration with the Plan's nodes, labels and taints")

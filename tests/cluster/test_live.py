@@ -1,8 +1,9 @@
 """`kasbah preview` and `kasbah apply` against a live API server, in the order a user meets them.
 
 The tests of this module share one cluster and run in order: an empty cluster first (no CRDs),
-then the vendored CRDs, the tiny environment's lab-1 previewed, applied, applied again (nothing
-changes) and previewed again, then lab-2 previewed (its changes predicted field by field) and
+then the vendored CRDs, the platform part applied in the bootstrap role, the tiny environment's
+GitOps tree of lab-1 previewed, applied in the break-glass role (as the GitOps controller would,
+under its field manager), applied again (nothing changes) and previewed again, then lab-2 previewed (its changes predicted field by field) and
 applied, then what apply must never do. The live state is read back through the official
 `kubernetes` client, not through kasbah's own code.
 
@@ -28,7 +29,6 @@ from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
 
 from kasbah.cli import main
-from kasbah.kube.sync import FIELD_MANAGER
 from kasbah.planning.tenancy import cluster_view
 from kasbah.rendering.kubernetes import cluster_files
 from kasbah.verification.schema import custom_resource_definitions
@@ -38,6 +38,8 @@ from tests.cluster.conftest import actions, kasbah, sync_json
 from tests.conftest import TINY, planned
 
 LAB_1 = next(p for p in planned(TINY) if p.phase == "lab-1")
+assert LAB_1.gitops is not None
+CONTROLLER = LAB_1.gitops.field_manager  # break-glass applies as the GitOps controller would
 ENDPORT_MINOR = 25  # NetworkPolicy endPort is GA (and on by default since 1.22)
 CRD_KINDS = {c["spec"]["names"]["kind"] for c in custom_resource_definitions()}
 pytestmark = pytest.mark.cluster
@@ -83,7 +85,11 @@ def trees(tmp_path_factory: pytest.TempPathFactory, server_minor: int) -> dict[s
         tree = tmp_path_factory.mktemp("trees") / phase
         assert main(["render", phase, "-e", str(TINY), "--out", str(tree)]) == 0
         if server_minor < ENDPORT_MINOR:
-            for path in (tree / "clusters" / "lab" / "network-policies").glob("*.yaml"):
+            policies = [
+                tree / "clusters" / "lab" / "network-policies",
+                tree / "bootstrap" / "lab" / "platform" / "network-policies",
+            ]
+            for path in (p for d in policies for p in d.glob("*.yaml")):
                 docs = [drop_end_ports(d) for d in yaml.safe_load_all(path.read_text())]
                 path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
         TREES[phase] = tree
@@ -139,6 +145,29 @@ def test_crds_only_installs_the_vendored_crds(kubeconfig: Path, capsys: pytest.C
     assert code == 0 and set(actions(again).values()) == {"unchanged"}
 
 
+def test_bootstrap_applies_the_platform_part(
+    kubeconfig: Path, capsys: pytest.CaptureFixture[str], api: k8s.ApiClient
+) -> None:
+    """What the cluster stack owns, applied without Pulumi: namespaces, the controller's policies, its sync object."""
+    code, applied = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig), "--bootstrap")
+    assert code == 0, [o for o in applied["objects"] if o["action"] == "rejected"]
+    findings: list[Any] = []
+    objs = [o for _, o in cluster_manifests(read_tree(TREES["lab-1"]), "lab", findings, "bootstrap")]
+    assert not findings and len(objs) == len(applied["objects"])
+    kinds = {o["kind"] for o in objs}
+    assert {"Namespace", "NetworkPolicy", "GitRepository", "Kustomization"} <= kinds
+    for obj in objs:
+        got = live(api, obj)
+        managers = {(m["manager"], m["operation"]) for m in got["metadata"].get("managedFields", [])}
+        assert ("kasbah-bootstrap", "Apply") in managers, got["metadata"]["name"]
+        assert got["metadata"]["annotations"]["kasbah.io/owner"] == "bootstrap"
+    # no tenant namespace: those are the GitOps tree's
+    with pytest.raises(AssertionError):
+        live(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant-ministry"}})
+    code, again = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig), "--bootstrap")
+    assert code == 0 and set(actions(again).values()) == {"unchanged"}
+
+
 def test_preview_then_apply_lab_1(kubeconfig: Path, capsys: pytest.CaptureFixture[str], api: k8s.ApiClient) -> None:
     code, preview = sync_json(capsys, "preview", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig))
     assert code == 0, [o for o in preview["objects"] if o["action"] in ("rejected", "missing-kind")]
@@ -148,7 +177,7 @@ def test_preview_then_apply_lab_1(kubeconfig: Path, capsys: pytest.CaptureFixtur
     with pytest.raises(AssertionError):
         live(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant-ministry"}})
 
-    code, applied = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig))
+    code, applied = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig), "--break-glass")
     assert code == 0, [o for o in applied["objects"] if o["action"] == "rejected"]
     assert actions(applied) == predicted  # the preview said what the apply did
     objs = rendered_objects("lab-1")
@@ -156,7 +185,7 @@ def test_preview_then_apply_lab_1(kubeconfig: Path, capsys: pytest.CaptureFixtur
     for obj in objs:
         got = live(api, obj)
         managers = {(m["manager"], m["operation"]) for m in got["metadata"].get("managedFields", [])}
-        assert (FIELD_MANAGER, "Apply") in managers, got["metadata"]["name"]
+        assert (CONTROLLER, "Apply") in managers, got["metadata"]["name"]
         for key, value in (obj["metadata"].get("labels") or {}).items():
             assert got["metadata"]["labels"][key] == value
         STATE.setdefault("versions", {})[(obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])] = (
@@ -167,7 +196,7 @@ def test_preview_then_apply_lab_1(kubeconfig: Path, capsys: pytest.CaptureFixtur
 def test_a_second_apply_changes_nothing(
     kubeconfig: Path, capsys: pytest.CaptureFixture[str], api: k8s.ApiClient
 ) -> None:
-    code, again = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig))
+    code, again = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig), "--break-glass")
     assert code == 0
     assert set(actions(again).values()) == {"unchanged"}
     for obj in rendered_objects("lab-1"):
@@ -194,7 +223,7 @@ def test_preview_predicts_lab_2_field_by_field(
             for c in o["changes"]
         )
     before = {(o["kind"], o["namespace"], o["name"]): o for o in preview["objects"]}
-    code, applied = sync_json(capsys, "apply", str(TREES["lab-2"]), "--kubeconfig", str(kubeconfig))
+    code, applied = sync_json(capsys, "apply", str(TREES["lab-2"]), "--kubeconfig", str(kubeconfig), "--break-glass")
     assert code == 0
     assert actions(applied) == actions(preview)
     for obj in rendered_objects("lab-2"):
@@ -226,7 +255,7 @@ def test_apply_never_deletes_what_it_does_not_own(
         "tenant-ministry", k8s.V1ConfigMap(metadata=k8s.V1ObjectMeta(name="someone-elses"), data={"a": "b"})
     )
     # back to lab-1: lab-2's extra objects stay (kasbah apply never deletes), others' fields stay
-    code, _ = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig))
+    code, _ = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig), "--break-glass")
     assert code == 0
     assert core.read_namespace("tenant-ministry").metadata.labels["team.example/owner"] == "ops"
     assert core.read_namespaced_config_map("someone-elses", "tenant-ministry").data == {"a": "b"}
@@ -267,7 +296,9 @@ def test_a_conflict_is_reported_and_force_takes_over(
     assert (rejected["kind"], rejected["name"]) == ("ResourceQuota", name)
     assert "409" in rejected["message"] and "someone-else" in rejected["message"]
     assert "--force-conflicts" in rejected["message"]
-    code, _ = sync_json(capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig), "--force-conflicts")
+    code, _ = sync_json(
+        capsys, "apply", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig), "--break-glass", "--force-conflicts"
+    )
     assert code == 0
     assert live(api, quota)["spec"]["hard"][key] == hard[key]
 

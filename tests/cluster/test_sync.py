@@ -120,8 +120,8 @@ def _kubeconfig(path: Path, server: str, contexts: tuple[str, ...] = ("a",)) -> 
 def test_an_unreachable_cluster_is_exit_4_and_says_where(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     port = free_port()
     config = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{port}")
-    for verb in ("preview", "apply"):
-        code, out, err = kasbah(capsys, verb, "lab-1", "-e", str(TINY), "--kubeconfig", str(config))
+    for verb, role in (("preview", []), ("apply", ["--break-glass"]), ("apply", ["--bootstrap"])):
+        code, out, err = kasbah(capsys, verb, "lab-1", "-e", str(TINY), "--kubeconfig", str(config), *role)
         assert code == 4, err
         assert f"cannot reach the API server at https://127.0.0.1:{port}" in err
         assert "Connection refused" in err and "--kubeconfig/--context" in err
@@ -164,7 +164,7 @@ def test_apply_refuses_a_stale_tree(tmp_path: Path, capsys: pytest.CaptureFixtur
     marker = tree / "kasbah.json"
     marker.write_text(marker.read_text().replace('"plan_sha256": "', '"plan_sha256": "0'))
     kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{free_port()}")
-    code, _, err = kasbah(capsys, "apply", str(tree), "-e", str(TINY), "--kubeconfig", str(kc))
+    code, _, err = kasbah(capsys, "apply", str(tree), "-e", str(TINY), "--kubeconfig", str(kc), "--break-glass")
     assert code == 2 and "rendered from a different plan" in " ".join(err.split())
     # a preview of it warns and goes on (here to the unreachable cluster)
     code, _, err = kasbah(capsys, "preview", str(tree), "-e", str(TINY), "--kubeconfig", str(kc))
@@ -267,3 +267,34 @@ def test_a_discovery_refusal_fails_its_objects_not_the_run(tmp_path: Path) -> No
         report = sync(kube, [obj("ConfigMap", "x", "a"), obj("ConfigMap", "y", "a")], dry_run=True)
     assert [o.action for o in report.outcomes] == ["rejected", "rejected"]
     assert "would not list the kinds of v1: 403 discovery is forbidden" in report.outcomes[0].message
+
+
+def test_apply_states_its_role(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{free_port()}")
+    code, _, err = kasbah(capsys, "apply", "lab-1", "-e", str(TINY), "--kubeconfig", str(kc))
+    err = " ".join(err.split())
+    assert code == 2 and "say which role this apply plays: --bootstrap" in err and "--break-glass" in err
+    code, _, err = kasbah(
+        capsys, "apply", "lab-1", "-e", str(TINY), "--kubeconfig", str(kc), "--bootstrap", "--break-glass"
+    )
+    assert code == 2 and "give one role" in err
+
+
+def test_apply_refuses_a_tree_that_fails_verification(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Verify runs first: a tree that lets a tenant out is not applied in either role, unless --unsafe."""
+    tree = tmp_path / "tree"
+    assert kasbah(capsys, "render", "lab-1", "-e", str(TINY), "--out", str(tree))[0] == 0
+    deny = tree / "clusters" / "lab" / "network-policies" / "tenant-ministry.yaml"
+    docs = [d for d in yaml.safe_load_all(deny.read_text()) if d["metadata"]["name"] != "default-deny"]
+    deny.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+    kc = _kubeconfig(tmp_path / "kc", f"https://127.0.0.1:{free_port()}")
+    for role in ("--bootstrap", "--break-glass"):
+        code, _, err = kasbah(capsys, "apply", str(tree), "-e", str(TINY), "--kubeconfig", str(kc), role)
+        err = " ".join(err.split())
+        assert code == 2 and "fails verification" in err and "nothing was applied" in err, err
+        assert "--unsafe applies anyway" in err
+    # told otherwise, it goes on (here to the unreachable cluster) and says what it skipped
+    code, _, err = kasbah(
+        capsys, "apply", str(tree), "-e", str(TINY), "--kubeconfig", str(kc), "--break-glass", "--unsafe"
+    )
+    assert code == 4 and "applying a tree that fails verification" in " ".join(err.split())

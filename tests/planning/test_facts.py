@@ -30,11 +30,15 @@ def test_a_cluster_holds_the_tenants_its_grants_give_gpus_and_their_namespaces(e
         # in the Plan's tenant order (commissioning order), so manifests never reorder
         assert list(c.tenants) == [t.name for t in plan.tenants if t.name in granted]
         mine = [ns for ns in plan.namespaces if ns.cluster == c.name]
+        assert plan.gitops is not None
         assert [ns.name for ns in mine] == [
             SYSTEM_NAMESPACE,
             *PLATFORM_NAMESPACES,
+            plan.gitops.namespace,
             *(tenant_namespace(t) for t in c.tenants),
         ]
+        # the stack applies the system and platform namespaces (the releases install into them), GitOps the tenants'
+        assert {ns.name for ns in mine if ns.owner == "gitops"} == {tenant_namespace(t) for t in c.tenants}
         assert {ns.name: ns.tenant for ns in mine if ns.zone == "tenant"} == {tenant_namespace(t): t for t in c.tenants}
         # a dedicated pool is its tenant's grant, and lends nothing
         for p in plan.pools:

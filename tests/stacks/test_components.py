@@ -6,10 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pulumi
 import pytest
 
-from kasbah.components.cluster import ZeroTrustPolicy, ZeroTrustPolicyArgs, _Placed, charts_with
 from kasbah.components.ledger import LedgerError, LedgerProvider, Record
 from kasbah.components.mocked import run_mocked
 from kasbah.components.nodes import GpuNodePool, NodeConfigs, NodeGroupProvider, NodePoolArgs, NodeRun, ServicePool
@@ -26,20 +24,6 @@ def _construct(build: Callable[[], Any]) -> None:
         return {}
 
     run_mocked(program, project="p", stack="s", config={})
-
-
-def test_zero_trust_policy_refuses_a_tenant_namespace_without_default_deny() -> None:
-    allow = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "NetworkPolicy",
-        "metadata": {"name": "allow-dns", "namespace": "tenant-a"},
-        "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{}]},
-    }
-    provider = pulumi.ProviderResource("kubernetes", "k8s", {})  # never called under mocks
-    with pytest.raises(ValueError, match=r"zt: tenant namespace\(s\) tenant-a, tenant-b have no default-deny"):
-        _construct(
-            lambda: ZeroTrustPolicy("zt", ZeroTrustPolicyArgs([allow], ["tenant-a", "tenant-b"]), _Placed(), provider)
-        )
 
 
 def test_pools_belong_to_the_stack_that_owns_them() -> None:
@@ -66,16 +50,6 @@ def test_a_record_needs_its_identity() -> None:
         _construct(lambda: Record("r1", "rack", {"index": 1}))
     with pytest.raises(LedgerError, match=r"unknown kind 'shelf'"):
         _construct(lambda: Record("r1", "shelf", {}))
-
-
-def test_chart_overrides_name_the_key() -> None:
-    assert charts_with({"cilium": {"repository": "https://mirror.campus/cilium"}})["cilium"].repository == (
-        "https://mirror.campus/cilium"
-    )
-    with pytest.raises(ValueError, match=r"kasbah:charts.calico: no such release"):
-        charts_with({"calico": {"version": "1"}})
-    with pytest.raises(ValueError, match=r"kasbah:charts.kueue: unknown key\(s\) tag; use chart, version, repository"):
-        charts_with({"kueue": {"tag": "1"}})
 
 
 def test_ledger_diff_replaces_on_identity_and_updates_the_rest() -> None:

@@ -18,11 +18,13 @@ GROWS = {
     (RECORD, "budget_kw"): "each phase raises the facility budget",
     (RECORD, "supply_kw"): "renewable supply grows with the phases",
     (RECORD, "decommissions"): "a phase may declare decommissions",
-    ("kubernetes:core/v1:ResourceQuota", "spec"): "a tenant's GPU quota grows",
-    ("kubernetes:kueue.x-k8s.io/v1beta1:ClusterQueue", "spec"): "a tenant's GPU quota grows",
     (RELEASE, "values"): "a pool joins the cluster: operator tolerations and affinity",
-    ("kubernetes:nvidia.com/v1:ClusterPolicy", "spec"): "a pool joins the cluster",
-    ("kubernetes:mellanox.com/v1alpha1:NicClusterPolicy", "spec"): "a pool joins the cluster",
+    # the sync object follows the phase: the controller reads <environment>/<next phase>/clusters/<name>
+    ("kubernetes:argoproj.io/v1alpha1:Application", "spec"): "the cluster's tree moves to the next phase's path",
+    (
+        "kubernetes:kustomize.toolkit.fluxcd.io/v1:Kustomization",
+        "spec",
+    ): "the cluster's tree moves to the next phase's path",
 }
 PAIRS = [(env, a, b) for env in ENVIRONMENTS for a, b in pairwise(phases(env))]
 

@@ -38,27 +38,22 @@ def test_shipped_stacks_pass_every_policy(env: str, phase: str, name: str | None
         assert validate(policy, resources) in ([], ["<not applicable>"]), policy.name
 
 
-def test_a_tenant_namespace_without_default_deny_is_refused() -> None:
-    resources = [
-        r for r in policy_resources(run_of("tiny", "lab-2", "lab"))
-        if not (r.resource_type == pol.NETWORK_POLICY and r.props["metadata"]["name"] == "default-deny"
-                and r.props["metadata"]["namespace"] == "tenant-ministry")
-    ]  # fmt: skip
-    assert validate(pol.default_deny, resources) == [
-        "tenant namespace tenant-ministry has no default-deny NetworkPolicy (podSelector {}, policyTypes Ingress and "
-        "Egress, no rules); fix: render the cluster from the Plan, which adds it"
-    ]
-
-
-def test_a_default_deny_with_an_allow_rule_is_not_default_deny() -> None:
-    resources = policy_resources(run_of("tiny", "lab-1", "lab"))
-    deny = next(
+def test_a_stack_object_the_gitops_controller_owns_is_refused() -> None:
+    resources = policy_resources(run_of("tiny", "lab-2", "lab"))
+    ns = next(
         r for r in resources
-        if r.resource_type == pol.NETWORK_POLICY and r.props["metadata"] == {**r.props["metadata"], "name": "default-deny", "namespace": "tenant-operator"}
+        if r.resource_type == "kubernetes:core/v1:Namespace" and r.props["metadata"]["name"] == "kueue-system"
     )  # fmt: skip
-    spec = {**deny.props["spec"], "ingress": [{}]}
-    found = validate(pol.default_deny, _with(resources, deny.urn, spec=spec))
-    assert len(found) == 1 and "tenant-operator" in found[0]
+    meta = {**ns.props["metadata"], "annotations": {"kasbah.io/owner": "gitops"}}
+    assert validate(pol.one_owner, _with(resources, ns.urn, metadata=meta)) == [
+        "Namespace kueue-system says kasbah.io/owner: 'gitops'; a stack applies only what the bootstrap owns "
+        "(bootstrap/<cluster>/platform/), the GitOps controller applies the rest; fix: create it from the "
+        "rendered platform files, or leave it to GitOps"
+    ]
+    # an object without the annotation (a hand-made one) is refused the same way
+    bare = {k: v for k, v in ns.props["metadata"].items() if k != "annotations"}
+    found = validate(pol.one_owner, _with(resources, ns.urn, metadata=bare))
+    assert len(found) == 1 and "kasbah.io/owner: None" in found[0]
 
 
 def test_power_over_budget_and_over_hall_capacity_is_refused() -> None:

@@ -41,13 +41,18 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
         proc.wait()
 
 
-def _request(env: str, phase: str, name: str | None, drop: str | None = None) -> analyzer_pb2.AnalyzeStackRequest:
+def _request(
+    env: str, phase: str, name: str | None, drop: str | None = None, unowned: str | None = None
+) -> analyzer_pb2.AnalyzeStackRequest:
     out = []
     for r in policy_resources(run_of(env, phase, name)):
         if drop and drop in r.urn:
             continue
+        values = json.loads(json.dumps(dict(r.props)))
+        if unowned and unowned in r.urn:
+            values["metadata"].pop("annotations", None)  # as a hand-made object would come
         props = struct_pb2.Struct()
-        props.update(json.loads(json.dumps(dict(r.props))))
+        props.update(values)
         out.append(
             analyzer_pb2.AnalyzerResource(
                 type=r.resource_type,
@@ -66,20 +71,20 @@ def test_the_pack_declares_every_policy_as_mandatory(analyzer: analyzer_pb2_grpc
     assert sorted(p.name for p in info.policies) == [
         "ledger-records-protected",
         "no-renumbering-or-removal",
+        "one-owner-per-object",
         "power-within-budget",
-        "tenant-namespaces-default-deny",
     ]
     assert {p.enforcementLevel for p in info.policies} == {analyzer_pb2.MANDATORY}
 
 
-def test_shipped_programs_pass_and_a_missing_default_deny_is_refused(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
+def test_shipped_programs_pass_and_an_object_of_no_owner_is_refused(analyzer: analyzer_pb2_grpc.AnalyzerStub) -> None:
     for name in (None, "lab"):
         assert list(analyzer.AnalyzeStack(_request("tiny", "lab-2", name)).diagnostics) == []
-    bad = analyzer.AnalyzeStack(_request("tiny", "lab-2", "lab", drop="::lab-zero-trust:tenant-ministry/default-deny"))
+    bad = analyzer.AnalyzeStack(_request("tiny", "lab-2", "lab", unowned="::lab:flux-system/default-deny"))
     assert [(d.policyName, d.enforcementLevel) for d in bad.diagnostics] == [
-        ("tenant-namespaces-default-deny", analyzer_pb2.MANDATORY)
+        ("one-owner-per-object", analyzer_pb2.MANDATORY)
     ]
-    assert "tenant-ministry" in bad.diagnostics[0].message
+    assert "NetworkPolicy flux-system/default-deny" in bad.diagnostics[0].message
 
 
 def test_removal_is_refused_with_the_deployed_state_as_policy_config(

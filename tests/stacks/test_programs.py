@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from kasbah.components.cluster import is_default_deny
 from kasbah.planning.labels import TENANT
-from kasbah.planning.tenancy import cluster_view, tenant_namespace
+from kasbah.planning.platform import BOOTSTRAP, GITOPS
+from kasbah.planning.tenancy import cluster_view
+from kasbah.rendering.phase import render_plans
+from kasbah.verification.verify import cluster_manifests
 from tests.conftest import CAMPUS, TINY, planned
 from tests.stacks.conftest import ENVIRONMENTS, every_stack, run_of
 
@@ -86,8 +90,6 @@ def test_cluster_graph(env: str, phase: str, name: str) -> None:
     pools = [p for p in plan.pools if p.cluster == name]
     assert counts["kasbah:cluster:KubernetesCluster"] == 1
     assert counts["kasbah:cluster:GpuNodePool"] == len(pools)
-    assert counts.get("kasbah:cluster:Tenant", 0) == len(view.tenants)
-    assert counts["kasbah:cluster:ZeroTrustPolicy"] == 1
     assert counts["pulumi:providers:kubernetes"] == 1
     # one node group a rack, naming exactly the rack's hosts; never a resource per node
     groups = run.of_type(NODE_GROUP)
@@ -97,43 +99,75 @@ def test_cluster_graph(env: str, phase: str, name: str) -> None:
         assert g.inputs["hosts"] == sorted(racks[g.inputs["rack"]])
         assert g.parent_type == "kasbah:cluster:GpuNodePool"
     assert len(run.resources) < 1000
-    # operators from the rendered values, pinned
+    # the platform's releases with the charts the environment pins, in the Plan
     releases = {r.inputs["name"]: r.inputs for r in run.of_type("kubernetes:helm.sh/v3:Release")}
+    planned_releases = {r.name: r for r in plan.releases if r.cluster == name}
+    assert set(releases) == set(planned_releases)
     assert {"cilium", "kueue", "gpu-operator", "network-operator"} <= set(releases)
-    assert all(r["version"] for r in releases.values())
+    for r in planned_releases.values():
+        assert (releases[r.name]["chart"], releases[r.name]["version"]) == (r.chart, r.version)
     assert releases["gpu-operator"]["values"]["driver"] == {"enabled": False}
-    # default-deny in every tenant namespace, under the zero-trust component
-    denies = {
-        r.inputs["metadata"]["namespace"]: r
-        for r in run.of_type("kubernetes:networking.k8s.io/v1:NetworkPolicy")
-        if is_default_deny(r.inputs)
-    }
-    tenant_ns = [
-        r.inputs["metadata"]["name"]
-        for r in run.of_type("kubernetes:core/v1:Namespace")
-        if TENANT in r.inputs["metadata"].get("labels", {})
+    # no tenant object: tenants' namespaces, quotas and queues are the GitOps controller's
+    assert not [
+        r for r in run.of_type("kubernetes:core/v1:Namespace") if TENANT in r.inputs["metadata"].get("labels", {})
     ]
-    assert sorted(tenant_ns) == sorted(tenant_namespace(t.name) for t in view.tenants)
-    for ns in tenant_ns:
-        assert ns in denies and denies[ns].parent_type == "kasbah:cluster:ZeroTrustPolicy"
-    # quotas: each tenant's ClusterQueue holds its GPUs in this cluster
-    for q in run.of_type("kubernetes:kueue.x-k8s.io/v1beta1:ClusterQueue"):
-        tenant = q.inputs["metadata"]["name"].removeprefix("tenant-")
-        nominal = sum(
-            res["nominalQuota"]
-            for group in q.inputs["spec"]["resourceGroups"]
-            for flavor in group["flavors"]
-            for res in flavor["resources"]
-        )
-        assert nominal == view.tenant_gpus(tenant)
-        assert q.parent_type == "kasbah:cluster:Tenant"
-    # namespaces hold tenants' data: protected
+    assert not run.of_type("kubernetes:kueue.x-k8s.io/v1beta1:ClusterQueue")
+    # namespaces hold workloads: protected
     assert {r.urn for r in run.of_type("kubernetes:core/v1:Namespace")} <= run.protected
     out = run.outputs
     assert out["phase"] == phase and out["cluster"] == name
     assert out["capacity"]["gpus"] == c.gpus
     assert set(out["tenants"]) == {t.name for t in view.tenants}
+    assert out["gitops"]["path"] == c.gitops_path
     assert run.secret_outputs == {"kubeconfig"}
+
+
+def _identity(obj: dict[str, Any]) -> tuple[str, str, str, str]:
+    api = str(obj["apiVersion"])
+    meta = obj["metadata"]
+    return (api.split("/")[0] if "/" in api else "", obj["kind"], meta.get("namespace") or "", meta["name"])
+
+
+@pytest.mark.parametrize(("env", "phase", "name"), CLUSTERS, ids=ids(CLUSTERS))
+def test_every_object_has_exactly_one_owner(env: str, phase: str, name: str) -> None:
+    """The stack applies the bootstrap's objects, the GitOps controller the tree's: together all, never one twice.
+
+    Read from what each applier really gets: the stack's registered Kubernetes resources (under
+    Pulumi's mocks) and the objects of the rendered tree's clusters/<name>/ kustomization (what
+    the GitOps controller syncs from the published branch). No object a Helm release creates is in either.
+    """
+    run, plan = run_of(env, phase, name), plan_of(env, phase)
+    rendered = render_plans(list(planned(ENVIRONMENTS[env]))[: _index(env, phase) + 1], env)
+    files = dict(rendered.files)
+    stack = [
+        r.public_inputs
+        for r in run.resources.values()
+        if r.type.startswith("kubernetes:") and not r.type.startswith(("kubernetes:helm.sh/", "pulumi:providers:"))
+    ]
+    findings: list[Any] = []
+    gitops = [o for _, o in cluster_manifests(files, name, findings, GITOPS)]
+    bootstrap = [o for _, o in cluster_manifests(files, name, findings, BOOTSTRAP)]
+    assert not findings
+    stack_ids = [_identity(o) for o in stack]
+    gitops_ids = [_identity(o) for o in gitops]
+    assert len(set(stack_ids)) == len(stack_ids) and len(set(gitops_ids)) == len(gitops_ids)
+    assert not set(stack_ids) & set(gitops_ids)  # nothing applied by two owners
+    # the stack applies exactly the bootstrap part, as rendered
+    assert sorted(stack_ids) == sorted(_identity(o) for o in bootstrap)
+    for o in stack:
+        assert o["metadata"]["annotations"]["kasbah.io/owner"] == BOOTSTRAP
+    for o in gitops:
+        assert o["metadata"]["annotations"]["kasbah.io/owner"] == GITOPS
+    created = {("" if "/" not in a else a.split("/")[0], k, "", n) for r in plan.releases for a, k, n in r.creates}
+    assert created and not created & (set(stack_ids) | set(gitops_ids))
+    # every namespace of the Plan is applied, by the owner the Plan names
+    by_owner = {BOOTSTRAP: set(stack_ids), GITOPS: set(gitops_ids)}
+    for ns in (n for n in plan.namespaces if n.cluster == name):
+        assert ("", "Namespace", "", ns.name) in by_owner[ns.owner], ns.name
+
+
+def _index(env: str, phase: str) -> int:
+    return [p.phase for p in planned(ENVIRONMENTS[env])].index(phase)
 
 
 def test_labels_and_taints_reach_the_node_groups() -> None:

@@ -8,6 +8,7 @@ import pytest
 import yaml
 
 from kasbah.cli import main
+from kasbah.planning.model import Plan
 from kasbah.rendering.phase import render_plans
 from kasbah.verification.verify import expectations, verify_files
 from tests.conftest import CAMPUS, TINY, planned
@@ -171,7 +172,7 @@ def test_the_cilium_settings_the_proof_needs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, message: str
 ) -> None:
     out = _render(tmp_path)
-    path = out / "clusters/lab/helm-values/cilium.yaml"
+    path = out / "bootstrap/lab/platform/helm-values/cilium.yaml"
     assert old in path.read_text()
     path.write_text(path.read_text().replace(old, new, 1))
     assert main(["verify", str(out), "-e", str(TINY)]) == 1
@@ -202,3 +203,90 @@ def test_a_renderer_that_loses_a_tenant_is_caught_by_the_plans_expectations(monk
     assert any(f"tenant `{lost}`'s namespace tenant-{lost} is missing" in str(f) for f in result.findings), (
         result.findings
     )
+
+
+def _tiny_files(phase: str = "lab-2") -> tuple[dict[str, bytes], Plan]:
+    plans = list(planned(TINY))
+    plans = plans[: [p.phase for p in plans].index(phase) + 1]
+    return dict(render_plans(plans, "tiny").files), plans[-1]
+
+
+def _add(files: dict[str, bytes], path: str, obj: dict[str, object]) -> None:
+    files[path] = files[path] + yaml.safe_dump(obj, explicit_start=True, sort_keys=False).encode()
+
+
+def _owner_findings(files: dict[str, bytes], plan: Plan) -> list[str]:
+    result = verify_files(files, plan, None)
+    return [str(f) for f in result.findings if f.check == "owner"]
+
+
+def test_every_object_says_its_owner_and_has_one() -> None:
+    files, plan = _tiny_files()
+    assert _owner_findings(files, plan) == []
+    meta = {"labels": {"app.kubernetes.io/managed-by": "kasbah"}}
+    # a platform namespace the bootstrap applies, copied into the GitOps tree: two appliers would fight
+    _add(
+        files,
+        "clusters/lab/namespaces.yaml",
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": "kueue-system", **meta, "annotations": {"kasbah.io/owner": "gitops"}},
+        },
+    )
+    # an object that says the other owner
+    _add(
+        files,
+        "clusters/lab/quotas.yaml",
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {
+                "name": "x",
+                "namespace": "tenant-ministry",
+                **meta,
+                "annotations": {"kasbah.io/owner": "bootstrap"},
+            },
+        },
+    )
+    # what a Helm release creates from its values
+    _add(
+        files,
+        "clusters/lab/nvidia/nvidia.yaml",
+        {
+            "apiVersion": "nvidia.com/v1",
+            "kind": "ClusterPolicy",
+            "metadata": {"name": "cluster-policy", **meta, "annotations": {"kasbah.io/owner": "gitops"}},
+            "spec": {},
+        },
+    )
+    found = _owner_findings(files, plan)
+    assert any(
+        "clusters/lab/namespaces.yaml: Namespace kueue-system: [owner] also applied by `bootstrap`" in f
+        or "bootstrap/lab/platform/namespaces.yaml: Namespace kueue-system: [owner] also applied by `gitops`" in f
+        for f in found
+    ), found
+    assert any("ConfigMap tenant-ministry/x: [owner] annotation kasbah.io/owner is 'bootstrap'" in f for f in found)
+    assert any("ClusterPolicy cluster-policy: [owner] the Helm release `gpu-operator` creates it" in f for f in found)
+
+
+def test_a_sync_object_that_reads_another_tree_is_caught() -> None:
+    files, plan = _tiny_files()
+    path = "bootstrap/lab/platform/gitops.yaml"
+    files[path] = files[path].replace(b"path: ./tiny/lab-2/clusters/lab", b"path: ./tiny/lab-1/clusters/lab")
+    found = _owner_findings(files, plan)
+    assert len(found) == 1 and "Kustomization flux-system/kasbah-lab" in found[0]
+    assert "would sync another tree than the one verified" in found[0]
+    files[path] = b"---\n"
+    found = _owner_findings(files, plan)
+    assert found and all("nothing would sync tiny/lab-2/clusters/lab" in f for f in found)
+
+
+def test_the_gitops_controller_reaches_its_git_servers_and_nothing_else() -> None:
+    _, plan = _tiny_files()
+    e = expectations(plan, "lab")
+    gitops = plan.gitops
+    assert gitops is not None
+    allowance = e.platform[gitops.namespace]
+    assert allowance.management == frozenset({"kube-apiserver"})
+    assert [(d.cidr, d.ports) for d in allowance.external] == [(c, (443,)) for c in gitops.sources]

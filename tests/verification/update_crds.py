@@ -102,6 +102,24 @@ UPSTREAM: tuple[Upstream, ...] = (
         "deployments/helm/nvidia-dra-driver-gpu/crds/resource.nvidia.com_computedomains.yaml",
         ("computedomains.resource.nvidia.com",),
     ),
+    Upstream(
+        "argoproj/argo-cd",
+        "v3.2.0-rc2",
+        "manifests/crds/application-crd.yaml",
+        ("applications.argoproj.io",),
+    ),
+    Upstream(
+        "fluxcd/source-controller",
+        "v1.7.4",
+        "config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml",
+        ("gitrepositories.source.toolkit.fluxcd.io",),
+    ),
+    Upstream(
+        "fluxcd/kustomize-controller",
+        "v1.7.3",
+        "config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml",
+        ("kustomizations.kustomize.toolkit.fluxcd.io",),
+    ),
 )
 
 

@@ -24,13 +24,11 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from kasbah.components.cluster import is_default_deny
 from kasbah.components.ledger import IDENTITY, covering_decommissions
-from kasbah.planning.labels import TENANT
+from kasbah.planning.platform import BOOTSTRAP
+from kasbah.rendering.kubernetes import OWNER
 
 RECORD = "pulumi-python:dynamic/ledger:Record"
-NAMESPACE = "kubernetes:core/v1:Namespace"
-NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
 # kW of slack for rounding in sums of rack power
 _EPSILON_KW = 0.5
 
@@ -60,29 +58,31 @@ def _records(resources: Iterable[PolicyResource]) -> dict[tuple[str, str], _Seen
     }
 
 
-# ---------------------------------------------------------------------------- default-deny
-def _default_deny(args: StackValidationArgs, report: ReportViolation) -> None:
-    denied = {
-        (r.props.get("metadata") or {}).get("namespace")
-        for r in args.resources
-        if r.resource_type == NETWORK_POLICY and is_default_deny(plain(r.props))
-    }
+# ---------------------------------------------------------------------------- one owner
+def _one_owner(args: StackValidationArgs, report: ReportViolation) -> None:
+    """A stack applies only bootstrap objects: whatever else it held, the GitOps controller applies too."""
     for r in args.resources:
-        if r.resource_type != NAMESPACE:
+        if not r.resource_type.startswith("kubernetes:") or r.resource_type.startswith(NOT_OBJECTS):
             continue
-        meta = r.props.get("metadata") or {}
-        if TENANT in (meta.get("labels") or {}) and meta.get("name") not in denied:
+        meta = plain(r.props.get("metadata") or {})
+        owner = (meta.get("annotations") or {}).get(OWNER)
+        if owner != BOOTSTRAP:
+            name = f"{meta.get('namespace')}/{meta.get('name')}" if meta.get("namespace") else meta.get("name")
             report(
-                f"tenant namespace {meta.get('name')} has no default-deny NetworkPolicy (podSelector {{}}, "
-                "policyTypes Ingress and Egress, no rules); fix: render the cluster from the Plan, which adds it",
+                f"{r.resource_type.rsplit(':', 1)[-1]} {name} says {OWNER}: {owner!r}; a stack applies only what "
+                "the bootstrap owns (bootstrap/<cluster>/platform/), the GitOps controller applies the rest; "
+                "fix: create it from the rendered platform files, or leave it to GitOps",
                 r.urn,
             )
 
 
-default_deny = StackValidationPolicy(
-    name="tenant-namespaces-default-deny",
-    description="Every tenant namespace has a NetworkPolicy that denies all ingress and egress by default.",
-    validate=_default_deny,
+# the provider itself and Helm releases (whose objects the chart owns) are not rendered objects
+NOT_OBJECTS = ("pulumi:providers:", "kubernetes:helm.sh/")
+
+one_owner = StackValidationPolicy(
+    name="one-owner-per-object",
+    description="A stack applies only the Kubernetes objects the bootstrap owns; the GitOps controller owns the rest.",
+    validate=_one_owner,
     enforcement_level=EnforcementLevel.MANDATORY,
 )
 
@@ -234,4 +234,4 @@ numbering = StackValidationPolicy(
     ),
 )
 
-POLICIES = (default_deny, power, protected, numbering)
+POLICIES = (one_owner, power, protected, numbering)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pulumi
 
-from kasbah.components.cluster import KubernetesCluster, KubernetesClusterArgs, charts_with
+from kasbah.components.cluster import KubernetesCluster, KubernetesClusterArgs
 from kasbah.components.ledger import Record
 from kasbah.components.nodes import NodeConfigs, NodePoolArgs, NodeRun, ServicePool
 from kasbah.components.site import DataHall, DataHallArgs, ledger
@@ -227,15 +227,15 @@ def cluster_program() -> dict[str, Any]:
         extra_vars=pulumi.Output.all(**extra),
         extra_inventories=s.extra_inventories,
     )
-    try:
-        charts = charts_with(cfg.get_object("charts"))
-    except (ValueError, pulumi.ConfigTypeError) as exc:  # ConfigTypeError: not JSON
+    if cfg.get("charts") is not None:
         raise pulumi.RunError(
-            f"{exc}; fix: pulumi config set --path 'kasbah:charts.<release>.repository' <mirror URL>"
-        ) from None
+            "kasbah:charts is no longer read: the environment pins every chart (site.yaml platform.charts), "
+            "so the tree, the review and this stack agree; fix: pulumi config rm kasbah:charts and set the "
+            "chart or mirror there"
+        )
     k = KubernetesCluster(
         cluster,
-        KubernetesClusterArgs(plan, cluster, kubeconfig, _node_configs(plan, _playbooks()), run, charts),
+        KubernetesClusterArgs(plan, cluster, kubeconfig, _node_configs(plan, _playbooks()), run),
     )
     c = next(c for c in plan.clusters if c.name == cluster)
     outputs: dict[str, Any] = {
@@ -249,6 +249,7 @@ def cluster_program() -> dict[str, Any]:
             "pools": {p.name: {"nodes": p.nodes, "gpus": p.gpus} for p in plan.pools if p.cluster == cluster},
         },
         "tenants": k.tenants,
+        "gitops": k.gitops,
         "inventory": str(s.tree / "inventory"),
     }
     for key, value in outputs.items():

@@ -20,6 +20,10 @@ from pydantic import (
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 KUBERNETES_MINOR_PATTERN = r"^1\.\d{1,2}$"
 DRIVER_VERSION_PATTERN = r"^\d+\.\d+(\.\d+)?$"
+# A chart version as Helm pins it (SemVer 2, an optional leading v)
+CHART_VERSION_PATTERN = r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$"
+# A git branch: no spaces, no leading '-', none of the characters git refuses in ref names
+BRANCH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}$"
 # What a value that misses each pattern is not, and how to write it: the loader's error text.
 PATTERN_HELP: dict[str, tuple[str, str]] = {
     NAME_PATTERN: (
@@ -33,6 +37,14 @@ PATTERN_HELP: dict[str, tuple[str, str]] = {
     DRIVER_VERSION_PATTERN: (
         "a driver version",
         'write the NVIDIA driver version as a quoted string of numbers and dots, for example "580.95.05"',
+    ),
+    CHART_VERSION_PATTERN: (
+        "a chart version",
+        'pin an exact chart version as a quoted string, for example "1.18.3" or "v25.10.0" (no ranges)',
+    ),
+    BRANCH_PATTERN: (
+        "a branch name",
+        "give the branch the rendered trees are published to, for example `rendered`",
     ),
 }
 Name = Annotated[
@@ -134,6 +146,13 @@ class TenantKind(StrEnum):
     RESELLER = "reseller"
     PUBLIC_ADMINISTRATION = "public-administration"
     ENTERPRISE = "enterprise"
+
+
+class GitOpsController(StrEnum):
+    """The controller that syncs each cluster's rendered tree."""
+
+    ARGOCD = "argocd"
+    FLUX = "flux"
 
 
 class DecommissionKind(StrEnum):
@@ -392,6 +411,69 @@ class AdminZone(Model):
     )
 
 
+def _userinfo(url: str) -> str:
+    """The `user[:password]` part of a URL's authority, if any."""
+    authority = url.split("//", 1)[-1].split("/", 1)[0]
+    return authority.rsplit("@", 1)[0] if "@" in authority else ""
+
+
+class ChartSource(Model):
+    """Where one Helm chart comes from, pinned: a chart in an HTTPS repository, or an OCI reference."""
+
+    chart: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
+    version: Annotated[str, StringConstraints(pattern=CHART_VERSION_PATTERN)]
+    repository: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = Field(
+        default=None, description="The chart repository (a mirror on a sovereign site); none for an oci:// chart."
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> ChartSource:
+        oci = self.chart.startswith("oci://")
+        if oci and self.repository:
+            raise ValueError("an oci:// chart names its registry itself; fix: remove `repository`")
+        if not oci and not self.repository:
+            raise ValueError(
+                f"chart {self.chart} needs a `repository` (https://...), or write it as an oci:// reference"
+            )
+        if self.repository and _userinfo(self.repository):
+            raise ValueError("credentials in a repository URL end up in state and logs; fix: remove `user:password@`")
+        return self
+
+
+class GitOps(Model):
+    """The GitOps controller that syncs each cluster's tree, and the repository it reads them from."""
+
+    controller: GitOpsController = GitOpsController.ARGOCD
+    repository: Annotated[str, StringConstraints(pattern=r"^(https|ssh)://\S+$")] = Field(
+        description="The Git repository the rendered trees are published to (on the campus)."
+    )
+    branch: Annotated[str, StringConstraints(pattern=BRANCH_PATTERN)] = "rendered"
+    sources: list[IPNetwork] = Field(
+        min_length=1, description="Addresses of the Git server (and its mirrors): the controller's only egress."
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        user = _userinfo(v)
+        # ssh://git@host/... names an account, not a secret; a password or an HTTPS user is a credential
+        if user and (":" in user or v.startswith("https://")):
+            raise ValueError(
+                "credentials in the repository URL end up in state and logs; fix: remove them "
+                "(the controller's repository credentials are a secret of the cluster, not of the environment)"
+            )
+        return v
+
+
+class Platform(Model):
+    """What every cluster runs: the GitOps controller and the pinned Helm charts of the platform's releases."""
+
+    gitops: GitOps
+    charts: dict[Name, ChartSource] = Field(
+        description="Each Helm release of the platform (cilium, kueue, gpu-operator, ...) and its pinned chart."
+    )
+
+
 class Site(Model):
     name: Name
     description: str = ""
@@ -402,6 +484,7 @@ class Site(Model):
     addressing: Addressing
     fabrics: FabricDefaults
     admin_zone: AdminZone = Field(default_factory=AdminZone)
+    platform: Platform
     phases: list[Name] = Field(min_length=1, description="Phase names, in build order.")
     source: str = ""
 

@@ -337,4 +337,16 @@ def _check_addressing(campus: Campus) -> list[ConfigIssue]:
                             "the admin zone is its own network; give a range outside the campus address plan",
                         )
                     )
+    for i, source in enumerate(campus.site.platform.gitops.sources):
+        for name, net in ranges:
+            if source.version == net.version and source.overlaps(net):
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        ("site", "platform", "gitops", "sources", i),
+                        f"Git server range {source} overlaps the site's {name} range {net}",
+                        "the GitOps controller may reach these addresses from every cluster: give the Git "
+                        "servers' own range, outside the campus address plan (in the admin zone, for one)",
+                    )
+                )
     return issues

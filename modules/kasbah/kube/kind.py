@@ -6,7 +6,7 @@ Labels go in kind's per-node `labels`; taints through a kubeadm patch of the nod
 `rendering/bootstrap.py`). The pod and service ranges are the Plan's, so the rendered policies'
 address blocks mean the same thing on kind. kind's default CNI stays on: previews and applies
 only need the API server; to enforce the Cilium policies, set `disableDefaultCNI: true` and
-install Cilium with the tree's `helm-values/cilium.yaml`.
+install Cilium with the tree's `bootstrap/<cluster>/platform/helm-values/cilium.yaml`.
 """
 
 from __future__ import annotations

@@ -22,19 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kasbah.kube.client import DiscoveryError, Kube, Obj, Resource
+from kasbah.planning.platform import RELEASES
 
 FIELD_MANAGER = "kasbah"
 WAVE = "argocd.argoproj.io/sync-wave"
 CRD = ("apiextensions.k8s.io/v1", "CustomResourceDefinition")
 NAMESPACE = ("v1", "Namespace")
-# Which Helm release brings the CRDs of a group (the cluster stack installs them; helm-values/<name>.yaml)
-CHART_OF_GROUP = {
-    "cilium.io": "cilium",
-    "kueue.x-k8s.io": "kueue",
-    "nvidia.com": "gpu-operator",
-    "mellanox.com": "network-operator",
-    "resource.nvidia.com": "nvidia-dra-driver-gpu",
-}
+# Which Helm release brings the CRDs of a group (the cluster stack installs them; planning.platform)
+CHART_OF_GROUP = {group: spec.name for spec in RELEASES.values() for group in spec.crd_groups}
 # What the server keeps for itself; never a change kasbah makes
 SERVER_FIELDS = ("managedFields", "resourceVersion", "generation", "creationTimestamp", "uid", "selfLink")
 
@@ -191,7 +186,8 @@ def missing_kind_fix(api_version: str, kind: str) -> str:
     group = api_version.split("/", 1)[0] if "/" in api_version else ""
     chart = CHART_OF_GROUP.get(group)
     source = (
-        f"install the `{chart}` Helm release first (the cluster stack does; its values are helm-values/{chart}.yaml)"
+        f"install the `{chart}` Helm release first (the cluster stack does; its values are "
+        f"bootstrap/<cluster>/platform/helm-values/{chart}.yaml)"
     )
     return source if chart else "install the CRD that defines it first"
 

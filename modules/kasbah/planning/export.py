@@ -8,10 +8,10 @@ import typing
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from kasbah.planning.model import Plan, Power
+from kasbah.planning.model import GitOpsSource, Plan, Power
 
-# 2: clusters' tenants and API endpoint, namespaces, host flows, tenants' egress, dedicated grants,
-# and the port facts cabling needs (rack_ports, switch_ports)
+# 2: clusters' tenants, API endpoint and GitOps path, namespaces, host flows, tenants' egress,
+# dedicated grants, the port facts cabling needs (rack_ports, switch_ports), Helm releases, GitOps
 PLAN_FORMAT = 2
 SECTIONS = (
     "halls",
@@ -31,6 +31,7 @@ SECTIONS = (
     "host_flows",
     "rack_ports",
     "switch_ports",
+    "releases",
 )
 
 
@@ -62,6 +63,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "power": _row(power, tuple(f.name for f in fields(power))),
         "admin_networks": list(plan.admin_networks),
         "dns_resolvers": list(plan.dns_resolvers),
+        "gitops": _row(plan.gitops, tuple(f.name for f in fields(plan.gitops))) if plan.gitops else None,
     }
     for section in SECTIONS:
         out[section] = _rows(getattr(plan, section))
@@ -82,6 +84,10 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             values[f.name] = tuple(row_type(**{k: _tuples(v) for k, v in row.items()}) for row in data[f.name])
         elif f.name == "power":
             values[f.name] = Power(**data["power"])
+        elif f.name == "gitops":
+            values[f.name] = (
+                GitOpsSource(**{k: _tuples(v) for k, v in data["gitops"].items()}) if data.get("gitops") else None
+            )
         else:
             values[f.name] = _tuples(data[f.name])
     return Plan(**values)

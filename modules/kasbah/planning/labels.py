@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kasbah.planning.model import Node, Plan, Pool, Rack
@@ -119,7 +120,7 @@ def cluster_nodes(plan: Plan, cluster: str) -> list[NodeView]:
     return [NodeView(n, racks[n.rack], pools[n.pool]) for n in plan.nodes if n.cluster == cluster]
 
 
-def multi_node_nvlink_domains(plan: Plan) -> frozenset[str]:
+def multi_node_nvlink_domains(nodes: Iterable[Node]) -> frozenset[str]:
     """The NVLink domains that span several nodes (NVL72 racks): IMEX and DRA ComputeDomains run there."""
-    sizes = Counter(n.nvlink_domain for n in plan.nodes if n.nvlink_domain)
+    sizes = Counter(n.nvlink_domain for n in nodes if n.nvlink_domain)
     return frozenset(d for d, count in sizes.items() if count > 1)

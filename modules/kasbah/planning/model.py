@@ -192,6 +192,7 @@ class Cluster:
     api_host: str  # the control plane's DNS name: kubelets, Cilium and the stacks reach the API server there
     api_port: int
     tenants: tuple[str, ...]  # tenants with GPUs here (a quota grant or a dedicated pool), in commissioning order
+    gitops_path: str  # where the cluster's tree is on the published branch (`<environment>/<phase>/clusters/<name>`)
 
     @property
     def nodes(self) -> int:
@@ -250,6 +251,33 @@ class ClusterNamespace:
     zone: str  # system | platform | tenant
     tenant: str | None
     pod_security: str  # the Pod Security level enforced: privileged | restricted
+    owner: str  # who applies the Namespace object: bootstrap (the cluster stack) | gitops (planning.platform)
+
+
+@dataclass(frozen=True, slots=True)
+class HelmRelease:
+    """A Helm release the cluster stack installs on one cluster (planning.platform), with its pinned chart."""
+
+    cluster: str
+    name: str
+    namespace: str
+    chart: str
+    version: str
+    repository: str | None  # None: `chart` is an oci:// reference
+    crd_groups: tuple[str, ...]  # API groups whose CRDs it installs
+    creates: tuple[tuple[str, str, str], ...]  # (apiVersion, kind, name) its chart creates: the release owns them
+
+
+@dataclass(frozen=True, slots=True)
+class GitOpsSource:
+    """The GitOps controller of every cluster and where it reads the published trees."""
+
+    controller: str  # argocd | flux
+    namespace: str  # the controller's own namespace
+    field_manager: str  # the name it server-side-applies under (break-glass applies under it too)
+    repository: str
+    branch: str
+    sources: tuple[str, ...]  # the Git servers' addresses: the controller's only egress
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +355,8 @@ class Plan:
     host_flows: tuple[HostFlow, ...] = field(default=())
     rack_ports: tuple[RackPorts, ...] = field(default=())  # the rack profiles of `racks`
     switch_ports: tuple[SwitchPorts, ...] = field(default=())  # the switch models of `switches`
+    releases: tuple[HelmRelease, ...] = field(default=())  # per cluster
+    gitops: GitOpsSource | None = None
 
     @property
     def gpus(self) -> int:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 from math import ceil
 from typing import TYPE_CHECKING
 
-from kasbah.config.issues import ConfigError, ConfigIssue, Loc, PlanningError
+from kasbah.config.issues import SITE_DOC, ConfigError, ConfigIssue, Loc, PlanningError
 from kasbah.config.models import (
     Campus,
     ClusterSpec,
@@ -26,15 +26,18 @@ from kasbah.config.models import (
     TenantSpec,
 )
 from kasbah.planning import fabric as fab
-from kasbah.planning import ports
+from kasbah.planning import platform, ports
 from kasbah.planning.host_flows import FLOWS
 from kasbah.planning.ipam import AddressPlan
+from kasbah.planning.labels import multi_node_nvlink_domains
 from kasbah.planning.model import (
     AddressUsage,
     Cluster,
     Egress,
     Fabric,
+    GitOpsSource,
     Hall,
+    HelmRelease,
     Node,
     Plan,
     Pool,
@@ -128,6 +131,7 @@ class _Planner:
         self.doc = ""
         self.hall_loads: list[Hall] = []
         self.phase_start = 0
+        self.phase_name = ""
         self.retiring: set[tuple[str, str]] = set()
         self.pool_paths: dict[str, Loc] = {}  # pools declared or grown in the phase being applied
         self.hall_paths: dict[str, Loc] = {}  # last placement into each hall in that phase
@@ -153,6 +157,33 @@ class _Planner:
         # (tenant, pool) -> GPUs of the tenant's quota that pool serves; kept across phases so a
         # tenant's Kueue quota stays where its workloads already run
         self.grants: dict[tuple[str, str], int] = {}
+        self.controller = platform.CONTROLLERS[site.platform.gitops.controller]
+        self.unpinned: set[str] = set()  # releases a cluster needs and the site pins no chart for (reported once)
+        self._check_charts()
+
+    def _check_charts(self) -> None:
+        charts: Loc = ("site", "platform", "charts")
+        other = {c.release for c in platform.CONTROLLERS.values()} - {self.controller.release}
+        for name in self.campus.site.platform.charts:
+            if name not in platform.RELEASES:
+                self.issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*charts, name),
+                        f"no platform release `{name}`",
+                        f"pin charts for the releases kasbah installs: {', '.join(platform.RELEASES)}",
+                    )
+                )
+            elif name in other:
+                self.issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*charts, name),
+                        f"`{name}` installs another GitOps controller than gitops.controller "
+                        f"({self.controller.kind.value}): no cluster runs it",
+                        "remove it, or set gitops.controller to the controller it installs",
+                    )
+                )
 
     # ------------------------------------------------------------------ helpers
     def issue(self, path: Loc, message: str, fix: str) -> None:
@@ -961,6 +992,7 @@ class _Planner:
 
     def snapshot(self, phase: Phase, index: int) -> Plan:
         site = self.campus.site
+        self.phase_name = phase.name
         halls = tuple(self.hall_loads)
         it_kw = sum(h.it_load_kw for h in halls)
         fabrics, switches = self._fabrics()
@@ -999,11 +1031,57 @@ class _Planner:
             egress=egress,
             admin_networks=tuple(str(n) for n in site.admin_zone.networks),
             dns_resolvers=tuple(str(n) for n in site.admin_zone.dns_resolvers),
-            namespaces=tuple(ns for c in clusters for ns in cluster_namespaces(c.name, c.tenants)),
+            namespaces=tuple(
+                ns for c in clusters for ns in cluster_namespaces(c.name, c.tenants, self.controller.namespace)
+            ),
             host_flows=FLOWS,
             rack_ports=self._rack_ports(racks),
             switch_ports=self._switch_ports(fabrics, switches),
+            releases=self._releases(clusters),
+            gitops=GitOpsSource(
+                self.controller.kind.value,
+                self.controller.namespace,
+                self.controller.field_manager,
+                site.platform.gitops.repository,
+                site.platform.gitops.branch,
+                tuple(str(n) for n in site.platform.gitops.sources),
+            ),
         )
+
+    def _releases(self, clusters: tuple[Cluster, ...]) -> tuple[HelmRelease, ...]:
+        """Each cluster's Helm releases (planning.platform), with the chart the site pins for each."""
+        pins = self.campus.site.platform.charts
+        multi = multi_node_nvlink_domains(self.nodes.values())
+        nvl72 = {n.cluster for n in self.nodes.values() if n.gpus and n.nvlink_domain in multi}
+        out: list[HelmRelease] = []
+        for c in clusters:
+            for name in platform.required_releases(self.controller.kind, c.name in nvl72):
+                spec, pin = platform.RELEASES[name], pins.get(name)
+                if pin is None:
+                    if name not in self.unpinned:
+                        self.unpinned.add(name)
+                        self.issues.append(
+                            ConfigIssue(
+                                SITE_DOC,
+                                ("site", "platform", "charts"),
+                                f"cluster {c.name} runs the Helm release `{name}` and the site pins no chart for it",
+                                f"add charts.{name}: {{chart, version, repository}} (the chart from your mirror)",
+                            )
+                        )
+                    continue
+                out.append(
+                    HelmRelease(
+                        c.name,
+                        name,
+                        spec.namespace,
+                        pin.chart,
+                        pin.version,
+                        pin.repository,
+                        spec.crd_groups,
+                        spec.creates,
+                    )
+                )
+        return tuple(out)
 
     def _rack_ports(self, racks: tuple[Rack, ...]) -> tuple[RackPorts, ...]:
         """The port facts of the rack profiles in use, in catalog order: what cabling lays out."""
@@ -1093,6 +1171,7 @@ class _Planner:
             api_host=f"api.{name}.{self.campus.site.name}.{INTERNAL_DOMAIN}",
             api_port=ports.KUBE_APISERVER,
             tenants=tuple(t.name for t in tenants if t.name in present),
+            gitops_path="/".join(part for part in (self.environment, self.phase_name, "clusters", name) if part),
         )
 
     def _tenant_snapshot(self, t: _TenantState, pools: tuple[Pool, ...], egress: tuple[Egress, ...]) -> Tenant:

@@ -6,7 +6,8 @@ DCGM's host engine). A site that moves one changes it here and every projection 
 
 from __future__ import annotations
 
-SSH = 22
+SSH = 22  # also Git over ssh:// (the GitOps controller's source)
+HTTPS = 443  # Git over https://, chart repositories
 DNS = 53
 KUBE_APISERVER = 6443
 ETCD = (2379, 2380)  # client, peer

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from kasbah.planning.model import Cluster, ClusterNamespace, Egress, Plan, Pool, Tenant
+from kasbah.planning.platform import BOOTSTRAP, GITOPS
 
 SYSTEM_NAMESPACE = "kube-system"
 ADMIN_NAMESPACE = "kasbah-admin"
@@ -31,11 +32,16 @@ def tenant_namespace(tenant: str) -> str:
     return f"tenant-{tenant}"
 
 
-def cluster_namespaces(cluster: str, tenants: Iterable[str]) -> tuple[ClusterNamespace, ...]:
-    """Every namespace of a cluster, system first, then the platform's, then one per tenant."""
-    out = [ClusterNamespace(cluster, SYSTEM_NAMESPACE, SYSTEM, None, "privileged")]
-    out += [ClusterNamespace(cluster, name, PLATFORM, None, level) for name, level in PLATFORM_NAMESPACES.items()]
-    out += [ClusterNamespace(cluster, tenant_namespace(t), TENANT, t, "restricted") for t in tenants]
+def cluster_namespaces(cluster: str, tenants: Iterable[str], controller: str) -> tuple[ClusterNamespace, ...]:
+    """Every namespace of a cluster: the system's, the platform's, the GitOps controller's, one per tenant.
+
+    The cluster stack applies the first three kinds (the platform's releases install into them);
+    tenants' namespaces are in the GitOps tree, so a tenant arrives and leaves with the tree.
+    """
+    out = [ClusterNamespace(cluster, SYSTEM_NAMESPACE, SYSTEM, None, "privileged", BOOTSTRAP)]
+    platform = {**PLATFORM_NAMESPACES, controller: "restricted"}  # Argo CD and Flux run under `restricted`
+    out += [ClusterNamespace(cluster, name, PLATFORM, None, level, BOOTSTRAP) for name, level in platform.items()]
+    out += [ClusterNamespace(cluster, tenant_namespace(t), TENANT, t, "restricted", GITOPS) for t in tenants]
     return tuple(out)
 
 

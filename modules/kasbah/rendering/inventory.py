@@ -89,7 +89,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
     racks = {r.name: r for r in plan.racks}
     pools = {p.name: p for p in plan.pools}
     clusters = {c.name: c for c in plan.clusters}
-    multi_node = multi_node_nvlink_domains(plan)
+    multi_node = multi_node_nvlink_domains(plan.nodes)
     taint_dicts: dict[tuple[Taint, ...], list[dict[str, str]]] = {}
     out: dict[str, Vars] = {}
     for n in plan.nodes:

@@ -1,4 +1,15 @@
-"""Kubernetes manifests of one cluster of a phase: tenancy, Kueue, NVIDIA operators and zero-trust policy."""
+"""Kubernetes manifests of one cluster of a phase: tenancy, Kueue, NVIDIA operators, zero-trust policy, the platform.
+
+Two trees per cluster, one per owner (planning.platform, DESIGN.md "One owner per object"):
+
+* `clusters/<cluster>/`: what the GitOps controller syncs (tenants' namespaces, RBAC, quotas, network
+  policies, Cilium guardrails, Kueue, the NVIDIA custom resources). It is all the published branch holds.
+* `bootstrap/<cluster>/platform/`: what the cluster stack applies before the controller runs (the
+  system and platform namespaces, the controller's own network policies, its sync object) and the
+  Helm releases with their pinned charts and values.
+
+Every object says its owner in the `kasbah.io/owner` annotation; the verifier and the stacks check it.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +21,9 @@ from typing import Any
 import yaml
 
 from kasbah.planning import labels as lb
-from kasbah.planning import ports
-from kasbah.planning.model import Plan, Pool
+from kasbah.planning import platform, ports
+from kasbah.planning.model import GitOpsSource, Plan, Pool
+from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.planning.tenancy import (
     PLATFORM,
     SYSTEM_NAMESPACE,
@@ -34,6 +46,11 @@ CILIUM_NS_LABEL = "k8s:io.cilium.k8s.namespace.labels."
 CILIUM_NAMESPACE = "k8s:io.kubernetes.pod.namespace"
 # Argo CD applies lower waves first: namespaces, then their default-deny, then everything else.
 WAVE = "argocd.argoproj.io/sync-wave"
+# Who applies an object: `bootstrap` (the cluster stack, or `kasbah apply --bootstrap`) or `gitops`
+OWNER = "kasbah.io/owner"
+PLATFORM_DIR = "platform"  # bootstrap/<cluster>/platform/
+GIT_REPOSITORY = "kasbah"  # Flux's GitRepository of the published branch
+GIT_CREDENTIALS = "kasbah-git"  # the Secret an ssh:// repository's key is in (never rendered)
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -50,6 +67,27 @@ def _meta(name: str, namespace: str | None = None, rule: str | None = None, wave
     if notes:
         meta["annotations"] = notes
     return meta
+
+
+def owned(objs: Iterable[Obj], owner: str) -> list[Obj]:
+    """The objects with their owner annotation set."""
+    out = list(objs)
+    for o in out:
+        o["metadata"].setdefault("annotations", {})[OWNER] = owner
+    return out
+
+
+def owner_of(obj: Obj) -> str | None:
+    meta = obj.get("metadata")
+    notes = meta.get("annotations") if isinstance(meta, dict) else None
+    value = notes.get(OWNER) if isinstance(notes, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def _gitops(view: ClusterView) -> GitOpsSource:
+    if view.plan.gitops is None:
+        raise ValueError(f"{view.plan.phase}: the Plan names no GitOps controller (plan it again)")
+    return view.plan.gitops
 
 
 def _host(ip: str) -> str:
@@ -125,11 +163,18 @@ def _default_deny(namespace: str) -> Obj:
 
 
 # ---------------------------------------------------------------------------- namespaces
-def namespaces(view: ClusterView) -> list[Obj]:
-    """The Plan's namespaces of the cluster, with their zone, Pod Security level and tenant labels."""
+def namespaces(view: ClusterView, owner: str) -> list[Obj]:
+    """The Plan's namespaces of the cluster that `owner` applies, with zone, Pod Security level and tenant labels.
+
+    A tenant's namespace carries the controller's keep annotation: the controller never prunes it
+    (its workloads and volumes leave by a declared decommission, not by a sync).
+    """
     tenants = {t.name: t for t in view.tenants}
+    keep = platform.controller_of(_gitops(view).controller).keep if owner == GITOPS else None
     out = []
     for ns in view.namespaces:
+        if ns.owner != owner:
+            continue
         extra = {ZONE: ns.zone}
         if ns.zone == TENANT and ns.tenant:
             t = tenants[ns.tenant]
@@ -138,7 +183,10 @@ def namespaces(view: ClusterView) -> list[Obj]:
                 extra[f"{lb.DOMAIN}/reseller"] = t.reseller
             for j in t.jurisdictions:
                 extra[f"jurisdiction.{lb.DOMAIN}/{j}"] = "allowed"
-        out.append(_namespace(ns.name, ns.pod_security, view.version, extra))
+        obj = _namespace(ns.name, ns.pod_security, view.version, extra)
+        if keep and ns.zone == TENANT:
+            obj["metadata"].setdefault("annotations", {})[keep[0]] = keep[1]
+        out.append(obj)
     return out
 
 
@@ -369,33 +417,13 @@ def nvidia(view: ClusterView) -> list[Obj]:
     toolkit and DOCA-OFED are installed on the node by the Ansible roles (playbooks/), because
     the burn-in gate runs DCGM and NCCL on the node before it takes work. The operators keep
     what is per-cluster: device plugin, feature discovery, DCGM exporter (reading the host
-    engine), validation and the NIC policy's device plugins.
+    engine), validation and the NIC policy's device plugins. The GPU Operator's ClusterPolicy is
+    rendered by its chart from the release's values (`gpu_operator_values`): the release owns it.
     """
     if not view.pools:
         return []
     tolerations = _operator_tolerations(view)
     out: list[Obj] = [
-        {
-            "apiVersion": "nvidia.com/v1",
-            "kind": "ClusterPolicy",
-            "metadata": _meta("cluster-policy"),
-            "spec": {
-                "operator": {"defaultRuntime": "containerd"},
-                "daemonsets": {"tolerations": tolerations, "priorityClassName": "system-node-critical"},
-                "driver": {"enabled": False},
-                "toolkit": {"enabled": False},
-                "devicePlugin": {"enabled": True},
-                "dcgm": {"enabled": False},
-                "dcgmExporter": {
-                    "enabled": True,
-                    "env": [{"name": "DCGM_REMOTE_HOSTENGINE_INFO", "value": DCGM_HOSTENGINE}],
-                },
-                "gfd": {"enabled": True},
-                "migManager": {"enabled": False},
-                "nodeStatusExporter": {"enabled": True},
-                "validator": {"plugin": {"env": [{"name": "WITH_WORKLOAD", "value": "false"}]}},
-            },
-        },
         {
             "apiVersion": "mellanox.com/v1alpha1",
             "kind": "NicClusterPolicy",
@@ -419,7 +447,7 @@ def nvidia(view: ClusterView) -> list[Obj]:
 
 def nvl72_pools(view: ClusterView) -> list[Pool]:
     """Pools whose GPU nodes share multi-node NVLink domains (NVL72 racks): IMEX through DRA ComputeDomains."""
-    multi = lb.multi_node_nvlink_domains(view.plan)
+    multi = lb.multi_node_nvlink_domains(view.plan.nodes)
     pools = {n.pool for n in view.plan.nodes if n.cluster == view.cluster.name and n.gpus and n.nvlink_domain in multi}
     return [p for p in view.pools if p.name in pools]
 
@@ -536,6 +564,8 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                     },
                 )
             )
+        if ns == _gitops(view).namespace:
+            rules.append(_gitops_source_egress(ns, _gitops(view)))
         if ns == "monitoring":
             rules.append(
                 _policy(
@@ -589,6 +619,21 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
             )
         by_ns[ns] = rules
     return by_ns
+
+
+def _gitops_source_egress(namespace: str, gitops: GitOpsSource) -> Obj:
+    """The GitOps controller reads the published branch from the site's Git servers, and nothing else outside."""
+    port = ports.SSH if gitops.repository.startswith("ssh://") else ports.HTTPS
+    return _policy(
+        "allow-gitops-source",
+        namespace,
+        "platform:gitops-source",
+        {
+            "podSelector": {},
+            "policyTypes": ["Egress"],
+            "egress": [{"to": [{"ipBlock": {"cidr": c}} for c in gitops.sources], "ports": _ports(("TCP",), port)}],
+        },
+    )
 
 
 def _world(cidrs: Iterable[str]) -> list[str]:
@@ -689,13 +734,21 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
                 )
             },
         },
-        "gpu-operator": {
-            "driver": {"enabled": False},
-            "toolkit": {"enabled": False},
-            "dcgm": {"enabled": False},
-            "daemonsets": {"tolerations": _operator_tolerations(view)},
+        "gpu-operator": gpu_operator_values(view),
+        # deployCR off: the NicClusterPolicy is the GitOps tree's (nvidia/nvidia.yaml), not the chart's
+        "network-operator": {"nfd": {"enabled": False}, "sriovNetworkOperator": {"enabled": False}, "deployCR": False},
+        "argo-cd": {
+            # kasbah's sync objects only: no SSO, no notifications, no ApplicationSets
+            "dex": {"enabled": False},
+            "notifications": {"enabled": False},
+            "applicationSet": {"replicas": 0},
         },
-        "network-operator": {"nfd": {"enabled": False}, "sriovNetworkOperator": {"enabled": False}},
+        "flux2": {
+            # sources and kustomizations only: no image automation, no Helm controller objects in the tree
+            "imageAutomationController": {"create": False},
+            "imageReflectionController": {"create": False},
+            "notificationController": {"create": False},
+        },
     }
     if nvl72:
         values["nvidia-dra-driver-gpu"] = {
@@ -708,7 +761,25 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
                 },
             },
         }
-    return values
+    wanted = {r.name for r in view.plan.releases if r.cluster == view.cluster.name}
+    return {name: v for name, v in values.items() if name in wanted}
+
+
+def gpu_operator_values(view: ClusterView) -> Obj:
+    """The GPU Operator's values: its chart renders the ClusterPolicy from them over the host's NVIDIA stack."""
+    return {
+        "operator": {"defaultRuntime": "containerd"},
+        "daemonsets": {"tolerations": _operator_tolerations(view), "priorityClassName": "system-node-critical"},
+        "driver": {"enabled": False},
+        "toolkit": {"enabled": False},
+        "devicePlugin": {"enabled": True},
+        "dcgm": {"enabled": False},
+        "dcgmExporter": {"enabled": True, "env": [{"name": "DCGM_REMOTE_HOSTENGINE_INFO", "value": DCGM_HOSTENGINE}]},
+        "gfd": {"enabled": True},
+        "migManager": {"enabled": False},
+        "nodeStatusExporter": {"enabled": True},
+        "validator": {"plugin": {"env": [{"name": "WITH_WORKLOAD", "value": "false"}]}},
+    }
 
 
 # ---------------------------------------------------------------------------- the tree
@@ -726,37 +797,125 @@ def dump(objs: Iterable[Obj]) -> bytes:
 
 
 def cluster_files(view: ClusterView) -> Iterator[tuple[str, list[Obj]]]:
-    """Manifest files of the cluster's GitOps tree, in apply order."""
-    yield "namespaces.yaml", namespaces(view)
-    yield "rbac.yaml", rbac(view)
-    yield "quotas.yaml", quotas(view)
+    """Manifest files of the cluster's GitOps tree, in apply order: what the GitOps controller owns."""
+    controller_ns = _gitops(view).namespace
+    yield "namespaces.yaml", owned(namespaces(view, GITOPS), GITOPS)
+    yield "rbac.yaml", owned(rbac(view), GITOPS)
+    yield "quotas.yaml", owned(quotas(view), GITOPS)
     for ns, objs in network_policies(view).items():
-        yield f"network-policies/{ns}.yaml", objs
-    yield "cilium/guardrails.yaml", cilium_guardrails(view)
-    yield "kueue/kueue.yaml", kueue(view)
+        if ns != controller_ns:
+            yield f"network-policies/{ns}.yaml", owned(objs, GITOPS)
+    yield "cilium/guardrails.yaml", owned(cilium_guardrails(view), GITOPS)
+    yield "kueue/kueue.yaml", owned(kueue(view), GITOPS)
     nv = nvidia(view)
     if nv:
-        yield "nvidia/nvidia.yaml", nv
+        yield "nvidia/nvidia.yaml", owned(nv, GITOPS)
+
+
+def platform_files(view: ClusterView) -> Iterator[tuple[str, list[Obj]]]:
+    """Manifest files the cluster stack applies before the GitOps controller runs, in apply order.
+
+    The system and platform namespaces (the releases install into them), the controller's own
+    namespace's network policies (a sync can never cut the controller off its source or the API
+    server), then its sync object, which needs the controller's CRDs (after the releases).
+    """
+    controller_ns = _gitops(view).namespace
+    yield "namespaces.yaml", owned(namespaces(view, BOOTSTRAP), BOOTSTRAP)
+    yield f"network-policies/{controller_ns}.yaml", owned(network_policies(view)[controller_ns], BOOTSTRAP)
+    yield "gitops.yaml", owned(sync_objects(view), BOOTSTRAP)
+
+
+def sync_objects(view: ClusterView) -> list[Obj]:
+    """The controller's object that syncs this cluster's tree from the published branch."""
+    g, c = _gitops(view), view.cluster
+    name = f"kasbah-{c.name}"
+    if g.controller == "argocd":
+        return [
+            {
+                "apiVersion": "argoproj.io/v1alpha1",
+                "kind": "Application",
+                "metadata": _meta(name, g.namespace),
+                "spec": {
+                    "project": "default",
+                    "source": {"repoURL": g.repository, "targetRevision": g.branch, "path": c.gitops_path},
+                    "destination": {"server": "https://kubernetes.default.svc"},
+                    "syncPolicy": {
+                        "automated": {"prune": True, "selfHeal": True},
+                        # FailOnSharedResource: an object another Application (or owner) manages is
+                        # an error, not a silent takeover
+                        "syncOptions": ["ServerSideApply=true", "FailOnSharedResource=true", "PruneLast=true"],
+                    },
+                },
+            }
+        ]
+    source: Obj = {"interval": "5m", "url": g.repository, "ref": {"branch": g.branch}}
+    if g.repository.startswith("ssh://"):
+        source["secretRef"] = {"name": GIT_CREDENTIALS}
+    return [
+        {
+            "apiVersion": "source.toolkit.fluxcd.io/v1",
+            "kind": "GitRepository",
+            "metadata": _meta(GIT_REPOSITORY, g.namespace),
+            "spec": source,
+        },
+        {
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1",
+            "kind": "Kustomization",
+            "metadata": _meta(name, g.namespace),
+            "spec": {
+                "interval": "10m",
+                "retryInterval": "2m",
+                "timeout": "5m",
+                "path": f"./{c.gitops_path}",
+                "prune": True,
+                "sourceRef": {"kind": "GitRepository", "name": GIT_REPOSITORY},
+            },
+        },
+    ]
+
+
+def _kustomization(resources: list[str]) -> bytes:
+    return dump([{"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization", "resources": resources}])
 
 
 def render_cluster(view: ClusterView) -> dict[str, bytes]:
+    """The cluster's GitOps tree (clusters/<cluster>/)."""
     files: dict[str, bytes] = {}
-    resources = []
     for path, objs in cluster_files(view):
         files[path] = dump(objs)
-        resources.append(path)
-    files["kustomization.yaml"] = dump(
+    files["kustomization.yaml"] = _kustomization(list(files))
+    files["node-pools.yaml"] = dump([node_pools(view)])
+    return files
+
+
+def render_platform(view: ClusterView) -> dict[str, bytes]:
+    """The cluster's bootstrap platform (bootstrap/<cluster>/platform/): objects, releases, their values."""
+    files: dict[str, bytes] = {}
+    for path, objs in platform_files(view):
+        files[path] = dump(objs)
+    files["kustomization.yaml"] = _kustomization(list(files))
+    values = helm_values(view)
+    releases = [r for r in view.plan.releases if r.cluster == view.cluster.name]
+    files["releases.yaml"] = dump(
         [
             {
-                "apiVersion": "kustomize.config.k8s.io/v1beta1",
-                "kind": "Kustomization",
-                "resources": resources,
+                "releases": [
+                    {
+                        "name": r.name,
+                        "namespace": r.namespace,
+                        "chart": r.chart,
+                        "version": r.version,
+                        "repository": r.repository,
+                        "values": f"helm-values/{r.name}.yaml",
+                        "creates": [{"apiVersion": a, "kind": k, "name": n} for a, k, n in r.creates],
+                    }
+                    for r in releases
+                ]
             }
         ]
     )
-    for name, values in helm_values(view).items():
-        files[f"helm-values/{name}.yaml"] = dump([values])
-    files["node-pools.yaml"] = dump([node_pools(view)])
+    for r in releases:
+        files[f"helm-values/{r.name}.yaml"] = dump([values.get(r.name, {})])
     return files
 
 
@@ -783,9 +942,14 @@ def node_pools(view: ClusterView) -> Obj:
     }
 
 
-def render_clusters(plan: Plan) -> dict[str, bytes]:
-    out: dict[str, bytes] = {}
+def render_clusters(plan: Plan) -> tuple[dict[str, bytes], dict[str, bytes]]:
+    """Every cluster's GitOps tree (under clusters/) and bootstrap platform (under bootstrap/)."""
+    trees: dict[str, bytes] = {}
+    platforms: dict[str, bytes] = {}
     for c in plan.clusters:
-        for path, data in render_cluster(cluster_view(plan, c)).items():
-            out[f"{c.name}/{path}"] = data
-    return out
+        view = cluster_view(plan, c)
+        for path, data in render_cluster(view).items():
+            trees[f"{c.name}/{path}"] = data
+        for path, data in render_platform(view).items():
+            platforms[f"{c.name}/{PLATFORM_DIR}/{path}"] = data
+    return trees, platforms

@@ -18,7 +18,8 @@ from kasbah.planning.export import plan_to_dict, to_json
 from kasbah.planning.model import Plan
 from kasbah.rendering.templates import render
 
-TREE_FORMAT = 1
+# 2: clusters/<c>/ holds only what the GitOps controller owns; bootstrap/<c>/platform/ what the stack owns
+TREE_FORMAT = 2
 MARKER = "kasbah.json"
 
 Renderer = Callable[[Plan], dict[str, bytes]]
@@ -29,8 +30,9 @@ PARTS = {
         "`kasbah configure`, ansible-runner, AWX job slicing",
     ),
     "bootstrap": (
-        "kubeadm init/join and kubelet configuration with the Plan's labels and taints",
-        "the kubeadm role of the node playbooks",
+        "kubeadm init/join and kubelet configuration with the Plan's labels and taints; per cluster, `platform/`: "
+        "the namespaces, Helm releases (pinned charts, values) and GitOps sync object the cluster stack owns",
+        "the kubeadm role of the node playbooks; the cluster stack (`pulumi up`), `kasbah apply --bootstrap`",
     ),
     "schedules": ("rack, IP and cabling schedules (CSV)", "data-hall and network engineers"),
     "report": ("power, cooling, fabric and tenant summaries with pictures", "people"),
@@ -81,7 +83,13 @@ def assemble(plans: list[Plan], parts: Mapping[str, Mapping[str, bytes]], enviro
         "phase": plan.phase,
         "plan_sha256": digest,
         "clusters": [
-            {"name": c.name, "kubernetes_version": c.kubernetes_version, "path": f"clusters/{c.name}"}
+            {
+                "name": c.name,
+                "kubernetes_version": c.kubernetes_version,
+                "path": f"clusters/{c.name}",
+                "platform": f"bootstrap/{c.name}/platform",
+                "gitops_path": c.gitops_path,
+            }
             for c in plan.clusters
         ],
         "files": {path: hashlib.sha256(data).hexdigest() for path, data in files.items()},

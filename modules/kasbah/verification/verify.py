@@ -14,7 +14,9 @@ import yaml
 from kasbah.planning import ports
 from kasbah.planning.labels import TENANT as TENANT_LABEL
 from kasbah.planning.model import Cluster, ClusterNamespace, Plan
-from kasbah.planning.tenancy import ADMIN_NAMESPACE, PLATFORM, SYSTEM
+from kasbah.planning.platform import BOOTSTRAP, GITOPS
+from kasbah.planning.tenancy import ADMIN_NAMESPACE, PLATFORM, SYSTEM, cluster_view
+from kasbah.rendering.kubernetes import OWNER, PLATFORM_DIR, owner_of, sync_objects
 from kasbah.rendering.tree import MARKER
 from kasbah.verification.reachability import (
     Destination,
@@ -33,7 +35,7 @@ Step = Callable[[str], None]
 class Finding:
     """One reason the tree must not be applied."""
 
-    check: str  # tree | yaml | schema | zero-trust
+    check: str  # tree | yaml | schema | owner | zero-trust
     where: str  # file (and object) or cluster
     message: str
 
@@ -99,15 +101,18 @@ def _object_name(obj: Mapping[str, Any]) -> str:
 
 
 def cluster_manifests(
-    files: Mapping[str, bytes], cluster: str, findings: list[Finding]
+    files: Mapping[str, bytes], cluster: str, findings: list[Finding], owner: str = GITOPS
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    """The objects the cluster's kustomization applies, read from the files it lists."""
-    base = f"clusters/{cluster}"
+    """The objects one owner applies to the cluster, read from the files its kustomization lists.
+
+    `gitops`: the cluster's GitOps tree (clusters/<cluster>/); `bootstrap`: what the cluster stack
+    applies (bootstrap/<cluster>/platform/).
+    """
+    base = tree_base(cluster, owner)
     kpath = f"{base}/kustomization.yaml"
     if kpath not in files:
-        findings.append(
-            Finding("tree", base, "no kustomization.yaml: Argo CD or Flux has nothing to sync; render the phase again")
-        )
+        who = "Argo CD or Flux has nothing to sync" if owner == GITOPS else "the cluster stack has nothing to apply"
+        findings.append(Finding("tree", base, f"no kustomization.yaml: {who}; render the phase again"))
         return
     docs = _documents(kpath, files[kpath], findings)
     extra = sorted(set(docs[0]) - KUSTOMIZATION_KEYS) if docs else []
@@ -136,10 +141,109 @@ def cluster_manifests(
     for path in files:
         if path.startswith(base + "/") and path.endswith(".yaml") and path not in listed:
             top = path[len(base) + 1 :].split("/", 1)[0]
-            if top not in ("helm-values", "node-pools.yaml", "kustomization.yaml"):
+            if top not in NOT_APPLIED:
                 findings.append(
                     Finding("tree", path, "a manifest the kustomization does not list: it would never be applied")
                 )
+
+
+def tree_base(cluster: str, owner: str) -> str:
+    """Where the objects `owner` applies to the cluster are in a rendered tree."""
+    return f"clusters/{cluster}" if owner == GITOPS else f"bootstrap/{cluster}/{PLATFORM_DIR}"
+
+
+# Files beside the manifests that are not applied as objects: Helm values, the release list, docs
+NOT_APPLIED = ("helm-values", "releases.yaml", "node-pools.yaml", "kustomization.yaml")
+
+
+def _identity(obj: Mapping[str, Any]) -> tuple[str, str, str, str]:
+    """What the API server knows an object by: API group, kind, namespace, name."""
+    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    assert isinstance(meta, dict)
+    api = str(obj.get("apiVersion", ""))
+    return (
+        api.split("/")[0] if "/" in api else "",
+        str(obj.get("kind")),
+        str(meta.get("namespace") or ""),
+        str(meta.get("name")),
+    )
+
+
+def check_owners(
+    plan: Plan,
+    cluster: str,
+    parts: Mapping[str, list[tuple[str, dict[str, Any]]]],
+    findings: list[Finding],
+) -> None:
+    """Every object has exactly one owner: the one whose part it is in, never two, never a release's.
+
+    An object in both parts would be applied by the cluster stack and by the GitOps controller
+    under two field managers (a conflict, or silent flapping); one the GitOps tree holds that a
+    Helm chart creates would be fought over by the release and the controller.
+    """
+    seen: dict[tuple[str, str, str, str], tuple[str, str]] = {}
+    for owner, objs in parts.items():
+        for path, obj in objs:
+            key = _identity(obj)
+            said = owner_of(obj)
+            if said != owner:
+                findings.append(
+                    Finding(
+                        "owner",
+                        f"{path}: {_object_name(obj)}",
+                        f"annotation {OWNER} is {said!r} in the tree `{owner}` applies; render the phase again "
+                        "(an object is moved between owners in planning.platform, not by editing the tree)",
+                    )
+                )
+            if key in seen and seen[key][0] != owner:
+                findings.append(
+                    Finding(
+                        "owner",
+                        f"{path}: {_object_name(obj)}",
+                        f"also applied by `{seen[key][0]}` ({seen[key][1]}): two owners would fight over it",
+                    )
+                )
+            seen.setdefault(key, (owner, path))
+    for r in (r for r in plan.releases if r.cluster == cluster):
+        for api, kind, name in r.creates:
+            key = (api.split("/")[0] if "/" in api else "", kind, "", name)
+            if key in seen:
+                findings.append(
+                    Finding(
+                        "owner",
+                        f"{seen[key][1]}: {kind} {name}",
+                        f"the Helm release `{r.name}` creates it from its values; set it there, not in the tree",
+                    )
+                )
+
+
+def check_sync_object(
+    plan: Plan, cluster: Cluster, objs: list[tuple[str, dict[str, Any]]], findings: list[Finding]
+) -> None:
+    """The controller's sync object is the Plan's: its repository, branch and this cluster's path."""
+    expected = sync_objects(cluster_view(plan, cluster))
+    have = {_identity(o): (p, o) for p, o in objs}
+    base = tree_base(cluster.name, BOOTSTRAP)
+    for want in expected:
+        key = _identity(want)
+        if key not in have:
+            findings.append(
+                Finding(
+                    "owner", f"{base}/gitops.yaml", f"no {_object_name(want)}: nothing would sync {cluster.gitops_path}"
+                )
+            )
+            continue
+        path, got = have[key]
+        if got.get("spec") != want["spec"]:
+            findings.append(
+                Finding(
+                    "owner",
+                    f"{path}: {_object_name(got)}",
+                    f"its spec differs from the Plan's (repository {plan.gitops.repository if plan.gitops else '?'}, "
+                    f"branch {plan.gitops.branch if plan.gitops else '?'}, path {cluster.gitops_path}): "
+                    "the cluster would sync another tree than the one verified; render the phase again",
+                )
+            )
 
 
 KUSTOMIZATION_KEYS = {"apiVersion", "kind", "resources"}
@@ -197,7 +301,7 @@ def check_namespaces(
 
 
 def check_cilium_values(files: Mapping[str, bytes], cluster: str, findings: list[Finding]) -> None:
-    path = f"clusters/{cluster}/helm-values/cilium.yaml"
+    path = f"{tree_base(cluster, BOOTSTRAP)}/helm-values/cilium.yaml"
     if path not in files:
         findings.append(Finding("tree", path, "missing: the Cilium settings the proof relies on are not pinned"))
         return
@@ -243,6 +347,12 @@ def expectations(plan: Plan, cluster: str) -> Expectations:
     for ns in mine:
         if ns.zone == SYSTEM:
             platform[ns.name] = PlatformAllowance(api, dns)
+    if plan.gitops is not None and plan.gitops.namespace in platform:
+        # the GitOps controller reads the published branch from the site's Git servers
+        port = ports.SSH if plan.gitops.repository.startswith("ssh://") else ports.HTTPS
+        platform[plan.gitops.namespace] = PlatformAllowance(
+            api, tuple(Destination(f"git-{i}", c, (port,), ("TCP",)) for i, c in enumerate(plan.gitops.sources))
+        )
     return Expectations(
         cluster=cluster,
         tenants=tenants,
@@ -280,7 +390,10 @@ def verify_files(
     results: list[ClusterResult] = []
     for c in plan.clusters:
         tick(f"cluster {c.name}")
-        objs = list(cluster_manifests(files, c.name, findings))
+        parts = {owner: list(cluster_manifests(files, c.name, findings, owner)) for owner in (GITOPS, BOOTSTRAP)}
+        check_owners(plan, c.name, parts, findings)
+        check_sync_object(plan, c, parts[BOOTSTRAP], findings)
+        objs = parts[GITOPS] + parts[BOOTSTRAP]
         check_namespaces(c.name, _namespaces(plan, c), objs, findings)
         check_cilium_values(files, c.name, findings)
         validator = SchemaValidator(c.kubernetes_version)
