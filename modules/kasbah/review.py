@@ -7,7 +7,10 @@ the totals, and which rendered files differ. Then which Pulumi stacks the change
 pipeline previews only those: a stack is affected when its configuration file changed, when the
 code every stack runs changed (package, stack programs, playbooks, templates), or when what it
 deploys changed: for a site stack, anything rendered for its environment at its phase; for a
-cluster stack, its cluster's manifests, bootstrap files or node inventory.
+cluster stack, its cluster's bootstrap files (the platform part included) or node inventory (its
+GitOps tree is the GitOps controller's, published after the stacks are up). For each stack it also
+says how far the change reaches the nodes: how many racks are reconfigured (their configuration
+digest moved: inventory variables or the playbooks) and in how many waves (`kasbah.rollout`).
 
 Everything is computed in memory; the markdown is deterministic (no times, no paths of the
 machine), so it is golden-tested.
@@ -18,14 +21,15 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from kasbah.config import ConfigError, load_environment
 from kasbah.planning import diff_plans, plan_environment, plan_to_dict
 from kasbah.planning.diff import PlanDiff
+from kasbah.planning.model import Plan
 from kasbah.rendering.phase import render_plans
+from kasbah.rollout import describe, rack_digests, reach
 
 # What every stack runs: a change here previews every stack
 CODE = (
@@ -65,6 +69,7 @@ class Stack:
     phase: str
     cluster: str | None
     why: list[str] = field(default_factory=list)
+    nodes: str = ""  # how far the change reaches the stack's racks (`kasbah.rollout.describe`)
 
     @property
     def directory(self) -> str:
@@ -84,7 +89,7 @@ class Review:
 
     def affected(self) -> list[dict[str, str]]:
         return [
-            {"project": s.project, "stack": s.name, "dir": s.directory, "why": "; ".join(s.why)}
+            {"project": s.project, "stack": s.name, "dir": s.directory, "why": "; ".join(s.why), "nodes": s.nodes}
             for s in self.stacks
             if s.why
         ]
@@ -126,12 +131,12 @@ def _stacks(root: Path) -> list[Stack]:
     return out
 
 
-def _render(root: Path, env_name: str, phase: str) -> tuple[dict[str, Any], dict[str, bytes]]:
+def _render(root: Path, env_name: str, phase: str) -> tuple[Plan, dict[str, bytes]]:
     env = load_environment(root / "environments" / env_name)
     plans = plan_environment(env, phase)
     rendered = render_plans(plans, env.name)
     files = {k: v for k, v in rendered.files.items() if k != "kasbah.json"}  # the marker names the plan digest
-    return plan_to_dict(plans[-1]), files
+    return plans[-1], files
 
 
 def review(base: Path, head: Path, environments: list[str] | None = None, all_stacks: str | None = None) -> Review:
@@ -140,6 +145,8 @@ def review(base: Path, head: Path, environments: list[str] | None = None, all_st
     phases: list[PhaseReview] = []
     removed: list[str] = []
     rendered_changes: dict[tuple[str, str], list[str]] = {}
+    # (environment, phase) -> (the head's plan, rack digests before, rack digests after)
+    digests: dict[tuple[str, str], tuple[Plan, dict[str, str], dict[str, str]]] = {}
     for env_name in envs:
         head_env = load_environment(head / "environments" / env_name)  # head must be valid: ConfigError
         head_phases = [p.name for p in head_env.campus.phases]
@@ -157,13 +164,18 @@ def review(base: Path, head: Path, environments: list[str] | None = None, all_st
         removed += [f"{env_name}/{p}" for p in base_phases if p not in head_phases]
         for phase in head_phases:
             new_plan, new_files = _render(head, env_name, phase)
+            after, _ = rack_digests(new_plan, head / "playbooks")
             if phase not in base_phases:
                 changed = sorted(new_files)
                 phases.append(PhaseReview(env_name, phase, True, None, changed, base_error))
+                digests[(env_name, phase)] = (new_plan, {}, after)
             else:
                 old_plan, old_files = _render(base, env_name, phase)
                 changed = sorted(k for k in set(old_files) | set(new_files) if old_files.get(k) != new_files.get(k))
-                phases.append(PhaseReview(env_name, phase, False, diff_plans(old_plan, new_plan), changed))
+                diff = diff_plans(plan_to_dict(old_plan), plan_to_dict(new_plan), plans=(old_plan, new_plan))
+                phases.append(PhaseReview(env_name, phase, False, diff, changed))
+                before, _ = rack_digests(old_plan, base / "playbooks")
+                digests[(env_name, phase)] = (new_plan, before, after)
             rendered_changes[(env_name, phase)] = changed
     code_changed: list[str] = []
     for rel in CODE:
@@ -180,13 +192,15 @@ def review(base: Path, head: Path, environments: list[str] | None = None, all_st
             s.why.append("code every stack runs changed")
         changed = rendered_changes.get((s.environment, s.phase), [])
         if s.cluster:
-            mine = [
-                f for f in changed if f.startswith((f"clusters/{s.cluster}/", f"bootstrap/{s.cluster}/", "inventory/"))
-            ]
+            mine = [f for f in changed if f.startswith((f"bootstrap/{s.cluster}/", "inventory/"))]
             if mine:
                 s.why.append(f"{len(mine)} rendered file(s) of cluster {s.cluster} at {s.phase} changed")
         elif changed:
             s.why.append(f"{len(changed)} rendered file(s) of {s.environment}/{s.phase} changed")
+        if (s.environment, s.phase) in digests:
+            plan, before, after = digests[(s.environment, s.phase)]
+            pools = {p.name for p in plan.pools if p.cluster == s.cluster}  # site stacks: cluster None
+            s.nodes = describe(reach(plan, before, after, pools))
     return Review(phases, removed, stacks, code_changed)
 
 
@@ -268,10 +282,10 @@ def markdown(r: Review, limit: int = 25) -> str:
             "(`tests/planning/golden`, `tests/rendering/golden`) this change updates.",
             "",
         ]
-    lines += ["| stack | environment | phase | preview? | why |", "|---|---|---|---|---|"]
+    lines += ["| stack | environment | phase | preview? | why | nodes |", "|---|---|---|---|---|---|"]
     for s in r.stacks:
         lines.append(
             f"| kasbah-{s.project}/{s.name} | {s.environment} | {s.phase} | {'yes' if s.why else 'no'} | "
-            f"{'; '.join(s.why) or 'nothing it deploys changed'} |"
+            f"{'; '.join(s.why) or 'nothing it deploys changed'} | {s.nodes or 'none reconfigured'} |"
         )
     return "\n".join(lines) + "\n"

@@ -95,7 +95,7 @@ def test_review_markdown_is_golden(
         golden.write_text(text)
     assert text == golden.read_text(), f"review of {case} differs from {golden}; regenerate with --update-goldens"
     stacks = json.loads(affected.read_text())
-    assert all(set(s) == {"project", "stack", "dir", "why"} for s in stacks)
+    assert all(set(s) == {"project", "stack", "dir", "why", "nodes"} for s in stacks)
     # the campus stacks never move with a tiny-only change, unless the code moved
     campus = [s for s in stacks if s["stack"].startswith("campus")]
     assert bool(campus) == (case == "code-only")

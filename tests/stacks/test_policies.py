@@ -143,3 +143,40 @@ def test_cluster_stacks_have_no_ledger_to_check() -> None:
     resources = policy_resources(run_of("tiny", "lab-1", clusters("tiny", "lab-1")[0]))
     assert validate(pol.power, resources) == ["<not applicable>"]
     assert validate(pol.numbering, resources) == ["<not applicable>"]
+
+
+def _deployed_groups(resources: list[PolicyResource], path: Path, digest: Any = None, drop: str = "") -> str:
+    groups = [r for r in resources if r.resource_type == pol.NODE_GROUP and r.props["rack"] != drop]
+    out = []
+    for r in groups:
+        props = dict(r.props)
+        props["config_sha256"] = digest(props) if digest else props["config_sha256"]
+        out.append({"urn": r.urn, "type": r.resource_type, "inputs": props, "outputs": props})
+    path.write_text(json.dumps({"version": 3, "deployment": {"resources": out}}))
+    return str(path)
+
+
+def test_a_role_edit_says_how_many_racks_and_waves_before_it_runs(tmp_path: Path) -> None:
+    """What `pulumi preview --policy-pack` prints (advisory) for train-1 of phase 1 against its deployed state."""
+    resources = policy_resources(run_of("campus", "phase-1", "train-1"))
+    assert validate(pol.rollout, resources) == ["<not applicable>"]  # nothing deployed to compare with
+    same = _deployed_groups(resources, tmp_path / "same.json")
+    assert validate(pol.rollout, resources, {"deployedState": same}) == []
+    # every rack's digest moved (an edit to a role): the whole cluster, wave by wave
+    edited = _deployed_groups(resources, tmp_path / "edited.json", digest=lambda p: "0" * 64)
+    assert validate(pol.rollout, resources, {"deployedState": edited}) == [
+        "224 racks will be reconfigured in 16 waves (train-a: 128 in 16 waves of up to 8, "
+        "train-b: 96 in 12 waves of up to 8; pools side by side)"
+    ]
+    # one rack's variables moved, and a rack the deployed stack does not have yet
+    one = next(r.props["rack"] for r in resources if r.resource_type == pol.NODE_GROUP)
+    other = next(r.props["rack"] for r in resources if r.resource_type == pol.NODE_GROUP and r.props["rack"] != one)
+    mixed = _deployed_groups(
+        resources,
+        tmp_path / "mixed.json",
+        digest=lambda p: "0" * 64 if p["rack"] == one else p["config_sha256"],
+        drop=other,
+    )
+    (found,) = validate(pol.rollout, resources, {"deployedState": mixed})
+    assert found.startswith("1 rack will be reconfigured in 1 wave (")
+    assert found.endswith("; 1 new rack commissioned and burned in")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import pytest
@@ -186,3 +187,39 @@ def test_labels_and_taints_reach_the_node_groups() -> None:
     moved = {r for r in before.digests if before.digests[r] != after.digests[r]}
     assert moved == {r.name for r in plan.racks if r.pool == pool.name and r.name in before.digests}
     assert isinstance(playbooks_dir(), Path)
+
+
+@pytest.mark.parametrize(("env", "phase", "name"), STACKS, ids=ids(STACKS))
+def test_node_groups_roll_in_waves(env: str, phase: str, name: str | None) -> None:
+    """Each pool's node groups are chained wave after wave: the engine runs wave k+1 only after every group of wave k.
+
+    Pulumi's engine does not start a resource's step until the resources it depends on succeeded,
+    and stops scheduling at the first failure (without --continue-on-error): a failing rack stops
+    its pool's rollout there and leaves the later waves untouched.
+    """
+    run, plan = run_of(env, phase, name), plan_of(env, phase)
+    by_rack = {g.inputs["rack"]: g for g in run.of_type(NODE_GROUP)}
+    pools = [p for p in plan.pools if p.cluster == name]
+    assert {g.inputs["pool"] for g in by_rack.values()} == {p.name for p in pools}
+    units = {r.name: r.scalable_unit for r in plan.racks}
+    for pool in pools:
+        waves = [w for w in plan.waves if w.pool == pool.name]
+        assert [w.index for w in waves] == list(range(len(waves)))
+        racks = [r.name for r in plan.racks if r.pool == pool.name and r.nodes]
+        assert sorted(r for w in waves for r in w.racks) == sorted(racks)  # every rack once
+        for w in waves:
+            assert 1 <= len(w.racks) <= pool.rollout_racks
+            # striped: a wave takes one rack of a scalable unit while the pool has units to spread over
+            if pool.rollout_racks <= len(pool.scalable_units):
+                assert len({units[r] for r in w.racks}) == len(w.racks), w
+            for r in w.racks:
+                assert by_rack[r].inputs["wave"] == w.index
+        assert all(not by_rack[r].dependencies for r in waves[0].racks)
+        for before, after in pairwise(waves):
+            wanted = {by_rack[r].urn for r in before.racks}
+            for r in after.racks:
+                assert by_rack[r].dependencies == wanted, (pool.name, after.index, r)
+    # a management pool that hosts a control plane rolls one rack at a time
+    for c in plan.clusters:
+        seats = {n.pool for n in plan.nodes if n.name in c.control_plane}
+        assert all(p.rollout_racks == 1 for p in plan.pools if p.name in seats)

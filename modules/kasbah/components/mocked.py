@@ -26,6 +26,8 @@ class Registered:
     type: str
     name: str
     inputs: dict[str, Any]
+    # URNs this resource waits for (depends_on, parents' explicit dependencies): the order the engine keeps
+    dependencies: frozenset[str] = frozenset()
 
     @property
     def parent_type(self) -> str | None:
@@ -53,6 +55,19 @@ class MockedRun:
         for r in self.resources.values():
             out[r.type] = out.get(r.type, 0) + 1
         return dict(sorted(out.items()))
+
+
+class _Monitor(mocks.MockMonitor):
+    """Pulumi's mock monitor, also keeping each registration's dependencies (what the engine orders by)."""
+
+    def __init__(self, recorder: pulumi.runtime.Mocks) -> None:
+        super().__init__(recorder)
+        self.dependencies: dict[str, frozenset[str]] = {}
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method's name)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]
+        self.dependencies[response.urn] = frozenset(request.dependencies)
+        return response
 
 
 class _Recorder(pulumi.runtime.Mocks):
@@ -89,7 +104,7 @@ def run_mocked(
     all_config.update({f"kasbah:{k}": v for k, v in (secrets or {}).items()})
     settings.reset_options()
     pulumi.runtime.set_all_config(all_config, [f"kasbah:{k}" for k in (secrets or {})])
-    monitor = mocks.MockMonitor(recorder)
+    monitor = _Monitor(recorder)
     pulumi.runtime.set_mocks(recorder, project=project, stack=stack, preview=preview, monitor=monitor)
     protected: list[pulumi.Resource] = []
 
@@ -121,6 +136,6 @@ def run_mocked(
     for urn, reg in monitor.get_registered_resources().items():
         typ, name = urn.split("::")[2].split("$")[-1], urn.split("::")[3]
         if typ not in _NOT_PROGRAM:
-            run.resources[urn] = Registered(urn, typ, name, dict(reg.state))
+            run.resources[urn] = Registered(urn, typ, name, dict(reg.state), monitor.dependencies.get(urn, frozenset()))
     run.protected = protected_urns
     return run

@@ -4,16 +4,21 @@ A `NodeGroup` is the unit of node configuration: the hosts of one rack (one NVLi
 NVL72, the rolling-upgrade batch). Its input is a digest of everything the playbooks read for
 those hosts (their inventory variables, the site-wide variables, the roles themselves), so a
 `pulumi up` reconfigures exactly the racks whose digest moved and never touches the others.
-Creating or updating a group runs `site.yml` through ansible-runner (`kasbah.runners.ansible`)
-over the rendered tree, limited to the rack. Deleting one forgets it: nodes are wiped only by
-the decommission playbook, a declared act, never as a side effect of a program change.
+
+Rollout rules (DESIGN.md "Rollouts"): creating a group commissions a new rack (`commission.yml`:
+the node stack, then the burn-in gate, which fails the run for a node that did not pass; GPU nodes
+joined tainted and take work only once it lifts). Updating one runs `rolling_upgrade.yml` on the
+rack as one batch: drain, configure, health checks (a failure fails the run and leaves the rack
+cordoned), uncordon. A pool's groups are chained wave after wave (`Plan.waves`, `depends_on`):
+the engine starts wave k+1 only when every group of wave k succeeded, so a role edit reaches the
+pool `rollout.racks` racks at a time and stops at the first failing rack. Both run through
+ansible-runner (`kasbah.runners.ansible`) over the rendered tree, limited to the rack. Deleting a
+group forgets it: nodes are wiped only by the decommission playbook, a declared act, never as a
+side effect of a program change.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,32 +28,21 @@ import pulumi
 from pulumi import dynamic
 from pulumi.dynamic.dynamic import PROVIDER_KEY
 
-from kasbah.planning.model import Node, Plan, Pool
-from kasbah.rendering.inventory import PLAN_PHASE, group_name, host_vars, site_vars
+from kasbah.planning.model import Plan, Pool
+from kasbah.rendering.inventory import group_name
 from kasbah.rendering.tree import plan_digest
+from kasbah.rollout import rack_digests
 
 # Inputs that say where things are on the machine running `pulumi up`, which plan rendered the
 # tree (checked before a run) and the run's credentials (join tokens expire within a day), not
 # what a node becomes: they never cause a run by themselves.
-UNDIFFED = ("tree", "artifacts", "extra_inventories", "extra_vars", "phase", "plan_sha256", PROVIDER_KEY)
-
-
-def _reaches_nodes(path: Path, root: Path) -> bool:
-    """Files that decide what a node becomes: playbooks, roles, ansible.cfg; not docs, caches or hidden tool state."""
-    rel = path.relative_to(root)
-    if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
-        return False
-    return rel.parts[0] == "roles" or (len(rel.parts) == 1 and path.suffix in (".yml", ".cfg"))
-
-
-@functools.cache
-def playbooks_digest(root: Path) -> str:
-    """sha256 over the playbook project's files that reach nodes (so a role change reconfigures its racks)."""
-    h = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and _reaches_nodes(p, root)):
-        h.update(path.relative_to(root).as_posix().encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
-    return h.hexdigest()
+# Also how a change is rolled out, not what a node becomes: the wave a rack is in moves when its pool
+# grows (and "playbook", which groups made before the rollout rules carried: create and update choose now).
+UNDIFFED: tuple[str, ...] = (
+    "tree", "artifacts", "extra_inventories", "extra_vars", "phase", "plan_sha256", PROVIDER_KEY, "wave", "playbook",
+)  # fmt: skip
+COMMISSION = "commission"  # a new rack: the node stack, then the burn-in gate
+RECONFIGURE = "rolling-upgrade"  # a changed rack: drain, configure, health gate, uncordon
 
 
 @dataclass(frozen=True)
@@ -62,19 +56,7 @@ class NodeConfigs:
 
     @classmethod
     def of(cls, plan: Plan, playbooks: Path) -> NodeConfigs:
-        shared = {k: v for k, v in site_vars(plan).items() if k != PLAN_PHASE}
-        hv = host_vars(plan)
-        roles = playbooks_digest(playbooks)
-        by_rack: dict[str, list[Node]] = {}
-        for n in plan.nodes:
-            by_rack.setdefault(n.rack, []).append(n)
-        digests: dict[str, str] = {}
-        hosts: dict[str, tuple[str, ...]] = {}
-        for rack, nodes in by_rack.items():
-            names = tuple(sorted(n.name for n in nodes))
-            doc = {"site": shared, "hosts": {h: hv[h] for h in names}, "playbooks": roles}
-            digests[rack] = hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
-            hosts[rack] = names
+        digests, hosts = rack_digests(plan, playbooks)
         return cls(plan, plan_digest(plan), digests, hosts)
 
 
@@ -88,19 +70,22 @@ class NodeGroupProvider(dynamic.ResourceProvider):
         return dynamic.DiffResult(changes=bool(changed), replaces=replaces, delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
-        return dynamic.CreateResult(id_=f"{props['pool']}/{props['rack']}", outs={**props, **_configure(props)})
+        outs = _configure(props, COMMISSION, {"burn_in_require_pass": "true"})
+        return dynamic.CreateResult(id_=f"{props['pool']}/{props['rack']}", outs={**props, **outs})
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        return dynamic.UpdateResult(outs={**news, **_configure(news)})
+        # the whole rack is one batch (one NVLink domain); a failed health check fails the run
+        batch = {"rolling_upgrade_batch": str(len(news["hosts"])), "rolling_upgrade_max_fail_percentage": "0"}
+        return dynamic.UpdateResult(outs={**news, **_configure(news, RECONFIGURE, batch)})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Forget the group; decommissioning nodes is `kasbah configure -p decommission`, never implicit."""
 
 
-def _configure(props: Mapping[str, Any]) -> dict[str, Any]:
-    """Run the playbook limited to the rack; raise with each failed host's task and message."""
+def _configure(props: Mapping[str, Any], playbook: str, rollout_vars: Mapping[str, str]) -> dict[str, Any]:
+    """Run `playbook` limited to the rack; raise with each failed host's task and message."""
     from kasbah.rendering.tree import read_marker
-    from kasbah.runners.ansible import RunOptions, run_slices
+    from kasbah.runners.ansible import PLAYBOOKS, RunOptions, run_slices
 
     tree = Path(str(props["tree"]))
     marker = read_marker(tree)
@@ -109,11 +94,12 @@ def _configure(props: Mapping[str, Any]) -> dict[str, Any]:
             f"{tree} was rendered from another plan than this program's; "
             f"fix: kasbah render {props['phase']} --out {tree}, then run pulumi up again"
         )
+    given = {**rollout_vars, **(props.get("extra_vars") or {})}
     options = RunOptions(
-        playbook=str(props["playbook"]),
+        playbook=playbook,
         limit=group_name("rack", str(props["rack"])),
         skip_tags=",".join(props.get("skip_tags") or ()) or None,
-        extra_vars=tuple(f"{k}={v}" for k, v in sorted((props.get("extra_vars") or {}).items())),
+        extra_vars=tuple(f"{k}={v}" for k, v in sorted(given.items())),
         extra_inventories=tuple(Path(str(p)) for p in props.get("extra_inventories") or ()),
         parallel=1,
     )
@@ -126,7 +112,9 @@ def _configure(props: Mapping[str, Any]) -> dict[str, Any]:
             if h.failed or h.unreachable
         ]
         detail = "\n  ".join(failed) or "; ".join(s.error or s.status for s in result.slices)
-        raise RuntimeError(f"rack {props['rack']}: {options.playbook} failed (artifacts {artifacts}):\n  {detail}")
+        raise RuntimeError(
+            f"rack {props['rack']}: {PLAYBOOKS[options.playbook]} failed (artifacts {artifacts}):\n  {detail}"
+        )
     return {
         "changed_hosts": sorted(h.host for h in result.hosts if h.changed),
         "changed_tasks": sum(h.changed for h in result.hosts),
@@ -149,7 +137,6 @@ class NodeRun:
 
     tree: str
     artifacts: str
-    playbook: str = "site"
     skip_tags: tuple[str, ...] = ()
     extra_vars: pulumi.Input[Mapping[str, str]] | None = None
     # inventories layered over the tree's: connection settings of the machine running pulumi up
@@ -182,31 +169,38 @@ class _Pool(pulumi.ComponentResource):
         racks = [r for r in configs.plan.racks if r.pool == pool.name]
         if not racks:
             raise ValueError(f"pool {pool.name}: no racks in phase {configs.plan.phase}")
-        child = pulumi.ResourceOptions(parent=self)
+        waves = [w for w in configs.plan.waves if w.pool == pool.name]
         groups: dict[str, str] = {}
-        for rack in racks:
-            digest = configs.digests.get(rack.name)
-            if digest is None:  # a rack without nodes (network racks are not in pools)
-                continue
-            NodeGroup(
-                f"{name}-{rack.name}",
-                {
-                    "pool": pool.name,
-                    "rack": rack.name,
-                    "hosts": list(configs.hosts[rack.name]),
-                    "config_sha256": digest,
-                    "playbook": run.playbook,
-                    "skip_tags": list(run.skip_tags),
-                    "extra_vars": run.extra_vars or {},
-                    "phase": configs.plan.phase,
-                    "plan_sha256": configs.plan_sha256,
-                    "tree": run.tree,
-                    "artifacts": run.artifacts,
-                    "extra_inventories": list(run.extra_inventories),
-                },
-                child,
-            )
-            groups[rack.name] = digest
+        previous: list[pulumi.Resource] = []
+        for wave in waves:
+            current: list[pulumi.Resource] = []
+            for rack in wave.racks:
+                digest = configs.digests.get(rack)
+                if digest is None:  # a rack without nodes (network racks are not in pools)
+                    continue
+                current.append(
+                    NodeGroup(
+                        f"{name}-{rack}",
+                        {
+                            "pool": pool.name,
+                            "rack": rack,
+                            "hosts": list(configs.hosts[rack]),
+                            "config_sha256": digest,
+                            "wave": wave.index,
+                            "skip_tags": list(run.skip_tags),
+                            "extra_vars": run.extra_vars or {},
+                            "phase": configs.plan.phase,
+                            "plan_sha256": configs.plan_sha256,
+                            "tree": run.tree,
+                            "artifacts": run.artifacts,
+                            "extra_inventories": list(run.extra_inventories),
+                        },
+                        # the next wave only after every rack of this one succeeded
+                        pulumi.ResourceOptions(parent=self, depends_on=previous),
+                    )
+                )
+                groups[rack] = digest
+            previous = current or previous
         self.nodes = pulumi.Output.from_input(pool.nodes)
         self.gpus = pulumi.Output.from_input(pool.gpus)
         self.groups = pulumi.Output.from_input(groups)

@@ -27,6 +27,7 @@ from pulumi_policy import (
 from kasbah.components.ledger import IDENTITY, covering_decommissions
 from kasbah.planning.platform import BOOTSTRAP
 from kasbah.rendering.kubernetes import OWNER
+from kasbah.rollout import PoolReach, describe
 
 RECORD = "pulumi-python:dynamic/ledger:Record"
 # kW of slack for rounding in sums of rack power
@@ -234,4 +235,55 @@ numbering = StackValidationPolicy(
     ),
 )
 
-POLICIES = (one_owner, power, protected, numbering)
+# ---------------------------------------------------------------------------- rollout reach
+NODE_GROUP = "pulumi-python:dynamic/nodes:NodeGroup"
+
+
+def _rollout(args: StackValidationArgs, report: ReportViolation) -> None:
+    """Say, before `pulumi up`, how many racks a change reconfigures and in how many waves (advisory)."""
+    groups = [plain(r.props) for r in args.resources if r.resource_type == NODE_GROUP]
+    if not groups:
+        args.not_applicable("no node groups in this stack")
+        return
+    path = args.get_config().get("deployedState")
+    if not path:
+        args.not_applicable("no deployedState given: nothing to compare the racks' configuration with")
+        return
+    deployed = {}
+    for res in (_load_state(str(path)).get("deployment") or {}).get("resources") or []:
+        props = res.get("outputs") or res.get("inputs") or {}
+        if res.get("type") == NODE_GROUP and "rack" in props:
+            deployed[str(props["rack"])] = str(props.get("config_sha256"))
+    by_pool: dict[str, list[dict[str, Any]]] = {}
+    for g in groups:
+        by_pool.setdefault(str(g["pool"]), []).append(g)
+    reaches = []
+    for pool, mine in by_pool.items():
+        moved = [g for g in mine if str(g["rack"]) in deployed and deployed[str(g["rack"])] != g["config_sha256"]]
+        new = sum(1 for g in mine if str(g["rack"]) not in deployed)
+        sizes: dict[Any, int] = {}
+        for g in mine:
+            sizes[g.get("wave")] = sizes.get(g.get("wave"), 0) + 1
+        if moved or new:
+            waves = len({g.get("wave") for g in moved})
+            reaches.append(PoolReach(pool, len(moved), waves, max(sizes.values()), new))
+    if reaches:
+        report(describe(reaches), None)
+
+
+rollout = StackValidationPolicy(
+    name="rollout-reach",
+    description="How many racks a change reconfigures (drain, configure, health gate, uncordon) and in how many waves.",
+    validate=_rollout,
+    enforcement_level=EnforcementLevel.ADVISORY,
+    config_schema=PolicyConfigSchema(
+        properties={
+            "deployedState": {
+                "type": "string",
+                "description": "path of `pulumi stack export --file` output of the stack as deployed",
+            }
+        }
+    ),
+)
+
+POLICIES = (one_owner, power, protected, numbering, rollout)

@@ -509,6 +509,18 @@ class Placement(Model):
     racks: PositiveInt
 
 
+class Rollout(Model):
+    """How a pool's configuration changes reach its racks: in waves, each a few racks (NVLink domains)."""
+
+    racks: Annotated[int, Field(ge=1, le=64)] = Field(
+        default=1,
+        description=(
+            "Racks drained, configured and health-checked at once; the next wave starts only when this one "
+            "passed. A management pool that hosts a control plane rolls one rack at a time."
+        ),
+    )
+
+
 class PoolSpec(Model):
     """A node pool: racks of one profile, for one purpose, in one cluster."""
 
@@ -524,6 +536,7 @@ class PoolSpec(Model):
         default=None, description="Switch model of the compute fabric; default by NIC speed."
     )
     fabric_design: FabricDesign = FabricDesign.FAT_TREE
+    rollout: Rollout = Field(default_factory=Rollout)
 
 
 class ControlPlane(Model):

@@ -11,7 +11,8 @@ from typing import Any
 from kasbah.planning.model import GitOpsSource, Plan, Power
 
 # 2: clusters' tenants, API endpoint and GitOps path, namespaces, host flows, tenants' egress,
-# dedicated grants, the port facts cabling needs (rack_ports, switch_ports), Helm releases, GitOps
+# dedicated grants, the port facts cabling needs (rack_ports, switch_ports), Helm releases, GitOps,
+# rollout waves
 PLAN_FORMAT = 2
 SECTIONS = (
     "halls",
@@ -32,6 +33,7 @@ SECTIONS = (
     "rack_ports",
     "switch_ports",
     "releases",
+    "waves",
 )
 
 

@@ -109,6 +109,20 @@ class Pool:
     halls: tuple[str, ...]
     phase: str
     nvidia_driver: str | None = None
+    rollout_racks: int = 1  # racks a configuration change reaches at once (`Plan.waves`)
+
+
+@dataclass(frozen=True, slots=True)
+class Wave:
+    """Racks of one pool that a configuration change drains, configures and health-checks together.
+
+    Waves run in `index` order; the next starts only when every rack of this one passed. Racks are
+    striped across the pool's scalable units, so consecutive waves take racks of different units.
+    """
+
+    pool: str
+    index: int
+    racks: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +371,7 @@ class Plan:
     switch_ports: tuple[SwitchPorts, ...] = field(default=())  # the switch models of `switches`
     releases: tuple[HelmRelease, ...] = field(default=())  # per cluster
     gitops: GitOpsSource | None = None
+    waves: tuple[Wave, ...] = field(default=())  # per pool, in rollout order
 
     @property
     def gpus(self) -> int:

@@ -50,6 +50,7 @@ from kasbah.planning.model import (
     Switch,
     SwitchPorts,
     Tenant,
+    Wave,
 )
 from kasbah.planning.tenancy import cluster_namespaces
 
@@ -703,6 +704,14 @@ class _Planner:
                 "name a pool with purpose management",
             )
             return
+        if pool.spec.rollout.racks > 1:
+            # one replica a rack: two racks at once would take two etcd members, quorum of 3 gone
+            self.issue(
+                (*self.pool_paths.get(cp.pool, (*path, "pool")), "rollout", "racks"),
+                f"pool `{cp.pool}` hosts the control plane of cluster {spec.name} and rolls "
+                f"{pool.spec.rollout.racks} racks at once: that can take several etcd members down together",
+                "a management pool that hosts a control plane rolls one rack at a time: remove rollout.racks or set 1",
+            )
         chosen: list[str] = []
         # one replica a rack, so a rack (or its A/B feed pair) failing costs at most one etcd member
         for unit in pool.units:
@@ -1038,6 +1047,7 @@ class _Planner:
             rack_ports=self._rack_ports(racks),
             switch_ports=self._switch_ports(fabrics, switches),
             releases=self._releases(clusters),
+            waves=self._waves(pools),
             gitops=GitOpsSource(
                 self.controller.kind.value,
                 self.controller.namespace,
@@ -1142,7 +1152,18 @@ class _Planner:
             halls=tuple(dict.fromkeys(self.units[u].hall for u in p.units)),
             phase=p.phase,
             nvidia_driver=p.profile.nvidia_driver,
+            rollout_racks=p.spec.rollout.racks,
         )
+
+    def _waves(self, pools: tuple[Pool, ...]) -> tuple[Wave, ...]:
+        """Each pool's racks in rollout waves: striped across its scalable units, `rollout.racks` at a time."""
+        out: list[Wave] = []
+        for pool in pools:
+            by_unit = [[r for r in self.units[u].racks if self.racks[r].nodes] for u in self.pools[pool.name].units]
+            order = [u[i] for i in range(max((len(u) for u in by_unit), default=0)) for u in by_unit if i < len(u)]
+            size = pool.rollout_racks
+            out += [Wave(pool.name, i, tuple(order[k : k + size])) for i, k in enumerate(range(0, len(order), size))]
+        return tuple(out)
 
     def _cluster_snapshot(
         self,

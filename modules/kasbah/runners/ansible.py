@@ -33,6 +33,7 @@ PLAYBOOKS = {
     "scale-out": "scale_out.yml",
     "rolling-upgrade": "rolling_upgrade.yml",
     "burn-in": "burn_in.yml",
+    "commission": "commission.yml",
     "decommission": "decommission.yml",
 }
 DEFAULT_PARALLEL = 4
