@@ -145,6 +145,17 @@ protected = ResourceValidationPolicy(
 
 
 # ---------------------------------------------------------------------------- renumbering and removal
+# The stack as deployed, for the policies that compare with it (`--policy-pack-config`)
+DEPLOYED_STATE = PolicyConfigSchema(
+    properties={
+        "deployedState": {
+            "type": "string",
+            "description": "path of `pulumi stack export --file` output of the stack as deployed",
+        }
+    }
+)
+
+
 def deployed_records(state: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
     """Ledger records of a `pulumi stack export` document, by (kind, name)."""
     deployment = state.get("deployment") or {}
@@ -225,14 +236,7 @@ numbering = StackValidationPolicy(
     ),
     validate=_numbering,
     enforcement_level=EnforcementLevel.MANDATORY,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "deployedState": {
-                "type": "string",
-                "description": "path of `pulumi stack export --file` output of the stack as deployed",
-            }
-        }
-    ),
+    config_schema=DEPLOYED_STATE,
 )
 
 # ---------------------------------------------------------------------------- rollout reach
@@ -258,7 +262,7 @@ def _rollout(args: StackValidationArgs, report: ReportViolation) -> None:
     for g in groups:
         by_pool.setdefault(str(g["pool"]), []).append(g)
     reaches = []
-    for pool, mine in by_pool.items():
+    for pool, mine in sorted(by_pool.items()):  # the engine registers in no fixed order
         moved = [g for g in mine if str(g["rack"]) in deployed and deployed[str(g["rack"])] != g["config_sha256"]]
         new = sum(1 for g in mine if str(g["rack"]) not in deployed)
         sizes: dict[Any, int] = {}
@@ -276,14 +280,7 @@ rollout = StackValidationPolicy(
     description="How many racks a change reconfigures (drain, configure, health gate, uncordon) and in how many waves.",
     validate=_rollout,
     enforcement_level=EnforcementLevel.ADVISORY,
-    config_schema=PolicyConfigSchema(
-        properties={
-            "deployedState": {
-                "type": "string",
-                "description": "path of `pulumi stack export --file` output of the stack as deployed",
-            }
-        }
-    ),
+    config_schema=DEPLOYED_STATE,
 )
 
 POLICIES = (one_owner, power, protected, numbering, rollout)
