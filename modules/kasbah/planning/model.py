@@ -292,6 +292,7 @@ class GitOpsSource:
     repository: str
     branch: str
     sources: tuple[str, ...]  # the Git servers' addresses: the controller's only egress
+    port: int  # where it reaches them: SSH for an ssh:// repository, HTTPS otherwise
 
 
 @dataclass(frozen=True, slots=True)

@@ -1055,6 +1055,7 @@ class _Planner:
                 site.platform.gitops.repository,
                 site.platform.gitops.branch,
                 tuple(str(n) for n in site.platform.gitops.sources),
+                ports.SSH if site.platform.gitops.repository.startswith("ssh://") else ports.HTTPS,
             ),
         )
 

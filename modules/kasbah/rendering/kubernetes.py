@@ -623,7 +623,6 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
 
 def _gitops_source_egress(namespace: str, gitops: GitOpsSource) -> Obj:
     """The GitOps controller reads the published branch from the site's Git servers, and nothing else outside."""
-    port = ports.SSH if gitops.repository.startswith("ssh://") else ports.HTTPS
     return _policy(
         "allow-gitops-source",
         namespace,
@@ -631,7 +630,9 @@ def _gitops_source_egress(namespace: str, gitops: GitOpsSource) -> Obj:
         {
             "podSelector": {},
             "policyTypes": ["Egress"],
-            "egress": [{"to": [{"ipBlock": {"cidr": c}} for c in gitops.sources], "ports": _ports(("TCP",), port)}],
+            "egress": [
+                {"to": [{"ipBlock": {"cidr": c}} for c in gitops.sources], "ports": _ports(("TCP",), gitops.port)}
+            ],
         },
     )
 
@@ -849,7 +850,7 @@ def sync_objects(view: ClusterView) -> list[Obj]:
             }
         ]
     source: Obj = {"interval": "5m", "url": g.repository, "ref": {"branch": g.branch}}
-    if g.repository.startswith("ssh://"):
+    if g.port == ports.SSH:  # an ssh:// repository: Flux needs its key
         source["secretRef"] = {"name": GIT_CREDENTIALS}
     return [
         {

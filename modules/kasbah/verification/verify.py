@@ -349,9 +349,9 @@ def expectations(plan: Plan, cluster: str) -> Expectations:
             platform[ns.name] = PlatformAllowance(api, dns)
     if plan.gitops is not None and plan.gitops.namespace in platform:
         # the GitOps controller reads the published branch from the site's Git servers
-        port = ports.SSH if plan.gitops.repository.startswith("ssh://") else ports.HTTPS
-        platform[plan.gitops.namespace] = PlatformAllowance(
-            api, tuple(Destination(f"git-{i}", c, (port,), ("TCP",)) for i, c in enumerate(plan.gitops.sources))
+        g = plan.gitops
+        platform[g.namespace] = PlatformAllowance(
+            api, tuple(Destination(f"git-{i}", c, (g.port,), ("TCP",)) for i, c in enumerate(g.sources))
         )
     return Expectations(
         cluster=cluster,
