@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 PHASE  ?= phase-1
 
-.PHONY: venv render plan test lint unit bench bench-stacks bench-nodes bench-preview node-image apiserver kind-preview clean
+.PHONY: ironic venv render plan test lint unit bench bench-stacks bench-nodes bench-preview node-image apiserver kind-preview clean
 
 NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
 
@@ -56,6 +56,15 @@ bench: $(STAMP)
 ## bench-stacks: resources and mocked program time of every stack at 40 MW and 500 MW, vs one resource per object
 bench-stacks: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_pulumi.py
+
+## ironic: OpenStack Ironic and sushy-tools (PyPI) in their own venv, as a site runs them beside kasbah (day-0 tests)
+IRONIC_VENV := .kasbah/ironic-venv
+$(IRONIC_VENV)/.installed:
+	$(PYTHON) -m venv $(IRONIC_VENV)
+	$(IRONIC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "ironic==39.*" "sushy-tools==2.*"
+	touch $@
+
+ironic: $(IRONIC_VENV)/.installed
 
 ## node-image: the Debian 12 node image and package mirror the playbook tests run on (mmdebstrap, docker import)
 node-image: $(STAMP)

@@ -30,7 +30,8 @@ from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
 from kasbah.planning.model import Plan
 from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.rendering.phase import render_plans
-from kasbah.rendering.tree import RenderError, plan_digest, read_marker, write_tree
+from kasbah.rendering.provisioning import previous_files
+from kasbah.rendering.tree import MARKER, RenderError, plan_digest, read_marker, write_tree
 from kasbah.runners.ansible import PLAYBOOKS
 from kasbah.verification.reachability import format_matrix
 from kasbah.verification.verify import Finding, Verification, cluster_manifests, read_tree, verify_files
@@ -199,9 +200,11 @@ def cmd_render(args: argparse.Namespace) -> int:
     env = load_environment(_env_path(args.environment))
     phase = args.phase or env.campus.phases[0].name
     plans = _plans(env, phase)
-    with _progress(f"rendering {phase}") as tick:
-        rendered = render_plans(plans, env.name, tick)
     target = Path(args.out) if args.out else _default_out(env, phase)
+    # zone serials move only when a zone changes: they continue from the tree being replaced
+    previous = previous_files(target) if (target / MARKER).is_file() else None
+    with _progress(f"rendering {phase}") as tick:
+        rendered = render_plans(plans, env.name, tick, previous)
     write_tree(target, rendered.files)
     tops: dict[str, int] = {}
     for path in rendered.files:
@@ -510,6 +513,108 @@ def cmd_configure(args: argparse.Namespace) -> int:
     write_atomic(artifacts / "summary.json", json.dumps(result.as_dict(), indent=2) + "\n")
     show_configure(result, artifacts)
     return EXIT_OK if result.ok else EXIT_UNSTABLE
+
+
+def cmd_provision(args: argparse.Namespace) -> int:
+    from kasbah.runners import ironic
+
+    env = load_environment(_env_path(args.environment))
+    arg = args.target or env.campus.phases[0].name
+    tree = Path(arg)
+    if tree.is_dir() or os.sep in arg:
+        if not tree.is_dir():
+            raise UsageError(f"{tree}: no such directory; give a rendered tree or a phase name")
+        _, plans, fresh = _tree_plans(env, tree)
+        if not fresh:
+            raise UsageError(f"{tree} was rendered from another plan than {env.root} gives now; render it again")
+    else:
+        plans = _plans(env, arg)
+    plan = plans[-1]
+    wanted, missing = ironic.targets(plan, ironic.limiter(args.limit))
+    if not wanted:
+        raise UsageError(
+            f"no node of {plan.phase}{' matching --limit ' + args.limit if args.limit else ''} has hardware: "
+            "add the racks' manifests (hardware/<rack>.yaml) to the environment"
+        )
+    deployment = None
+    if args.deploy:
+        image = plan.image
+        if args.image_url:
+            if not args.image_checksum:
+                raise UsageError("--image-url needs --image-checksum sha256:<hex>")
+            image = (args.image_kind, args.image_url, args.image_checksum)
+        if image is None:
+            raise UsageError(
+                "--deploy needs the node image: set site.provisioning.image (kind, url on the site's mirror, checksum)"
+            )
+        keys = tuple(k for f in args.ssh_key or () for k in _public_keys(Path(f)))
+        deployment = ironic.Deployment(image[0], image[1], image[2], keys)
+    bmc_file = args.bmc_credentials or os.environ.get("KASBAH_BMC_CREDENTIALS")
+    try:
+        creds = ironic.load_credentials(Path(bmc_file) if bmc_file else None)
+        client = ironic.Ironic(args.ironic or os.environ.get("KASBAH_IRONIC_URL") or "http://127.0.0.1:6385")
+        with _progress(f"provisioning {len(wanted):,} nodes of {plan.phase}") as tick:
+            results = ironic.Provisioner(
+                client, creds, deployment, tick, workers=args.workers, timeout=args.timeout
+            ).run(wanted)
+    except ironic.IronicError as exc:
+        raise UsageError(str(exc)) from None
+    if args.json:
+        sys.stdout.write(
+            to_json({"phase": plan.phase, "nodes": [r.as_dict() for r in results], "without_hardware": missing})
+        )
+    else:
+        show_provision(results, missing, "active" if deployment else "available")
+    return EXIT_OK if all(r.ok for r in results) else EXIT_UNSTABLE
+
+
+def _public_keys(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the SSH public key: {exc}") from None
+    keys = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
+    if not keys or any("PRIVATE KEY" in k for k in keys):
+        raise UsageError(f"{path}: not an SSH public key file (give the .pub)")
+    return keys
+
+
+def show_provision(results: list[Any], missing: list[str], goal: str) -> None:
+    by_rack: dict[str, list[Any]] = {}
+    for r in results:
+        by_rack.setdefault(r.rack, []).append(r)
+    rows = []
+    for rack, rs in by_rack.items():
+        states: dict[str, int] = {}
+        for r in rs:
+            states[r.state] = states.get(r.state, 0) + 1
+        rows.append(
+            (
+                rack,
+                f"{len(rs):,}",
+                f"{sum(r.ok and r.state == goal for r in rs):,}",
+                f"{sum(not r.ok for r in rs):,}",
+                f"{sum(r.replaced for r in rs):,}",
+                ", ".join(f"{k} {v}" for k, v in sorted(states.items())),
+            )
+        )
+    out.print(_table(f"provision: nodes to {goal}", ("rack", "nodes", goal, "failed", "replaced", "states"), rows))
+    for r in results:
+        if r.replaced:
+            out.print(
+                f"[yellow]~[/] {r.node}: hardware replaced; it keeps its name and addresses and must be burned in "
+                "again before it takes work (its node group commissions it)"
+            )
+    for r in results:
+        if not r.ok:
+            out.print(f"[red]✗[/] {r.node} ({r.state}): {escape(r.error)}\n    fix: {escape(r.fix)}")
+    if missing:
+        out.print(f"{len(missing):,} node(s) have no hardware manifest yet and were left alone (e.g. {missing[0]})")
+    bad = sum(not r.ok for r in results)
+    if bad:
+        out.print(f"[red]{bad:,} of {len(results):,} node(s) failed[/]; the others went on")
+    else:
+        out.print(f"[green]ok[/]: {len(results):,} node(s) {goal}")
 
 
 def show_configure(result: Any, artifacts: Path) -> None:
@@ -851,6 +956,16 @@ def show_diff(d: PlanDiff) -> None:
                 out.print(f"  [yellow]~[/] {n:,} {link} cables of {fabric} move to other ports")
         for example in d.repatched_examples:
             out.print(f"    e.g. {escape(example)}")
+    if d.hardware_arrived:
+        out.print(f"[green]+[/] hardware manifests for {len(d.hardware_arrived):,} nodes (ready to provision)")
+    if d.replaced:
+        out.print(
+            f"[bold yellow]HARDWARE REPLACED[/] ({len(d.replaced)} tray(s); each node keeps its name, addresses, "
+            "labels and cluster, and is provisioned and burned in again before it takes work):"
+        )
+        for r in d.replaced:
+            new = f"serial {escape(r['to'])}" if r["to"] else "no tray recorded"
+            out.print(f"  [yellow]~[/] {r['node']}: serial {escape(r['from'])} → {new} ({r['changed']})")
     if d.stable:
         out.print(
             "[green]stable[/]: everything in the earlier phase keeps its name, place, addresses, labels and cluster"
@@ -930,6 +1045,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forks", type=int, help="hosts at a time within a slice (default: ansible.cfg's)")
     p.add_argument("--artifacts", help="where per-slice artifacts and summary.json go (default .kasbah/runs/...)")
     p.set_defaults(func=cmd_configure)
+
+    p = sub.add_parser(
+        "provision",
+        help="day 0 on OpenStack Ironic: enrol the Plan's nodes (BMCs over Redfish), bring them to available, deploy",
+    )
+    p.add_argument("target", nargs="?", help="a phase (default: the first) or a rendered tree")
+    p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument("-l", "--limit", help="only these nodes, racks, halls or pools (comma-separated names)")
+    p.add_argument("--ironic", help="Ironic API URL (default: $KASBAH_IRONIC_URL or http://127.0.0.1:6385)")
+    p.add_argument(
+        "--bmc-credentials", metavar="FILE",
+        help="YAML (mode 600): default and per-rack BMC username/password (default: $KASBAH_BMC_CREDENTIALS, "
+        "else $KASBAH_BMC_USERNAME and $KASBAH_BMC_PASSWORD); never a password on the command line",
+    )  # fmt: skip
+    p.add_argument("--deploy", action="store_true", help="deploy the node image (to active), not only to available")
+    p.add_argument("--image-url", help="deploy this image instead of site.provisioning.image (a lab's)")
+    p.add_argument("--image-checksum", help="sha256:<hex> of --image-url")
+    p.add_argument("--image-kind", default="disk", choices=["disk", "iso"], help="what --image-url is (default disk)")
+    p.add_argument("--ssh-key", action="append", metavar="FILE", help="public key(s) root accepts on the node")
+    p.add_argument("--workers", type=int, default=8, help="Ironic calls at a time (default 8)")
+    p.add_argument("--timeout", type=float, default=3600, help="seconds to wait for every node (default 3600)")
+    p.add_argument("--json", action="store_true", help="print each node's state, actions and error as JSON")
+    p.set_defaults(func=cmd_provision)
 
     for name, dry in (("preview", True), ("apply", False)):
         p = sub.add_parser(

@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from kasbah.planning.model import Node, Plan
 from kasbah.rendering.inventory import PLAN_PHASE, host_vars, site_vars
@@ -38,10 +39,30 @@ def playbooks_digest(root: Path) -> str:
     return h.hexdigest()
 
 
+def _without_macs(v: Mapping[str, Any]) -> dict[str, Any]:
+    """A host's variables with its NICs' MACs left out: a replaced tray is `node_hardware`'s business, not the rack's."""
+    net = v.get("kasbah_network")
+    if net is None:
+        return dict(v)
+    ifaces = [{k: x for k, x in i.items() if k != "mac"} for i in net["interfaces"]]
+    return {**v, "kasbah_network": {**net, "interfaces": ifaces}}
+
+
+def node_hardware(plan: Plan) -> dict[str, str]:
+    """node -> its tray as one string (serial and MACs): when it changes, the node is provisioned and burned in again."""
+    return {
+        h.node: " ".join([h.serial, h.bmc_mac, h.inband_mac, h.storage_mac or "-", *h.rail_macs]) for h in plan.hardware
+    }
+
+
 def rack_digests(plan: Plan, playbooks: Path) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
-    """(rack -> configuration sha256, rack -> host names) for every rack with nodes."""
+    """(rack -> configuration sha256, rack -> host names) for every rack with nodes.
+
+    The trays' MACs are left out: replacing a tray re-commissions that node (`node_hardware`), it
+    does not drain its rack.
+    """
     shared = {k: v for k, v in site_vars(plan).items() if k != PLAN_PHASE}
-    hv = host_vars(plan)
+    hv = {h: _without_macs(v) for h, v in host_vars(plan).items()}
     roles = playbooks_digest(playbooks)
     by_rack: dict[str, list[Node]] = {}
     for n in plan.nodes:

@@ -36,8 +36,9 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def base_without_lab_2_and_a_smaller_quota(base: Path) -> None:
-    """The head grows the ministry's quota in lab-1 and adds phase lab-2 (and its stack config moves on)."""
+    """The head grows the ministry's quota in lab-1 and adds phase lab-2 (its rack's manifest; its stack config moves on)."""
     (base / "environments/tiny/phases/lab-2.yaml").unlink()
+    (base / "environments/tiny/hardware/lab1-r01p04.yaml").unlink()
     edit(base / "environments/tiny/site.yaml", "phases: [lab-1, lab-2]", "phases: [lab-1]")
     edit(base / "environments/tiny/phases/lab-1.yaml", "      gpu_quota: 2", "      gpu_quota: 1")
 

@@ -76,3 +76,23 @@ def test_a_failed_host_does_not_stop_the_others(converged: Lab) -> None:
     healthy = {h: r["status"] for h, r in hosts.items() if h != down}
     assert healthy and all(s == "ok" for s in healthy.values()), run.output
     assert down in run.output  # the summary names the host
+
+
+def test_node_network_writes_what_cloud_init_writes(converged: Lab) -> None:
+    """The node_network role's file is, byte for byte, the network-config the tree gives Ironic's config drive."""
+    import yaml
+
+    checked = 0
+    for host in converged.containers:
+        rack = host.rsplit("-", 1)[0]
+        doc = yaml.safe_load((converged.tree / "provisioning" / "nodes" / f"{rack}.yaml").read_text())
+        (entry,) = [n for n in doc["nodes"] if n["name"] == host]
+        on_node = converged.sh(host, "cat /etc/netplan/60-kasbah.yaml; stat -c %a /etc/netplan/60-kasbah.yaml")
+        text, mode = on_node.stdout.rsplit("\n", 2)[0] + "\n", on_node.stdout.rsplit("\n", 2)[1]
+        assert text == entry["network_config"], host
+        assert mode == "600"
+        checked += 1
+    assert checked == len(converged.containers)
+    # netplan itself read every file (the role runs `netplan generate`): the networkd units it wrote name the rails
+    units = converged.sh(GPU_NODE, "ls /run/systemd/network/")
+    assert "10-netplan-rail0.network" in units.stdout, units.stdout

@@ -16,6 +16,7 @@ import pytest
 from kasbah.config import load_environment
 from kasbah.planning import plan_campus
 from kasbah.planning.host_flows import FLOWS, as_dicts
+from kasbah.planning.hostnet import HostNet
 from kasbah.planning.labels import node_labels, registration_taints
 from kasbah.planning.model import Plan
 from kasbah.rendering.inventory import InventoryError, group_name, render_inventory, slices
@@ -106,6 +107,8 @@ def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
     clusters = {c.name: c for c in plan.clusters}
     domains = Counter(n.nvlink_domain for n in plan.nodes if n.nvlink_domain)
     supernets = {a.network: a.supernet for a in plan.addresses}
+    hardware = {h.node for h in plan.hardware}
+    net = HostNet(plan)
     out: dict[str, dict[str, Any]] = {}
     for n in plan.nodes:
         pool = pools[n.pool]
@@ -137,6 +140,8 @@ def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
         }
         if n.rail_ips:
             v["kasbah_rail_ips"] = list(n.rail_ips)
+        if n.name in hardware:
+            v["kasbah_network"] = net.network(n)
         if n.nvlink_domain:
             v["kasbah_nvlink_domain"] = n.nvlink_domain
         if pool.nvidia_driver:

@@ -11,7 +11,9 @@ joined tainted and take work only once it lifts). Updating one runs `rolling_upg
 rack as one batch: drain, configure, health checks (a failure fails the run and leaves the rack
 cordoned), uncordon. A pool's groups are chained wave after wave (`Plan.waves`, `depends_on`):
 the engine starts wave k+1 only when every group of wave k succeeded, so a role edit reaches the
-pool `rollout.racks` racks at a time and stops at the first failing rack. Both run through
+pool `rollout.racks` racks at a time and stops at the first failing rack. A replaced tray (its
+serial or MACs changed in the rack's hardware manifest, `rollout.node_hardware`) is commissioned
+again, alone, burn-in included, before it takes work; its rack is not drained for it. All run through
 ansible-runner (`kasbah.runners.ansible`) over the rendered tree, limited to the rack. Deleting a
 group forgets it: nodes are wiped only by the decommission playbook, a declared act, never as a
 side effect of a program change.
@@ -31,7 +33,7 @@ from pulumi.dynamic.dynamic import PROVIDER_KEY
 from kasbah.planning.model import Plan, Pool
 from kasbah.rendering.inventory import group_name
 from kasbah.rendering.tree import plan_digest
-from kasbah.rollout import rack_digests
+from kasbah.rollout import node_hardware, rack_digests
 
 # Inputs that say where things are on the machine running `pulumi up`, which plan rendered the
 # tree (checked before a run) and the run's credentials (join tokens expire within a day), not
@@ -53,11 +55,12 @@ class NodeConfigs:
     plan_sha256: str  # the digest a rendered tree's marker must carry
     digests: dict[str, str]  # rack -> sha256
     hosts: dict[str, tuple[str, ...]]  # rack -> host names
+    hardware: dict[str, str]  # node -> its tray (serial and MACs), for the nodes whose rack has a manifest
 
     @classmethod
     def of(cls, plan: Plan, playbooks: Path) -> NodeConfigs:
         digests, hosts = rack_digests(plan, playbooks)
-        return cls(plan, plan_digest(plan), digests, hosts)
+        return cls(plan, plan_digest(plan), digests, hosts, node_hardware(plan))
 
 
 class NodeGroupProvider(dynamic.ResourceProvider):
@@ -73,17 +76,29 @@ class NodeGroupProvider(dynamic.ResourceProvider):
         outs = _configure(props, COMMISSION, {"burn_in_require_pass": "true"})
         return dynamic.CreateResult(id_=f"{props['pool']}/{props['rack']}", outs={**props, **outs})
 
-    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        # the whole rack is one batch (one NVLink domain); a failed health check fails the run
-        batch = {"rolling_upgrade_batch": str(len(news["hosts"])), "rolling_upgrade_max_fail_percentage": "0"}
-        return dynamic.UpdateResult(outs={**news, **_configure(news, RECONFIGURE, batch)})
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
+        outs: dict[str, Any] = {}
+        # replaced trays first: each is a new machine in an old slot, commissioned and burned in alone
+        before, after = olds.get("hardware") or {}, news.get("hardware") or {}
+        replaced = sorted(h for h in after if h in before and before[h] != after[h])
+        if replaced:
+            outs = _configure(news, COMMISSION, {"burn_in_require_pass": "true"}, hosts=replaced)
+            outs["recommissioned"] = replaced
+        if olds.get("config_sha256") != news.get("config_sha256") or olds.get("hosts") != news.get("hosts"):
+            # the whole rack is one batch (one NVLink domain); a failed health check fails the run
+            batch = {"rolling_upgrade_batch": str(len(news["hosts"])), "rolling_upgrade_max_fail_percentage": "0"}
+            ran = _configure(news, RECONFIGURE, batch)
+            outs = {**ran, "recommissioned": replaced}
+        return dynamic.UpdateResult(outs={**news, **outs})
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         """Forget the group; decommissioning nodes is `kasbah configure -p decommission`, never implicit."""
 
 
-def _configure(props: Mapping[str, Any], playbook: str, rollout_vars: Mapping[str, str]) -> dict[str, Any]:
-    """Run `playbook` limited to the rack; raise with each failed host's task and message."""
+def _configure(
+    props: Mapping[str, Any], playbook: str, rollout_vars: Mapping[str, str], hosts: list[str] | None = None
+) -> dict[str, Any]:
+    """Run `playbook` limited to the rack (or to `hosts` of it); raise with each failed host's task and message."""
     from kasbah.rendering.tree import read_marker
     from kasbah.runners.ansible import PLAYBOOKS, RunOptions, run_slices
 
@@ -97,7 +112,7 @@ def _configure(props: Mapping[str, Any], playbook: str, rollout_vars: Mapping[st
     given = {**rollout_vars, **(props.get("extra_vars") or {})}
     options = RunOptions(
         playbook=playbook,
-        limit=group_name("rack", str(props["rack"])),
+        limit=",".join(hosts) if hosts else group_name("rack", str(props["rack"])),
         skip_tags=",".join(props.get("skip_tags") or ()) or None,
         extra_vars=tuple(f"{k}={v}" for k, v in sorted(given.items())),
         extra_inventories=tuple(Path(str(p)) for p in props.get("extra_inventories") or ()),
@@ -186,6 +201,7 @@ class _Pool(pulumi.ComponentResource):
                             "rack": rack,
                             "hosts": list(configs.hosts[rack]),
                             "config_sha256": digest,
+                            "hardware": {h: configs.hardware[h] for h in configs.hosts[rack] if h in configs.hardware},
                             "wave": wave.index,
                             "skip_tags": list(run.skip_tags),
                             "extra_vars": run.extra_vars or {},

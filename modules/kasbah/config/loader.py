@@ -21,10 +21,21 @@ from kasbah.config.issues import (
     LocatedIssue,
     yaml_path,
 )
-from kasbah.config.models import PATTERN_HELP, Campus, Catalog, Phase, PhaseDocument, Site, SiteDocument
+from kasbah.config.models import (
+    PATTERN_HELP,
+    Campus,
+    Catalog,
+    HardwareDocument,
+    Phase,
+    PhaseDocument,
+    RackManifest,
+    Site,
+    SiteDocument,
+)
 
 SITE_FILE = "site.yaml"
 PHASE_DIR = "phases"
+HARDWARE_DIR = "hardware"  # one integrator's manifest a rack: hardware/<rack>.yaml
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -437,10 +448,12 @@ def load_environment(root: Path | str) -> Environment:
                     )
                 )
 
+    hardware = _load_hardware(root / HARDWARE_DIR, sources, issues)
+
     if issues or site_doc is None:
         raise ConfigError(locate(sources, i) for i in issues)
 
-    campus = Campus(site=site_doc.site, catalog=site_doc.catalog, phases=tuple(phases))
+    campus = Campus(site=site_doc.site, catalog=site_doc.catalog, phases=tuple(phases), hardware=hardware)
     env = Environment(root=root, campus=campus, sources=sources)
     # imported here: validation depends on the loaded models, the loader must not depend on planning
     from kasbah.config.validate import check_campus
@@ -449,6 +462,54 @@ def load_environment(root: Path | str) -> Environment:
     if static:
         raise ConfigError(env.locate(i) for i in static)
     return env
+
+
+def hardware_doc(rack_file: str) -> str:
+    """The document name of a hardware manifest (how issues and the Plan name it)."""
+    return f"{HARDWARE_DIR}/{rack_file}"
+
+
+def _load_hardware(folder: Path, sources: dict[str, SourceDoc], issues: list[ConfigIssue]) -> tuple[RackManifest, ...]:
+    """Every `hardware/<rack>.yaml`, in name order; a manifest's file name is its rack."""
+    if not folder.is_dir():
+        return ()
+    out: list[RackManifest] = []
+    for file in sorted(folder.iterdir()):
+        doc = hardware_doc(file.name)
+        if file.suffix != ".yaml" or not file.is_file():
+            sources[doc] = SourceDoc(file)
+            issues.append(
+                ConfigIssue(
+                    doc,
+                    (),
+                    "not a hardware manifest (only <rack>.yaml files belong here)",
+                    "remove it or rename it to <rack>.yaml",
+                )
+            )
+            continue
+        got = _parse(file, doc, issues)
+        if got is None:
+            continue
+        raw, sources[doc] = got
+        if raw is None:
+            continue
+        try:
+            manifest = HardwareDocument.model_validate(raw).hardware
+        except ValidationError as exc:
+            issues.extend(_pydantic_issues(exc, doc, HardwareDocument))
+            continue
+        if manifest.rack != file.stem:
+            issues.append(
+                ConfigIssue(
+                    doc,
+                    ("hardware", "rack"),
+                    f"the file is {file.name} but describes rack `{manifest.rack}`",
+                    f"name the file {manifest.rack}.yaml, or set hardware.rack to `{file.stem}`",
+                )
+            )
+            continue
+        out.append(manifest)
+    return tuple(out)
 
 
 __all__ = ["Campus", "Catalog", "Environment", "Site", "load_environment"]

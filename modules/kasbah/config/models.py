@@ -22,6 +22,10 @@ KUBERNETES_MINOR_PATTERN = r"^1\.\d{1,2}$"
 DRIVER_VERSION_PATTERN = r"^\d+\.\d+(\.\d+)?$"
 # A chart version as Helm pins it (SemVer 2, an optional leading v)
 CHART_VERSION_PATTERN = r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$"
+# A DNS domain: dot-separated labels, no trailing dot
+DOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+MAC_PATTERN = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
+SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$"
 # A git branch: no spaces, no leading '-', none of the characters git refuses in ref names
 BRANCH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}$"
 # What a value that misses each pattern is not, and how to write it: the loader's error text.
@@ -41,6 +45,18 @@ PATTERN_HELP: dict[str, tuple[str, str]] = {
     CHART_VERSION_PATTERN: (
         "a chart version",
         'pin an exact chart version as a quoted string, for example "1.18.3" or "v25.10.0" (no ranges)',
+    ),
+    DOMAIN_PATTERN: (
+        "a DNS domain",
+        "write dot-separated lowercase labels without a trailing dot, for example kasbah.internal",
+    ),
+    MAC_PATTERN: (
+        "a MAC address",
+        'write six pairs of hex digits separated by colons, quoted, for example "52:54:00:0a:01:02"',
+    ),
+    SERIAL_PATTERN: (
+        "a serial number",
+        "write the system serial as printed on the tray: letters, digits and . _ / - (up to 64)",
     ),
     BRANCH_PATTERN: (
         "a branch name",
@@ -198,6 +214,19 @@ class NvlinkSpec(Model):
     switch_trays: NonNegativeInt = 0
 
 
+class BmcSpec(Model):
+    """How the nodes' BMCs of a rack profile speak Redfish (vendor-specific: the system's path differs by make)."""
+
+    scheme: Annotated[str, Field(pattern=r"^https?$")] = "https"
+    port: Annotated[int, Field(ge=1, le=65535)] = 443
+    system: Annotated[str, Field(pattern=r"^/redfish/v1/Systems/[A-Za-z0-9._{}-]+$", max_length=120)] = Field(
+        "/redfish/v1/Systems/1",
+        description="The node's Redfish system on its BMC: /redfish/v1/Systems/1 (most servers), "
+        "System.Embedded.1 (Dell), System_0 (OpenBMC trays); `{node}` stands for the node's name.",
+    )
+    verify_tls: bool = Field(True, description="Check the BMC's certificate (false only for lab emulators).")
+
+
 class RackProfile(Model):
     """One kind of rack as delivered: what it holds, what it draws, how it is cooled."""
 
@@ -216,6 +245,7 @@ class RackProfile(Model):
         description="Out-of-band ports per rack besides node BMCs (switch trays, power shelves).",
     )
     nvlink: NvlinkSpec = NvlinkSpec()
+    bmc: BmcSpec = Field(default_factory=lambda: BmcSpec(), description="How the nodes' BMCs are reached (Redfish).")
     power_kw: PositiveFloat
     cooling: Cooling
     weight_kg: PositiveFloat
@@ -348,6 +378,9 @@ class Network(Model):
 
     supernet: IPNetwork
     per_rack: PositiveInt
+    mtu: Annotated[int, Field(ge=1280, le=9216)] | None = Field(
+        None, description="The nodes' interface MTU on this network; unset: 1500, 9000 on storage and compute."
+    )
 
     @field_validator("per_rack")
     @classmethod
@@ -474,6 +507,33 @@ class Platform(Model):
     )
 
 
+class NodeImage(Model):
+    """The node OS image on the site's mirror (never a public URL: the nodes have no route out)."""
+
+    kind: Annotated[str, Field(pattern=r"^(disk|iso)$")] = Field(
+        "disk",
+        description="disk: a whole-disk image Ironic's agent writes to the node's disk; "
+        "iso: a live image the node boots from virtual media (diskless nodes, labs).",
+    )
+    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s@]+$", max_length=500)]
+    checksum: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] = Field(
+        description="sha256 of the image file, as `sha256:<hex>`: Ironic checks it before booting the node."
+    )
+
+
+class Provisioning(Model):
+    """Day 0: the network services that reach racked nodes before they have an OS, and what Ironic deploys."""
+
+    domain: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=120)] = Field(
+        "kasbah.internal", description="The site's names live under `<site>.<domain>`."
+    )
+    dns_servers: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = Field(
+        default_factory=list,
+        description="The authoritative DNS servers of the site's zones (their NS records and glue); empty: ns1 with no address.",
+    )
+    image: NodeImage | None = Field(None, description="The OS image Ironic writes to a node, from the site's mirror.")
+
+
 class Site(Model):
     name: Name
     description: str = ""
@@ -485,6 +545,7 @@ class Site(Model):
     fabrics: FabricDefaults
     admin_zone: AdminZone = Field(default_factory=AdminZone)
     platform: Platform
+    provisioning: Provisioning = Field(default_factory=lambda: Provisioning())
     phases: list[Name] = Field(min_length=1, description="Phase names, in build order.")
     source: str = ""
 
@@ -611,12 +672,39 @@ class PhaseDocument(Model):
     phase: Phase
 
 
+Mac = Annotated[str, StringConstraints(pattern=MAC_PATTERN, to_lower=True)]
+
+
+class SlotHardware(Model):
+    """One tray or server as the integrator delivered it: the row of its manifest."""
+
+    slot: PositiveInt = Field(description="Position in the rack as the Plan numbers it (node n01 is slot 1).")
+    serial: Annotated[str, StringConstraints(pattern=SERIAL_PATTERN)]
+    bmc_mac: Mac
+    inband_mac: Mac = Field(description="The in-band NIC: the node boots and is reached through it.")
+    storage_mac: Mac | None = None
+    rail_macs: list[Mac] = Field(default_factory=list, description="One NIC per compute rail, rail 0 first.")
+
+
+class RackManifest(Model):
+    """`hardware/<rack>.yaml`: what arrived in one rack, slot by slot (an integrator's spreadsheet, one row a slot)."""
+
+    rack: Annotated[str, StringConstraints(pattern=NAME_PATTERN, max_length=60)]
+    integrator: str = ""
+    slots: list[SlotHardware] = Field(min_length=1)
+
+
+class HardwareDocument(Model):
+    hardware: RackManifest
+
+
 class Campus(Model):
     """Everything the planner needs: the site, its catalog and its phases in build order."""
 
     site: Site
     catalog: Catalog
     phases: tuple[Phase, ...]
+    hardware: tuple[RackManifest, ...] = ()
 
     def phase_index(self, name: str) -> int:
         for i, phase in enumerate(self.phases):

@@ -149,6 +149,56 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
             issues.append(_unknown((*fab, key), "switch model", sw, switches))
 
     issues += _check_addressing(campus)
+    issues += check_hardware(campus)
+    return issues
+
+
+def check_hardware(campus: Campus) -> list[ConfigIssue]:
+    """Manifests against each other: a slot described twice, a serial or MAC on two trays.
+
+    What needs the Plan (the rack exists, the slot is one its profile has, the NIC count) is the
+    planner's check.
+    """
+    issues: list[ConfigIssue] = []
+    serials: dict[str, str] = {}  # serial -> "rack slot N"
+    macs: dict[str, str] = {}  # mac -> "rack slot N bmc_mac"
+    for m in campus.hardware:
+        doc = f"hardware/{m.rack}.yaml"
+        slots: set[int] = set()
+        for i, s in enumerate(m.slots):
+            here: Loc = ("hardware", "slots", i)
+            where = f"{m.rack} slot {s.slot}"
+            if s.slot in slots:
+                issues.append(
+                    ConfigIssue(doc, (*here, "slot"), f"slot {s.slot} is described twice", "keep one row per slot")
+                )
+                continue
+            slots.add(s.slot)
+            first = serials.setdefault(s.serial.upper(), where)
+            if first != where:
+                issues.append(
+                    ConfigIssue(
+                        doc,
+                        (*here, "serial"),
+                        f"serial `{s.serial}` is also the tray in {first}",
+                        "a tray is in one slot only: correct the serial, or remove the row of the slot it left",
+                    )
+                )
+            nics = [("bmc_mac", s.bmc_mac), ("inband_mac", s.inband_mac)]
+            nics += [("storage_mac", s.storage_mac)] if s.storage_mac else []
+            nics += [(f"rail_macs[{r}]", mac) for r, mac in enumerate(s.rail_macs)]
+            for key, mac in nics:
+                first = macs.setdefault(mac, f"{where} {key}")
+                if first != f"{where} {key}":
+                    path: Loc = (*here, "rail_macs", int(key[10:-1])) if key.startswith("rail") else (*here, key)
+                    issues.append(
+                        ConfigIssue(
+                            doc,
+                            path,
+                            f"MAC {mac} is also {first}",
+                            "a MAC address belongs to one NIC: copy it again from the integrator's manifest",
+                        )
+                    )
     return issues
 
 

@@ -111,6 +111,9 @@ class PlanDiff:
     # cables the fabric rules re-patch because a fabric's spine or core count grew: fabric -> link -> cables
     repatched: dict[str, dict[str, int]] = field(default_factory=dict)
     repatched_examples: list[str] = field(default_factory=list)
+    # trays that replaced others in a node's slot (an RMA): the node keeps its identity, is provisioned and burned in again
+    replaced: list[dict[str, str]] = field(default_factory=list)
+    hardware_arrived: list[str] = field(default_factory=list)  # nodes whose rack's manifest is new
 
     @property
     def stable(self) -> bool:
@@ -131,6 +134,8 @@ class PlanDiff:
             "removed_by_decommission": self.removed_by_decommission,
             "repatched_cables": self.repatched,
             "repatched_examples": self.repatched_examples,
+            "hardware_replaced": self.replaced,
+            "hardware_arrived": len(self.hardware_arrived),
             "violations": [{"kind": v.kind, "name": v.name, "what": v.what} for v in self.violations],
         }
 
@@ -226,6 +231,7 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan
             d.removed_by_decommission[kind] = removed
 
     _cables(d, plans or (old, new), {f for f, scope in fabric_scope.items() if scope in scopes})
+    _hardware(d, old, new)
 
     so, sn = old["summary"], new["summary"]
     for key in (
@@ -243,6 +249,27 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan
     for a in new["addresses"]:
         d.addresses[a["network"]] = (uo.get(a["network"], 0), a["used"])
     return d
+
+
+def _hardware(d: PlanDiff, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Trays that changed in a node's slot: a replacement, never a renumbering (the node's identity is its slot)."""
+    before = {h["node"]: h for h in old.get("hardware", [])}
+    nodes = {n["name"] for n in new["nodes"]}
+    for h in new.get("hardware", []):
+        was = before.get(h["node"])
+        if was is None:
+            d.hardware_arrived.append(h["node"])
+            continue
+        if was != h:
+            changed = [
+                k for k in ("serial", "bmc_mac", "inband_mac", "storage_mac", "rail_macs") if was.get(k) != h.get(k)
+            ]
+            d.replaced.append(
+                {"node": h["node"], "from": was["serial"], "to": h["serial"], "changed": ", ".join(changed)}
+            )
+    for node, h in before.items():
+        if node in nodes and node not in {x["node"] for x in new.get("hardware", [])}:
+            d.replaced.append({"node": node, "from": h["serial"], "to": "", "changed": "manifest row removed"})
 
 
 def _cables(

@@ -13,7 +13,8 @@ from kasbah.planning.model import GitOpsSource, Plan, Power
 # 2: clusters' tenants, API endpoint and GitOps path, namespaces, host flows, tenants' egress,
 # dedicated grants, the port facts cabling needs (rack_ports, switch_ports), Helm releases, GitOps,
 # rollout waves
-PLAN_FORMAT = 2
+# 3: hardware (the trays in each slot), the site's DNS zone and servers, interface MTUs
+PLAN_FORMAT = 3
 SECTIONS = (
     "halls",
     "scalable_units",
@@ -34,6 +35,8 @@ SECTIONS = (
     "switch_ports",
     "releases",
     "waves",
+    "hardware",
+    "bmcs",
 )
 
 
@@ -65,6 +68,10 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "power": _row(power, tuple(f.name for f in fields(power))),
         "admin_networks": list(plan.admin_networks),
         "dns_resolvers": list(plan.dns_resolvers),
+        "zone": plan.zone,
+        "dns_servers": list(plan.dns_servers),
+        "mtus": [list(m) for m in plan.mtus],
+        "image": list(plan.image) if plan.image else None,
         "gitops": _row(plan.gitops, tuple(f.name for f in fields(plan.gitops))) if plan.gitops else None,
     }
     for section in SECTIONS:
@@ -81,6 +88,8 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     hints = typing.get_type_hints(Plan)
     values: dict[str, Any] = {}
     for f in fields(Plan):
+        if f.name not in data and f.name in ("hardware", "zone", "dns_servers", "mtus", "bmcs", "image"):
+            continue  # a format-2 plan: the field's default
         if f.name in SECTIONS:
             row_type = typing.get_args(hints[f.name])[0]
             values[f.name] = tuple(row_type(**{k: _tuples(v) for k, v in row.items()}) for row in data[f.name])

@@ -30,6 +30,22 @@ class Node:
 
 
 @dataclass(frozen=True, slots=True)
+class NodeHardware:
+    """The tray that fills a node's slot today (from `hardware/<rack>.yaml`).
+
+    Identity is logical: replacing the tray (an RMA) changes this record and nothing else about
+    the node; its name, addresses, labels and cluster stay.
+    """
+
+    node: str
+    serial: str
+    bmc_mac: str
+    inband_mac: str
+    storage_mac: str | None
+    rail_macs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Rack:
     name: str
     hall: str
@@ -137,6 +153,22 @@ class RackPorts:
     storage_nic_gbps: int
     oob_ports: int  # node BMCs and the rack's other management ports
     scalable_unit_racks: int
+
+
+@dataclass(frozen=True, slots=True)
+class BmcAccess:
+    """How Ironic reaches the BMCs of one rack profile's nodes over Redfish (from the catalog)."""
+
+    name: str  # the rack profile
+    scheme: str
+    port: int
+    system: str  # the Redfish system's path; `{node}` is the node's name
+    verify_tls: bool
+
+    def address(self, ip: str) -> str:
+        host = f"[{ip}]" if ":" in ip else ip
+        default = (self.scheme, self.port) in (("https", 443), ("http", 80))
+        return f"{self.scheme}://{host}" + ("" if default else f":{self.port}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -373,6 +405,14 @@ class Plan:
     releases: tuple[HelmRelease, ...] = field(default=())  # per cluster
     gitops: GitOpsSource | None = None
     waves: tuple[Wave, ...] = field(default=())  # per pool, in rollout order
+    hardware: tuple[NodeHardware, ...] = field(default=())  # the nodes whose rack has a manifest, in node order
+    zone: str = ""  # the site's DNS zone, `<site>.<provisioning.domain>`: every name of the Plan lives under it
+    dns_servers: tuple[str, ...] = field(default=())  # the zone's authoritative servers
+    mtus: tuple[tuple[str, int], ...] = field(default=())  # (network, MTU of the nodes' interfaces on it)
+    bmcs: tuple[BmcAccess, ...] = field(default=())  # the rack profiles of `racks` that hold nodes
+    image: tuple[str, str, str] | None = (
+        None  # (disk | iso, URL on the site's mirror, sha256:<hex>): what Ironic deploys
+    )
 
     @property
     def gpus(self) -> int:

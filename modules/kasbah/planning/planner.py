@@ -21,6 +21,7 @@ from kasbah.config.models import (
     PoolSpec,
     RackKind,
     RackProfile,
+    SlotHardware,
     SwitchModel,
     TenantKind,
     TenantSpec,
@@ -32,6 +33,7 @@ from kasbah.planning.ipam import AddressPlan
 from kasbah.planning.labels import multi_node_nvlink_domains
 from kasbah.planning.model import (
     AddressUsage,
+    BmcAccess,
     Cluster,
     Egress,
     Fabric,
@@ -39,6 +41,7 @@ from kasbah.planning.model import (
     Hall,
     HelmRelease,
     Node,
+    NodeHardware,
     Plan,
     Pool,
     Power,
@@ -66,8 +69,8 @@ _ROLE = {
     PoolPurpose.STORAGE: "storage",
     PoolPurpose.MANAGEMENT: "management",
 }
-# The internal DNS domain of the site's names (API endpoints); a site setting once DNS zones are rendered
-INTERNAL_DOMAIN = "kasbah.internal"
+# Interface MTUs where the site sets none: storage and the compute rails carry jumbo frames
+DEFAULT_MTU = {"oob": 1500, "inband": 1500, "storage": 9000, "compute": 9000}
 _RETIRE_ORDER = [
     DecommissionKind.RACK,
     DecommissionKind.POOL,
@@ -145,6 +148,7 @@ class _Planner:
         self.tenants: dict[str, _TenantState] = {}
         self.units: dict[str, ScalableUnit] = {}
         self.racks: dict[str, Rack] = {}
+        self.ever_racks: set[str] = set()  # every rack laid out so far, decommissioned ones included
         self.nodes: dict[str, Node] = {}
         self.retired: list[Retired] = []
         self.used_names: dict[tuple[str, str], str] = {}  # (kind, name) -> phase that commissioned it
@@ -159,6 +163,7 @@ class _Planner:
         # tenant's Kueue quota stays where its workloads already run
         self.grants: dict[tuple[str, str], int] = {}
         self.controller = platform.CONTROLLERS[site.platform.gitops.controller]
+        self.zone = f"{site.name}.{site.provisioning.domain}"
         self.unpinned: set[str] = set()  # releases a cluster needs and the site pins no chart for (reported once)
         self._check_charts()
 
@@ -627,6 +632,7 @@ class _Planner:
         row, col = pos // per_row + 1, pos % per_row + 1
         hname = hall.spec.name
         name = f"{hname}-r{row:02d}p{col:02d}"
+        self.ever_racks.add(name)
         ip, h = self.ipam, hall.index
         has_nodes = profile.nodes > 0 and unit is not None
         rails = profile.compute_nics_per_node
@@ -1048,6 +1054,18 @@ class _Planner:
             switch_ports=self._switch_ports(fabrics, switches),
             releases=self._releases(clusters),
             waves=self._waves(pools),
+            hardware=self._hardware(),
+            zone=self.zone,
+            dns_servers=tuple(str(a) for a in site.provisioning.dns_servers),
+            bmcs=tuple(
+                BmcAccess(p.name, p.bmc.scheme, p.bmc.port, p.bmc.system, p.bmc.verify_tls)
+                for p in self.campus.catalog.rack_profiles
+                if p.nodes and any(r.profile == p.name for r in racks)
+            ),
+            image=(site.provisioning.image.kind, site.provisioning.image.url, site.provisioning.image.checksum)
+            if site.provisioning.image
+            else None,
+            mtus=tuple((net, getattr(site.addressing, net).mtu or mtu) for net, mtu in DEFAULT_MTU.items()),
             gitops=GitOpsSource(
                 self.controller.kind.value,
                 self.controller.namespace,
@@ -1058,6 +1076,102 @@ class _Planner:
                 ports.SSH if site.platform.gitops.repository.startswith("ssh://") else ports.HTTPS,
             ),
         )
+
+    def _hardware(self) -> tuple[NodeHardware, ...]:
+        """The hardware of this phase's nodes whose manifest fits them (`check_hardware` reports the rest)."""
+        out: list[NodeHardware] = []
+        for m in self.campus.hardware:
+            rack = self.racks.get(m.rack)
+            if rack is None:
+                continue
+            profile = self.racks_by_name[rack.profile]
+            for s in m.slots:
+                node = f"{rack.name}-n{s.slot:02d}"
+                if node in self.nodes and not self._slot_problems(s, profile):
+                    out.append(NodeHardware(node, s.serial, s.bmc_mac, s.inband_mac, s.storage_mac, tuple(s.rail_macs)))
+        return tuple(sorted(out, key=lambda h: h.node))
+
+    @staticmethod
+    def _slot_problems(s: SlotHardware, profile: RackProfile) -> list[tuple[str, str, str]]:
+        """(key, what is wrong, fix) for a manifest row the rack profile contradicts."""
+        out: list[tuple[str, str, str]] = []
+        if s.slot > profile.nodes:
+            out.append(
+                (
+                    "slot",
+                    f"has no slot {s.slot}: rack profile `{profile.name}` has {profile.nodes} slot(s)",
+                    f"number slots 1 to {profile.nodes} as the Plan does (node n01 is slot 1), or check the rack's profile",
+                )
+            )
+            return out
+        rails = profile.compute_nics_per_node
+        if len(s.rail_macs) != rails:
+            out.append(
+                (
+                    "rail_macs",
+                    f"slot {s.slot} lists {len(s.rail_macs)} rail NIC MAC(s); rack profile `{profile.name}` has {rails} compute rail(s)",
+                    f"list {rails} MAC(s) in rail order"
+                    if rails
+                    else "remove rail_macs: this profile has no compute NICs",
+                )
+            )
+        if profile.storage_nics_per_node and s.storage_mac is None:
+            out.append(
+                (
+                    "storage_mac",
+                    f"slot {s.slot} has no storage NIC MAC; rack profile `{profile.name}` has a storage NIC",
+                    "add storage_mac from the integrator's manifest",
+                )
+            )
+        if not profile.storage_nics_per_node and s.storage_mac is not None:
+            out.append(
+                (
+                    "storage_mac",
+                    f"slot {s.slot} has a storage NIC MAC, but rack profile `{profile.name}` has no storage NIC",
+                    "remove storage_mac, or check the rack's profile",
+                )
+            )
+        return out
+
+    def check_hardware(self, complete: bool) -> None:
+        """Each manifest against the rack it describes: the rack exists (by the last phase planned), the slots fit.
+
+        Only once the phases plan without problems: a rack a broken phase did not lay out is not a manifest's fault.
+        """
+        if self.issues:
+            return
+        for m in self.campus.hardware:
+            doc = f"hardware/{m.rack}.yaml"
+            rack = self.racks.get(m.rack)
+            if rack is None:
+                if m.rack in self.ever_racks:
+                    continue  # a decommissioned rack's manifest stays: it describes the rack in the phases before
+                if complete:
+                    close = sorted(r for r in self.racks if r.split("-")[0] == m.rack.split("-")[0])[:4]
+                    self.issues.append(
+                        ConfigIssue(
+                            doc,
+                            ("hardware", "rack"),
+                            f"no rack `{m.rack}` in any phase",
+                            "name the file and hardware.rack after a rack of `kasbah plan --json`"
+                            + (f" (in that hall: {', '.join(close)}, ...)" if close else ""),
+                        )
+                    )
+                continue
+            if not rack.nodes:
+                self.issues.append(
+                    ConfigIssue(
+                        doc,
+                        ("hardware", "rack"),
+                        f"rack `{m.rack}` holds no nodes (a {rack.kind} rack)",
+                        "manifests describe racks of servers; remove this file",
+                    )
+                )
+                continue
+            profile = self.racks_by_name[rack.profile]
+            for i, s in enumerate(m.slots):
+                for key, what, fix in self._slot_problems(s, profile):
+                    self.issues.append(ConfigIssue(doc, ("hardware", "slots", i, key), f"rack {m.rack} {what}", fix))
 
     def _releases(self, clusters: tuple[Cluster, ...]) -> tuple[HelmRelease, ...]:
         """Each cluster's Helm releases (planning.platform), with the chart the site pins for each."""
@@ -1190,7 +1304,7 @@ class _Planner:
             node_pod_prefix=a.pods.node_prefix,
             service_cidr=self.ipam.service_cidr(c.index),
             phase=c.phase,
-            api_host=f"api.{name}.{self.campus.site.name}.{INTERNAL_DOMAIN}",
+            api_host=f"api.{name}.{self.zone}",
             api_port=ports.KUBE_APISERVER,
             tenants=tuple(t.name for t in tenants if t.name in present),
             gitops_path="/".join(part for part in (self.environment, self.phase_name, "clusters", name) if part),
@@ -1495,6 +1609,7 @@ def plan_campus(
         plans.append(planner.snapshot(phase, i))
         if phase.name == upto:
             break
+    planner.check_hardware(complete=len(plans) == len(campus.phases))
     if planner.issues:
         raise PlanningError(planner.issues)
     return plans

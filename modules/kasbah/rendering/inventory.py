@@ -30,7 +30,8 @@ Variables (prefixed `kasbah_`): `ansible_host` and `kasbah_inband_ip` (in-band I
 `kasbah_gpus`, `kasbah_nvlink_domain`, `kasbah_nvlink_fabric` (imex | fabricmanager | none),
 `kasbah_rdma`, `kasbah_nvidia_driver`, `kasbah_cluster`, `kasbah_kubernetes_version`,
 `kasbah_api_endpoint`, `kasbah_pod_cidr`, `kasbah_pool`, `kasbah_purpose`, `kasbah_rack_profile`,
-`kasbah_phase`; on `all`: `kasbah_site`, `kasbah_environment`, `kasbah_plan_phase`,
+`kasbah_phase`, `kasbah_network` (the node's interfaces, planning.hostnet; only once its rack has a hardware
+manifest); on `all`: `kasbah_site`, `kasbah_environment`, `kasbah_plan_phase`,
 `kasbah_networks` (address ranges by network name), `kasbah_dns_resolvers` and
 `kasbah_host_flows` (`Plan.host_flows`, for the host firewall). A variable
 every host of a pool shares is a `pool_*` group variable, one every host of a rack shares a
@@ -46,6 +47,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from kasbah.planning.host_flows import as_dicts, networks
+from kasbah.planning.hostnet import HostNet
 from kasbah.planning.labels import Taint, multi_node_nvlink_domains, node_labels, registration_taints
 from kasbah.planning.model import Node, Plan
 
@@ -91,6 +93,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
     clusters = {c.name: c for c in plan.clusters}
     multi_node = multi_node_nvlink_domains(plan.nodes)
     taint_dicts: dict[tuple[Taint, ...], list[dict[str, str]]] = {}
+    net = HostNet(plan)
     out: dict[str, Vars] = {}
     for n in plan.nodes:
         rack, pool = racks[n.rack], pools[n.pool]
@@ -127,6 +130,9 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
         v["kasbah_phase"] = n.phase
         v["kasbah_node_labels"] = node_labels(plan.site, n, rack, pool)
         v["kasbah_node_taints"] = as_dicts
+        network = net.network(n)
+        if network is not None:
+            v["kasbah_network"] = network
         out[n.name] = v
     return out
 

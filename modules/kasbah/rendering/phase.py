@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from kasbah.planning.model import Plan
 from kasbah.rendering.bootstrap import render_bootstrap
 from kasbah.rendering.inventory import render_inventory
 from kasbah.rendering.kubernetes import render_clusters
+from kasbah.rendering.provisioning import render_provisioning
 from kasbah.rendering.report import render_report
 from kasbah.rendering.schedules import render_schedules
 from kasbah.rendering.tree import Rendered, assemble
@@ -15,8 +16,14 @@ from kasbah.rendering.tree import Rendered, assemble
 Step = Callable[[str], None]
 
 
-def render_plans(plans: list[Plan], environment: str, step: Step | None = None) -> Rendered:
-    """All artifacts of plans[-1]; `step` is told which part is being rendered (for progress)."""
+def render_plans(
+    plans: list[Plan], environment: str, step: Step | None = None, previous: Mapping[str, bytes] | None = None
+) -> Rendered:
+    """All artifacts of plans[-1]; `step` is told which part is being rendered (for progress).
+
+    `previous`: the provisioning files of the tree this one replaces (`rendering.provisioning.previous_files`),
+    so that a DNS zone keeps its serial while its content stays the same.
+    """
     plan = plans[-1]
     tick = step or (lambda _: None)
     parts: dict[str, dict[str, bytes]] = {}
@@ -26,6 +33,8 @@ def render_plans(plans: list[Plan], environment: str, step: Step | None = None) 
     parts["inventory"] = render_inventory(plan)
     tick("bootstrap")
     parts["bootstrap"] = dict(sorted({**render_bootstrap(plan), **platforms}.items()))
+    tick("provisioning")
+    parts["provisioning"] = render_provisioning(plan, previous)
     tick("schedules")
     parts["schedules"] = render_schedules(plan)
     tick("report")

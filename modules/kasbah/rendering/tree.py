@@ -34,6 +34,11 @@ PARTS = {
         "the namespaces, Helm releases (pinned charts, values) and GitOps sync object the cluster stack owns",
         "the kubeadm role of the node playbooks; the cluster stack (`pulumi up`), `kasbah apply --bootstrap`",
     ),
+    "provisioning": (
+        "day 0: Kea DHCP for the BMCs (per hall), Knot DNS zones (forward and reverse), and per rack each node's "
+        "identity, BMC, MACs and cloud-init network-config",
+        "the site's DHCP and DNS servers, `kasbah provision` (Ironic), the node_network role (same template)",
+    ),
     "schedules": ("rack, IP and cabling schedules (CSV)", "data-hall and network engineers"),
     "report": ("power, cooling, fabric and tenant summaries with pictures", "people"),
 }

@@ -18,6 +18,7 @@ from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.planning.tenancy import ADMIN_NAMESPACE, PLATFORM, SYSTEM, cluster_view
 from kasbah.rendering.kubernetes import OWNER, PLATFORM_DIR, owner_of, sync_objects
 from kasbah.rendering.tree import MARKER
+from kasbah.verification.provisioning import check_provisioning
 from kasbah.verification.reachability import (
     Destination,
     Expectations,
@@ -35,7 +36,7 @@ Step = Callable[[str], None]
 class Finding:
     """One reason the tree must not be applied."""
 
-    check: str  # tree | yaml | schema | owner | zero-trust
+    check: str  # tree | yaml | schema | owner | zero-trust | provisioning
     where: str  # file (and object) or cluster
     message: str
 
@@ -387,6 +388,9 @@ def verify_files(
             notes.append(f"{len(extra)} file(s) added since rendering: {', '.join(extra[:5])}")
         for p in missing:
             findings.append(Finding("tree", p, "rendered but now missing"))
+    tick("day-0 data")
+    for where, message in check_provisioning(files, plan):
+        findings.append(Finding("provisioning", where, message))
     results: list[ClusterResult] = []
     for c in plan.clusters:
         tick(f"cluster {c.name}")

@@ -1,0 +1,550 @@
+"""Day 0 on OpenStack Ironic: enrol the Plan's nodes, bring them to `available`, deploy them.
+
+Ironic is the engine (its state machine, its Redfish driver, its conductors); kasbah only says
+what each node is, from the Plan and the rack's hardware manifest, and reads back where each
+node is. It speaks Ironic's REST API (standalone, no Keystone: Metal3's way of running it).
+
+Per node, every run converges, whatever state an earlier (or interrupted) run left:
+
+    absent      -> create it (redfish driver, the BMC's address and system, its conductor group =
+                   its hall), then one port per NIC MAC (the in-band NIC boots)
+    enroll      -> manage (Ironic checks it can reach the BMC: power state over Redfish)
+    manageable  -> provide (cleaning, where the site enables it)
+    available   -> (--deploy) active, with the node's configuration drive
+    failed      -> each failure state has one way back, tried once a run; the error and the fix
+                   are reported for the node; the rack's other nodes carry on
+
+A tray replaced in its slot (the manifest's serial or MACs changed) keeps its Ironic node (named
+after the Plan's node) but loses its ports and its deployment: it is undeployed, its ports are
+rewritten, and it is provisioned again, flagged `replaced` so its burn-in runs again.
+
+BMC credentials come from a file or the environment, never from the command line; they are
+sent to Ironic (which stores them and masks them in every answer) and to nothing else.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from kasbah.planning.hostnet import HostNet
+from kasbah.planning.model import Plan
+from kasbah.rendering.provisioning import network_config
+
+API_VERSION = "1.96"  # Ironic 2025.x; every call below exists since 1.56 (configdrive as a dict)
+NETPLAN_FILE = "/etc/netplan/60-kasbah.yaml"  # the node_network role's file (roles/node_network/vars)
+STABLE = {"available", "active", "manageable", "enroll"}
+FAILED = {"deploy failed", "clean failed", "inspect failed", "rescue failed", "error", "service failed"}
+# the one way back from each failure state (Ironic's state machine)
+RECOVER = {"deploy failed": "deleted", "clean failed": "manage", "inspect failed": "manage", "service failed": "abort"}
+FIX = {
+    "enroll": "check the BMC: reachable from the conductor at the Plan's OOB address, the right credentials "
+    "(--bmc-credentials), the system path of the rack profile (bmc.system)",
+    "deploy failed": "read the error; a second run cleans the node and deploys it again",
+    "clean failed": "read the error; a second run puts it back to manageable and cleans it again",
+    "timeout": "the node did not reach its state in time: look at it with `baremetal node show`, then run again",
+}
+
+Progress = Callable[[str], None]
+
+
+class IronicError(Exception):
+    """Ironic refused a call or cannot be reached; the message says which and what to do."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str = field(repr=False)
+
+
+def load_credentials(path: Path | None) -> Callable[[str], Credentials]:
+    """rack -> its BMC credentials: a YAML file `{default: {username, password}, racks: {rack: {...}}}`,
+    or KASBAH_BMC_USERNAME / KASBAH_BMC_PASSWORD. Never a command-line argument (it would show in `ps`)."""
+    default: Credentials | None = None
+    racks: dict[str, Credentials] = {}
+    if path is not None:
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise IronicError(f"{path}: cannot read the BMC credentials: {exc}") from None
+
+        def creds(where: str, v: Any) -> Credentials:
+            if (
+                not isinstance(v, dict)
+                or not isinstance(v.get("username"), str)
+                or not isinstance(v.get("password"), str)
+            ):
+                raise IronicError(f"{path}: {where} needs `username` and `password` (text)")
+            return Credentials(v["username"], v["password"])
+
+        if not isinstance(doc, dict) or not (set(doc) <= {"default", "racks"}):
+            raise IronicError(f"{path}: expected a mapping with `default` and/or `racks` (rack -> username, password)")
+        if doc.get("default") is not None:
+            default = creds("default", doc["default"])
+        for rack, v in (doc.get("racks") or {}).items():
+            racks[str(rack)] = creds(f"racks.{rack}", v)
+        if path.stat().st_mode & 0o077:
+            raise IronicError(f"{path}: readable by others; fix: chmod 600 {path}")
+    elif os.environ.get("KASBAH_BMC_USERNAME") and os.environ.get("KASBAH_BMC_PASSWORD"):
+        default = Credentials(os.environ["KASBAH_BMC_USERNAME"], os.environ["KASBAH_BMC_PASSWORD"])
+
+    def lookup(rack: str) -> Credentials:
+        found = racks.get(rack, default)
+        if found is None:
+            raise IronicError(
+                f"no BMC credentials for rack {rack}; fix: --bmc-credentials FILE (mode 600) with a `default` "
+                "or `racks` entry, or KASBAH_BMC_USERNAME and KASBAH_BMC_PASSWORD"
+            )
+        return found
+
+    return lookup
+
+
+class Ironic:
+    """A small client of Ironic's REST API: one keep-alive connection per thread."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise IronicError(f"{url}: not an Ironic API URL; fix: give http(s)://host:6385")
+        self.url = url.rstrip("/")
+        self.scheme, self.host, self.port = parsed.scheme, parsed.hostname, parsed.port
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _conn(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
+            conn = cls(self.host, self.port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def call(self, method: str, path: str, body: Any = None, ok: Iterable[int] = (200, 201, 202, 204)) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"X-OpenStack-Ironic-API-Version": API_VERSION, "Accept": "application/json"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in (1, 2):
+            conn = self._conn()
+            try:
+                conn.request(method, f"/v1{path}", body=data, headers=headers)
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2:
+                    raise IronicError(
+                        f"cannot reach Ironic at {self.url}: {exc}; fix: start it (see README, Day 0) or pass --ironic URL"
+                    ) from None
+        if resp.status not in ok:
+            raise IronicError(f"{method} {path}: Ironic answered {resp.status}: {_fault(raw)}")
+        return json.loads(raw) if raw else None
+
+    def nodes(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Every node Ironic has, by name (paged)."""
+        out: dict[str, dict[str, Any]] = {}
+        path = f"/nodes?fields={','.join(fields)}&limit=1000"
+        while path:
+            page = self.call("GET", path)
+            for n in page.get("nodes", []):
+                if n.get("name"):
+                    out[n["name"]] = n
+            nxt = page.get("next")
+            path = "/" + nxt.split("/v1/", 1)[1] if nxt else ""
+        return out
+
+    def ports(self) -> dict[str, list[dict[str, Any]]]:
+        """node uuid -> its ports."""
+        out: dict[str, list[dict[str, Any]]] = {}
+        path = "/ports?fields=uuid,address,node_uuid,pxe_enabled&limit=1000"
+        while path:
+            page = self.call("GET", path)
+            for p in page.get("ports", []):
+                out.setdefault(p["node_uuid"], []).append(p)
+            nxt = page.get("next")
+            path = "/" + nxt.split("/v1/", 1)[1] if nxt else ""
+        return out
+
+
+def _fault(raw: bytes) -> str:
+    try:
+        doc = json.loads(raw)
+        msg = json.loads(doc.get("error_message", "{}")).get("faultstring") if "error_message" in doc else None
+        return str(msg or doc.get("faultstring") or doc)[:500]
+    except (ValueError, AttributeError, TypeError):
+        return raw.decode("utf-8", "replace")[:500]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One node as Ironic must know it (everything from the Plan and the rack's manifest)."""
+
+    name: str
+    rack: str
+    hall: str
+    pool: str
+    serial: str
+    bmc_address: str
+    system: str
+    verify_tls: bool
+    macs: tuple[str, ...]  # in-band first: the NIC the node boots from
+    fqdn: str
+    network_config: str
+
+
+def targets(plan: Plan, limit: Callable[[str, str, str, str], bool] | None = None) -> tuple[list[Target], list[str]]:
+    """(the nodes to provision, the nodes left out because their rack has no manifest yet)."""
+    net = HostNet(plan)
+    bmcs = {b.name: b for b in plan.bmcs}
+    racks = {r.name: r for r in plan.racks}
+    out: list[Target] = []
+    missing: list[str] = []
+    for n in plan.nodes:
+        if limit is not None and not limit(n.name, n.rack, n.hall, n.pool):
+            continue
+        network = net.network(n)
+        hw = net.hardware.get(n.name)
+        if network is None or hw is None:
+            missing.append(n.name)
+            continue
+        bmc = bmcs[racks[n.rack].profile]
+        out.append(
+            Target(
+                name=n.name,
+                rack=n.rack,
+                hall=n.hall,
+                pool=n.pool,
+                serial=hw.serial,
+                bmc_address=bmc.address(n.oob_ip),
+                system=bmc.system.replace("{node}", n.name),
+                verify_tls=bmc.verify_tls,
+                macs=tuple(i.mac for i in net.interfaces(n) or ()),
+                fqdn=str(network["fqdn"]),
+                network_config=network_config(network),
+            )
+        )
+    return out, missing
+
+
+def limiter(spec: str | None) -> Callable[[str, str, str, str], bool] | None:
+    """`--limit a,b`: node, rack, hall or pool names (a node is in if any of its names is listed)."""
+    if not spec:
+        return None
+    wanted = {s.strip() for s in spec.split(",") if s.strip()}
+    return lambda node, rack, hall, pool: bool(wanted & {node, rack, hall, pool})
+
+
+@dataclass
+class Result:
+    node: str
+    rack: str
+    state: str
+    actions: list[str] = field(default_factory=list)
+    error: str = ""
+    fix: str = ""
+    replaced: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return not self.error
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "node": self.node,
+            "rack": self.rack,
+            "state": self.state,
+            "ok": self.ok,
+            "actions": self.actions,
+            "replaced": self.replaced,
+            "error": self.error,
+            "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What `active` means: the image, and what the configuration drive adds to each node."""
+
+    kind: str  # disk | iso
+    url: str
+    checksum: str
+    ssh_keys: tuple[str, ...] = ()
+    agent: Mapping[str, str] = field(default_factory=dict)  # deploy_kernel, deploy_ramdisk (disk images)
+
+
+def config_drive(t: Target, d: Deployment) -> dict[str, Any]:
+    """The node's configuration drive (Ironic builds the ISO): its name, keys and the network file the role writes."""
+    user_data = {
+        "hostname": t.name,
+        "fqdn": t.fqdn,
+        "prefer_fqdn_over_hostname": False,
+        "manage_etc_hosts": True,
+        "ssh_pwauth": False,
+        "disable_root": False,
+        "users": [{"name": "root", "ssh_authorized_keys": list(d.ssh_keys)}] if d.ssh_keys else [],
+        "write_files": [
+            {"path": NETPLAN_FILE, "permissions": "0600", "owner": "root:root", "content": t.network_config}
+        ],
+        "runcmd": [["sh", "-c", "command -v netplan >/dev/null && netplan apply || true"]],
+    }
+    return {
+        "meta_data": {
+            "name": t.name,
+            "hostname": t.fqdn,
+            "public_keys": {f"k{i}": k for i, k in enumerate(d.ssh_keys)},
+        },
+        "user_data": "#cloud-config\n" + yaml.safe_dump(user_data, sort_keys=False, width=200),
+    }
+
+
+def _driver_info(t: Target, creds: Credentials, d: Deployment | None) -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "redfish_address": t.bmc_address,
+        "redfish_system_id": t.system,
+        "redfish_username": creds.username,
+        "redfish_password": creds.password,
+        "redfish_verify_ca": t.verify_tls,
+    }
+    if d is not None and d.kind == "disk":
+        info.update(d.agent)
+    return info
+
+
+class Provisioner:
+    """Brings a set of targets to `available` (or `active`), node by node, reporting each."""
+
+    def __init__(
+        self,
+        ironic: Ironic,
+        credentials: Callable[[str], Credentials],
+        deployment: Deployment | None = None,
+        progress: Progress | None = None,
+        workers: int = 8,
+        timeout: float = 1800.0,
+        poll: float = 1.0,
+    ) -> None:
+        self.ironic = ironic
+        self.credentials = credentials
+        self.deployment = deployment
+        self.progress = progress or (lambda _: None)
+        self.workers = workers
+        self.timeout = timeout
+        self.poll = poll
+
+    # ------------------------------------------------------------------------------ enrolment
+    def run(self, wanted: Sequence[Target]) -> list[Result]:
+        goal = "active" if self.deployment else "available"
+        results = {t.name: Result(t.name, t.rack, "absent") for t in wanted}
+        by_name = {t.name: t for t in wanted}
+        fields = (
+            "uuid", "name", "provision_state", "target_provision_state", "last_error", "extra", "driver_info",
+            "deploy_interface", "instance_info",
+        )  # fmt: skip
+        known = self.ironic.nodes(fields)
+        ports = self.ironic.ports()
+        self.progress(f"enrolling {len(wanted):,} nodes ({sum(t.name in known for t in wanted):,} known to Ironic)")
+
+        def enrol(t: Target) -> None:
+            r = results[t.name]
+            try:
+                node = known.get(t.name)
+                if node is None:
+                    node = self._create(t)
+                    r.actions.append("enrolled")
+                else:
+                    self._update(t, node, r)
+                self._ports(t, node, ports.get(node["uuid"], []), r)
+                r.state = node["provision_state"]
+            except IronicError as exc:
+                r.error = str(exc)
+                r.fix = "run again once Ironic is done with the node" if "409" in r.error else FIX["enroll"]
+
+        with ThreadPoolExecutor(self.workers) as pool:
+            list(pool.map(enrol, wanted))
+        # ------------------------------------------------------------------- the state machine
+        deadline = time.monotonic() + self.timeout
+        recovered: set[str] = set()
+        pending = {n for n, r in results.items() if r.ok}
+        acted: dict[str, str] = {}  # node -> the state it was in when it was last moved
+        while pending:
+            now = self.ironic.nodes(("name", "provision_state", "target_provision_state", "last_error", "uuid"))
+            moves: list[tuple[str, str, str, dict[str, Any] | None]] = []  # (node, uuid, target, configdrive)
+            for name in sorted(pending):
+                n = now.get(name)
+                r = results[name]
+                if n is None:
+                    r.error, r.fix = "deleted from Ironic during the run", "run again"
+                    continue
+                state, target = n["provision_state"], n.get("target_provision_state")
+                r.state = state
+                if target and state not in FAILED:  # Ironic is moving it: wait (a failed state keeps its target)
+                    continue
+                if state == goal:
+                    continue
+                if state in FAILED or (state == "enroll" and acted.get(name) == "enroll" and n.get("last_error")):
+                    way = RECOVER.get(state)
+                    if way and name not in recovered:
+                        recovered.add(name)
+                        r.actions.append(f"{state} -> {way}")
+                        moves.append((name, n["uuid"], way, None))
+                        acted[name] = state
+                        continue
+                    r.error = n.get("last_error") or state
+                    r.fix = FIX.get(state, "read the error; fix the node, then run again")
+                    continue
+                step = {"enroll": "manage", "manageable": "provide"}.get(state)
+                if step is None and state == "available" and goal == "active":
+                    assert self.deployment is not None
+                    moves.append((name, n["uuid"], "active", config_drive(by_name[name], self.deployment)))
+                    acted[name] = state
+                    r.actions.append("deploying")
+                    continue
+                if step is None:
+                    r.error, r.fix = f"in state `{state}`, which kasbah does not move", "look at the node in Ironic"
+                    continue
+                if acted.get(name) == state and state == "enroll":
+                    continue
+                acted[name] = state
+                r.actions.append(step)
+                moves.append((name, n["uuid"], step, None))
+            pending = {n for n in pending if results[n].ok and results[n].state != goal}
+            if moves:
+                with ThreadPoolExecutor(self.workers) as pool:
+                    list(pool.map(lambda m: self._move(m[1], m[2], m[3], results[m[0]]), moves))
+            done = len(results) - len(pending)
+            self.progress(f"{done:,}/{len(results):,} nodes {goal} or stopped")
+            if not pending:
+                break
+            if time.monotonic() > deadline:
+                for name in pending:
+                    results[name].error = f"still `{results[name].state}` after {self.timeout:.0f} s"
+                    results[name].fix = FIX["timeout"]
+                break
+            time.sleep(self.poll)
+        return [results[t.name] for t in wanted]
+
+    def _move(self, uuid: str, target: str, configdrive: dict[str, Any] | None, r: Result) -> None:
+        body: dict[str, Any] = {"target": target}
+        if configdrive is not None:
+            body["configdrive"] = configdrive
+        try:
+            self.ironic.call("PUT", f"/nodes/{uuid}/states/provision", body)
+        except IronicError as exc:
+            if "409" in str(exc):  # a conductor is busy with it (a move of an earlier poll): the next poll sees it
+                return
+            r.error, r.fix = str(exc), "read the error; run again"
+
+    def _instance_info(self) -> dict[str, Any]:
+        d = self.deployment
+        if d is None:
+            return {}
+        if d.kind == "iso":
+            return {"boot_iso": d.url}
+        return {
+            "image_source": d.url,
+            "image_checksum": d.checksum.removeprefix("sha256:"),
+            "image_os_hash_algo": "sha256",
+        }
+
+    def _settle(self, uuid: str) -> str:
+        """Wait until Ironic ends the node's transition; its state then."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            n = self.ironic.call("GET", f"/nodes/{uuid}?fields=provision_state,target_provision_state,last_error")
+            if not n.get("target_provision_state"):
+                return str(n["provision_state"])
+            if time.monotonic() > deadline:
+                raise IronicError(f"node {uuid} still `{n['provision_state']}` after {self.timeout:.0f} s")
+            time.sleep(self.poll)
+
+    def _deploy_interface(self) -> str:
+        """ramdisk: a live ISO booted from virtual media; direct: Ironic's agent writes a disk image."""
+        return "ramdisk" if self.deployment and self.deployment.kind == "iso" else "direct"
+
+    def _create(self, t: Target) -> dict[str, Any]:
+        body = {
+            "name": t.name,
+            "driver": "redfish",
+            "driver_info": _driver_info(t, self.credentials(t.rack), self.deployment),
+            "conductor_group": t.hall,
+            "resource_class": f"kasbah-{t.pool}",
+            "boot_interface": "redfish-virtual-media",
+            "deploy_interface": self._deploy_interface(),
+            "network_interface": "noop",
+            "instance_info": self._instance_info(),
+            "extra": {"kasbah_serial": t.serial, "kasbah_rack": t.rack, "kasbah_macs": list(t.macs)},
+        }
+        return self.ironic.call("POST", "/nodes", body)  # type: ignore[no-any-return]
+
+    def _update(self, t: Target, node: dict[str, Any], r: Result) -> None:
+        extra = node.get("extra") or {}
+        info = node.get("driver_info") or {}
+        ops: list[dict[str, Any]] = []
+        if extra.get("kasbah_serial") not in (None, t.serial) or extra.get("kasbah_macs") not in (None, list(t.macs)):
+            r.replaced = True
+            r.actions.append(f"hardware replaced ({extra.get('kasbah_serial')} -> {t.serial})")
+            if node["provision_state"] == "active":
+                # the old tray's deployment goes first (Ironic cleans the node): nothing of it may reach the new one
+                self.ironic.call("PUT", f"/nodes/{node['uuid']}/states/provision", {"target": "deleted"})
+                r.actions.append("undeploying")
+                node["provision_state"] = self._settle(node["uuid"])
+                node["instance_info"] = {}  # tearing down clears it
+        for key, want in (
+            ("redfish_address", t.bmc_address),
+            ("redfish_system_id", t.system),
+            ("redfish_username", self.credentials(t.rack).username),
+        ):
+            if info.get(key) != want:
+                ops.append({"op": "add", "path": f"/driver_info/{key}", "value": want})
+        access = bool(ops)
+        if access or node["provision_state"] == "enroll":
+            # Ironic masks the stored password, so it cannot be compared: it is sent again whenever the BMC's
+            # access changes or the node never got past enrolment (wrong credentials, fixed since)
+            ops.append(
+                {"op": "add", "path": "/driver_info/redfish_password", "value": self.credentials(t.rack).password}
+            )
+        want_extra = {"kasbah_serial": t.serial, "kasbah_rack": t.rack, "kasbah_macs": list(t.macs)}
+        for key, value in want_extra.items():
+            if extra.get(key) != value:
+                ops.append({"op": "add", "path": f"/extra/{key}", "value": value})
+        if self.deployment is not None:
+            instance = node.get("instance_info") or {}
+            for key, value in self._instance_info().items():
+                if instance.get(key) != value:
+                    ops.append({"op": "add", "path": f"/instance_info/{key}", "value": value})
+            interface = self._deploy_interface()
+            if node.get("deploy_interface") != interface:
+                ops.append({"op": "add", "path": "/deploy_interface", "value": interface})
+        if ops:
+            self.ironic.call("PATCH", f"/nodes/{node['uuid']}", ops)
+        if access:
+            r.actions.append("BMC access updated")
+
+    def _ports(self, t: Target, node: dict[str, Any], have: list[dict[str, Any]], r: Result) -> None:
+        want = {m.lower(): i == 0 for i, m in enumerate(t.macs)}
+        for p in have:
+            if p["address"].lower() not in want:
+                self.ironic.call("DELETE", f"/ports/{p['uuid']}")
+        present = {p["address"].lower() for p in have}
+        added = 0
+        for mac, boots in want.items():
+            if mac not in present:
+                self.ironic.call("POST", "/ports", {"node_uuid": node["uuid"], "address": mac, "pxe_enabled": boots})
+                added += 1
+        if added and "enrolled" not in r.actions:
+            r.actions.append(f"{added} port(s) written")

@@ -1,0 +1,245 @@
+"""A day-0 lab on this machine: Redfish BMCs (sushy-tools), Ironic (standalone) and their network, in a namespace.
+
+Everything runs inside a network namespace of the test's own: each emulated BMC's address (the
+Plan's out-of-band address of its node) is local there, all served by one sushy-tools emulator; Ironic (API and conductor in one process, SQLite, no Keystone) listens on
+the namespace's loopback, and `kasbah provision` runs inside it. Nothing is reachable from
+outside the namespace and nothing in it has a route out.
+
+Ironic and sushy-tools live in their own venv (`make ironic`, KASBAH_IRONIC_VENV), as a site runs
+them as services: kasbah only speaks Ironic's REST API.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = Path(os.environ.get("KASBAH_IRONIC_VENV", ROOT / ".kasbah" / "ironic-venv"))
+BMC_USER = "admin"
+BMC_PASSWORD = "lab-bmc-secret-4f9a"  # the emulated BMCs' own; a test checks it never reaches a log or output
+NS_UUID = uuid.UUID("6f1c0e5e-7f43-4b59-9a77-6b6173626168")
+
+
+def missing() -> str | None:
+    """Why the lab cannot run here (None when it can)."""
+    if os.geteuid() != 0:
+        return "needs root for network namespaces"
+    if not shutil.which("ip"):
+        return "needs iproute2"
+    for tool in ("ironic", "ironic-dbsync", "sushy-emulator"):
+        if not (VENV / "bin" / tool).exists():
+            return f"no {tool} in {VENV}; run `make ironic`"
+    return None
+
+
+def system_uuid(node: str) -> str:
+    return str(uuid.uuid5(NS_UUID, node))
+
+
+@dataclass(frozen=True)
+class FakeSystem:
+    name: str
+    macs: Sequence[str]
+    bmc: str  # the BMC's address (the Plan's out-of-band address of the node)
+    power: str = "Off"
+
+
+def _wait_http(url: str, ns: str, seconds: float, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the server exited ({proc.returncode}):\n{log.read_text()[-3000:]}")
+        probe = subprocess.run(
+            ["ip", "netns", "exec", ns, str(VENV / "bin" / "python"), "-c",
+             f"import urllib.request; urllib.request.urlopen({url!r}, timeout=2)"],
+            capture_output=True,
+        )  # fmt: skip
+        if probe.returncode == 0:
+            return
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} did not answer in {seconds:.0f} s:\n{log.read_text()[-3000:]}")
+
+
+class Lab:
+    """sushy-tools + Ironic in a namespace; `run` executes a command inside it."""
+
+    def __init__(self, workdir: Path, conductor_group: str, systems: Sequence[FakeSystem]) -> None:
+        self.dir = workdir
+        self.ns = f"kasbah-day0-{os.getpid()}-{abs(hash(workdir)) % 10000}"
+        self.group = conductor_group
+        self.systems = systems
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.ironic_url = "http://127.0.0.1:6385"
+
+    def run(self, cmd: Sequence[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["ip", "netns", "exec", self.ns, *cmd], text=True, **kw)  # type: ignore[call-overload, no-any-return]
+
+    def _spawn(self, cmd: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
+        fh = log.open("wb")
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, *cmd], stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.procs.append(proc)
+        return proc
+
+    def start(self) -> None:
+        d = self.dir
+        d.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ip", "netns", "add", self.ns], check=True)
+        subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
+        # each emulated BMC's address is this namespace's own (one emulator answers on all of them); the
+        # address of a BMC the lab leaves out is unreachable, as a BMC that never came up
+        batch = d / "routes.batch"
+        batch.write_text("".join(f"route add local {s.bmc}/32 dev lo\n" for s in self.systems))
+        subprocess.run(["ip", "-n", self.ns, "-batch", str(batch)], check=True)
+        systems = [
+            {
+                "uuid": system_uuid(s.name),
+                "name": s.name,
+                "power_state": s.power,
+                "nics": [{"mac": m, "ip": "0.0.0.0"} for m in s.macs],
+            }
+            for s in self.systems
+        ]
+        (d / "sushy.conf").write_text(
+            "SUSHY_EMULATOR_LISTEN_IP = '0.0.0.0'\n"
+            "SUSHY_EMULATOR_LISTEN_PORT = 8000\n"
+            "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
+            f"SUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(systems)}\n"
+            "SUSHY_EMULATOR_AUTH_FILE = " + repr(str(d / "htpasswd")) + "\n"
+        )
+        # the BMCs' account (bcrypt htpasswd, as sushy-tools reads it; bcrypt is in the Ironic venv); the
+        # password reaches Ironic from a mode-600 file only
+        hashed = subprocess.run(
+            [str(VENV / "bin" / "python"), "-c",
+             "import bcrypt,sys; print(bcrypt.hashpw(sys.stdin.read().encode(), bcrypt.gensalt(rounds=4)).decode())"],
+            input=BMC_PASSWORD, capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        (d / "htpasswd").write_text(f"{BMC_USER}:{hashed}\n")
+        creds = d / "bmc.yaml"
+        creds.write_text(f"default: {{username: {BMC_USER}, password: {BMC_PASSWORD}}}\n")
+        creds.chmod(0o600)
+        http = d / "http"
+        http.mkdir(exist_ok=True)
+        (d / "ironic.conf").write_text(
+            f"""[DEFAULT]
+auth_strategy = noauth
+rpc_transport = none
+enabled_hardware_types = redfish
+enabled_boot_interfaces = redfish-virtual-media
+enabled_deploy_interfaces = ramdisk,direct
+default_deploy_interface = ramdisk
+enabled_power_interfaces = redfish
+enabled_management_interfaces = redfish
+enabled_inspect_interfaces = no-inspect
+enabled_network_interfaces = noop
+enabled_bios_interfaces = no-bios
+enabled_raid_interfaces = no-raid
+enabled_vendor_interfaces = no-vendor
+enabled_firmware_interfaces = no-firmware
+host = lab-conductor
+use_stderr = true
+[api]
+host_ip = 127.0.0.1
+port = 6385
+[conductor]
+automated_clean = false
+conductor_group = {self.group}
+sync_power_state_interval = -1
+[database]
+connection = sqlite:///{d / "ironic.db"}
+[deploy]
+http_root = {http}
+http_url = http://127.0.0.1:8080
+[dhcp]
+dhcp_provider = none
+[oslo_concurrency]
+lock_path = {d / "locks"}
+"""
+        )
+        subprocess.run(
+            [str(VENV / "bin" / "ironic-dbsync"), "--config-file", str(d / "ironic.conf"), "create_schema"],
+            check=True, capture_output=True,
+        )  # fmt: skip
+        sushy = self._spawn([str(VENV / "bin" / "sushy-emulator"), "--config", str(d / "sushy.conf")], d / "sushy.log")
+        web = self._spawn(
+            [
+                str(VENV / "bin" / "python"),
+                "-m",
+                "http.server",
+                "8080",
+                "--bind",
+                "127.0.0.1",
+                "--directory",
+                str(http),
+            ],
+            d / "http.log",
+        )
+        ironic = self._spawn([str(VENV / "bin" / "ironic"), "--config-file", str(d / "ironic.conf")], d / "ironic.log")
+        _wait_http("http://127.0.0.1:8000/redfish/v1/", self.ns, 60, sushy, d / "sushy.log")
+        _wait_http("http://127.0.0.1:8080/", self.ns, 30, web, d / "http.log")
+        _wait_http(self.ironic_url + "/v1/drivers", self.ns, 120, ironic, d / "ironic.log")
+        # the conductor registers its drivers a moment after the API answers
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            got = self.run(
+                [str(VENV / "bin" / "python"), "-c",
+                 "import json,urllib.request;print(json.load(urllib.request.urlopen("
+                 f"'{self.ironic_url}/v1/drivers'))['drivers'])"],
+                capture_output=True,
+            )  # fmt: skip
+            if "redfish" in got.stdout:
+                return
+            time.sleep(0.5)
+        raise RuntimeError(
+            f"Ironic's conductor did not register the redfish driver:\n{(d / 'ironic.log').read_text()[-3000:]}"
+        )
+
+    def stop(self) -> None:
+        for p in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+    def power(self, node: str) -> str:
+        url = f"http://127.0.0.1:8000/redfish/v1/Systems/{system_uuid(node)}"
+        got = self.run(
+            [str(VENV / "bin" / "python"), "-c",
+             "import json,urllib.request,base64;r=urllib.request.Request("
+             f"{url!r},headers={{'Authorization':'Basic '+base64.b64encode(b'{BMC_USER}:{BMC_PASSWORD}').decode()}});"
+             "print(json.load(urllib.request.urlopen(r))['PowerState'])"],
+            capture_output=True, check=True,
+        )  # fmt: skip
+        return got.stdout.strip()
+
+
+@contextlib.contextmanager
+def lab(workdir: Path, conductor_group: str, systems: Sequence[FakeSystem]) -> Iterator[Lab]:
+    env = Lab(workdir, conductor_group, systems)
+    try:
+        env.start()
+        yield env
+    finally:
+        env.stop()
+
+
+def json_get(url: str) -> object:
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
