@@ -18,7 +18,6 @@ import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -238,8 +237,3 @@ def lab(workdir: Path, conductor_group: str, systems: Sequence[FakeSystem]) -> I
         yield env
     finally:
         env.stop()
-
-
-def json_get(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=10) as r:
-        return json.load(r)

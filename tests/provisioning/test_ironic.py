@@ -81,6 +81,11 @@ def iso(lab_: Lab, tmp: Path) -> tuple[str, str]:
     return "http://127.0.0.1:8080/lab.iso", f"sha256:{sha}"
 
 
+def deploy_iso(limit: str, url: str, checksum: str) -> tuple[str, ...]:
+    """`kasbah provision` arguments that deploy the lab's ISO to the nodes of `limit`."""
+    return ("--limit", limit, "--deploy", "--image-kind", "iso", "--image-url", url, "--image-checksum", checksum)
+
+
 @pytest.fixture(scope="module")
 def full(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     with lab(tmp_path_factory.mktemp("ironic-full"), "lab1", _systems()) as env:
@@ -133,18 +138,7 @@ def test_a_half_enrolled_node_converges(full: Lab) -> None:
 
 def test_deploys_with_the_nodes_configuration_drive(full: Lab, tmp_path: Path) -> None:
     url, checksum = iso(full, tmp_path)
-    code, doc, _ = provision(
-        full,
-        "--limit",
-        "lab1-r01p03",
-        "--deploy",
-        "--image-kind",
-        "iso",
-        "--image-url",
-        url,
-        "--image-checksum",
-        checksum,
-    )
+    code, doc, _ = provision(full, *deploy_iso("lab1-r01p03", url, checksum))
     assert code == 0, json.dumps(doc, indent=1)
     nodes = by_node(doc)
     assert set(nodes) == {"lab1-r01p03-n01", "lab1-r01p03-n02"}
@@ -171,17 +165,7 @@ def test_deploys_with_the_nodes_configuration_drive(full: Lab, tmp_path: Path) -
 
 def test_a_replaced_tray_keeps_its_node_and_is_provisioned_again(full: Lab, tmp_path: Path) -> None:
     url, checksum = iso(full, tmp_path)
-    deploy = (
-        "--limit",
-        "lab1-r01p03",
-        "--deploy",
-        "--image-kind",
-        "iso",
-        "--image-url",
-        url,
-        "--image-checksum",
-        checksum,
-    )
+    deploy = deploy_iso("lab1-r01p03", url, checksum)
     provision(full, *deploy)
     env = tmp_path / "tiny"
     shutil.copytree(TINY, env)

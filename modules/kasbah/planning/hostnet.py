@@ -45,6 +45,7 @@ class Record:
     kind: str  # A | AAAA
     address: str
     owner: str  # the Plan object it names: a node, BMC, switch or cluster
+    ptr: bool = True  # the address's reverse name; an API name shares its addresses with the nodes' own names
 
 
 def gateway(cidr: str) -> str:
@@ -159,7 +160,7 @@ def records(plan: Plan) -> Iterator[Record]:
         for cp in c.control_plane:
             node = by_name.get(cp)
             if node is not None:
-                yield Record(c.api_host, _kind(node.inband_ip), node.inband_ip, f"cluster {c.name}")
+                yield Record(c.api_host, _kind(node.inband_ip), node.inband_ip, f"cluster {c.name}", ptr=False)
 
 
 def reverse_zone(address: str) -> str:

@@ -65,9 +65,9 @@ def network_config(network: Mapping[str, Any]) -> str:
 # ----------------------------------------------------------------------------------------- DHCP
 
 
-def kea_config(plan: Plan, hall: str) -> dict[str, Any]:
+def kea_config(plan: Plan, hall: str, net: HostNet | None = None) -> dict[str, Any]:
     """Kea DHCPv4 for one hall's out-of-band network: each rack's block, each BMC by its MAC."""
-    net = HostNet(plan)
+    net = net or HostNet(plan)
     subnets = []
     nodes_by_rack: dict[str, list[Node]] = {}
     for n in plan.nodes:
@@ -130,8 +130,8 @@ def zones(plan: Plan) -> dict[str, tuple[list[str], list[str]]]:
     rec: Record
     for rec in records(plan):
         forward.append(f"{_relative(rec.name, z)} IN {rec.kind} {rec.address}")
-        if rec.owner.startswith("cluster "):
-            continue  # an API name is one of several for its addresses; the node's own name is the PTR
+        if not rec.ptr:
+            continue
         reverse.setdefault(reverse_zone(rec.address), []).append((ipaddress.ip_address(rec.address), rec.name))
     out = {z: (forward_ns, forward)}
     ns_fqdn = [f"@ IN NS {name}.{z}." for name, _ in ns_names]
@@ -201,9 +201,9 @@ def knot_conf(plan: Plan, zone_names: Iterable[str]) -> tuple[str, str]:
 # ---------------------------------------------------------------------------------- node records
 
 
-def rack_nodes(plan: Plan) -> dict[str, dict[str, Any]]:
+def rack_nodes(plan: Plan, net: HostNet | None = None) -> dict[str, dict[str, Any]]:
     """rack -> what provisioning needs of each of its nodes with hardware: identity, BMC, MACs, network-config."""
-    net = HostNet(plan)
+    net = net or HostNet(plan)
     out: dict[str, dict[str, Any]] = {}
     for n in plan.nodes:
         hw = net.hardware.get(n.name)
@@ -244,8 +244,9 @@ _Dumper.add_representer(_Literal, _literal)
 def render_provisioning(plan: Plan, previous: Mapping[str, bytes] | None = None) -> dict[str, bytes]:
     """The `provisioning/` part of the tree (paths relative to it); `previous`: its files in the tree being replaced."""
     files: dict[str, bytes] = {}
+    net = HostNet(plan)  # indexes the Plan once for every hall and rack
     for hall in plan.halls:
-        doc = kea_config(plan, hall.name)
+        doc = kea_config(plan, hall.name, net)
         files[f"dhcp/{hall.name}.kea-dhcp4.json"] = (json.dumps(doc, indent=1) + "\n").encode()
     old_zones = {k.removeprefix("dns/"): v for k, v in (previous or {}).items() if k.startswith("dns/")}
     zfiles = zone_files(plan, old_zones)
@@ -254,7 +255,7 @@ def render_provisioning(plan: Plan, previous: Mapping[str, bytes] | None = None)
     server, zone_list = knot_conf(plan, (n.removesuffix(".zone") for n in zfiles))
     files["dns/knot.conf"] = server.encode()
     files["dns/zones.conf"] = zone_list.encode()
-    for rack, doc in rack_nodes(plan).items():
+    for rack, doc in rack_nodes(plan, net).items():
         for node in doc["nodes"]:
             node["network_config"] = _Literal(node["network_config"])
         header = f"# Rack {rack}: what Ironic enrols and deploys for each node (kasbah provision).\n---\n"

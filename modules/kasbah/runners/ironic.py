@@ -30,7 +30,7 @@ import os
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,29 +155,25 @@ class Ironic:
             raise IronicError(f"{method} {path}: Ironic answered {resp.status}: {_fault(raw)}")
         return json.loads(raw) if raw else None
 
-    def nodes(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Every node Ironic has, by name (paged)."""
-        out: dict[str, dict[str, Any]] = {}
-        path = f"/nodes?fields={','.join(fields)}&limit=1000"
+    def _paged(self, path: str, key: str) -> Iterator[dict[str, Any]]:
+        """Every item of a listing, following Ironic's `next` links."""
         while path:
             page = self.call("GET", path)
-            for n in page.get("nodes", []):
-                if n.get("name"):
-                    out[n["name"]] = n
+            yield from page.get(key, [])
             nxt = page.get("next")
             path = "/" + nxt.split("/v1/", 1)[1] if nxt else ""
-        return out
+
+    def nodes(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Every node Ironic has, by name."""
+        return {
+            n["name"]: n for n in self._paged(f"/nodes?fields={','.join(fields)}&limit=1000", "nodes") if n.get("name")
+        }
 
     def ports(self) -> dict[str, list[dict[str, Any]]]:
         """node uuid -> its ports."""
         out: dict[str, list[dict[str, Any]]] = {}
-        path = "/ports?fields=uuid,address,node_uuid,pxe_enabled&limit=1000"
-        while path:
-            page = self.call("GET", path)
-            for p in page.get("ports", []):
-                out.setdefault(p["node_uuid"], []).append(p)
-            nxt = page.get("next")
-            path = "/" + nxt.split("/v1/", 1)[1] if nxt else ""
+        for p in self._paged("/ports?fields=uuid,address,node_uuid,pxe_enabled&limit=1000", "ports"):
+            out.setdefault(p["node_uuid"], []).append(p)
         return out
 
 

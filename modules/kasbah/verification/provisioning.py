@@ -54,8 +54,9 @@ def check_provisioning(files: Mapping[str, bytes], plan: Plan) -> list[tuple[str
     """(where, what is wrong) for every disagreement between the day-0 files and the Plan."""
     problems: list[tuple[str, str]] = []
     problems += _check_dns(files, plan)
-    problems += _check_dhcp(files, plan)
-    problems += _check_nodes(files, plan)
+    net = HostNet(plan)
+    problems += _check_dhcp(files, plan, net)
+    problems += _check_nodes(files, plan, net)
     return problems
 
 
@@ -69,7 +70,7 @@ def _check_dns(files: Mapping[str, bytes], plan: Plan) -> list[tuple[str, str]]:
         want.setdefault(r.name, set()).add(r.address)
     ptr_want: dict[str, str] = {}
     for r in records(plan):
-        if not r.owner.startswith("cluster "):
+        if r.ptr:
             ptr_want[ipaddress.ip_address(r.address).reverse_pointer] = r.name
     have: dict[str, list[str]] = {}
     ptrs: dict[str, list[str]] = {}
@@ -124,9 +125,8 @@ def _address(ptr: str) -> str:
     return str(ipaddress.ip_address(int(nibbles, 16)))
 
 
-def _check_dhcp(files: Mapping[str, bytes], plan: Plan) -> list[tuple[str, str]]:
+def _check_dhcp(files: Mapping[str, bytes], plan: Plan, net: HostNet) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    net = HostNet(plan)
     racks = {r.name: r for r in plan.racks}
     by_hall: dict[str, dict[str, tuple[str, str, str]]] = {}  # hall -> mac -> (node, ip, rack cidr)
     for n in plan.nodes:
@@ -173,9 +173,8 @@ def _check_dhcp(files: Mapping[str, bytes], plan: Plan) -> list[tuple[str, str]]
     return out
 
 
-def _check_nodes(files: Mapping[str, bytes], plan: Plan) -> list[tuple[str, str]]:
+def _check_nodes(files: Mapping[str, bytes], plan: Plan, net: HostNet) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
-    net = HostNet(plan)
     want_racks = {n.rack for n in plan.nodes if n.name in net.hardware}
     by_name = {n.name: n for n in plan.nodes}
     for rack in sorted(want_racks):
