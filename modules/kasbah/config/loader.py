@@ -257,6 +257,8 @@ def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
         return "give a YAML list (lines starting with '- ') with at least the items required"
     if kind in ("model_type", "dict_type", "model_attributes_type"):
         return "give a mapping of keys to values here"
+    if kind.startswith("ip_") and "address" in kind:
+        return "give an IPv4 or IPv6 address, for example 10.72.1.2 (no prefix, no name)"
     if kind.startswith("ip_") or "network" in kind:
         return "give a network in CIDR form with its host bits zero, for example 10.0.0.0/12"
     return "correct the value"
@@ -281,6 +283,8 @@ def _message(err: Any, loc: Loc) -> str:
         return f"expected a list, got {_yaml_kind(given)}"
     if kind == "string_type":
         return f"expected text, got {_yaml_kind(given)}"
+    if kind.startswith("ip_") and "address" in kind:
+        return f"`{given}` is not an IPv4 or IPv6 address"
     if kind.startswith("ip_") or "network" in kind:
         return f"`{given}` is not a valid IPv4 or IPv6 network in CIDR form (host bits must be zero)"
     ctx = err.get("ctx", {})

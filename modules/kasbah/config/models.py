@@ -26,6 +26,11 @@ CHART_VERSION_PATTERN = r"^v?\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]+)?$"
 DOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 MAC_PATTERN = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$"
+SCHEME_PATTERN = r"^https?$"
+REDFISH_SYSTEM_PATTERN = r"^/redfish/v1/Systems/[A-Za-z0-9._{}-]+$"
+MIRROR_URL_PATTERN = r"^https?://[^\s@]+$"
+IMAGE_KIND_PATTERN = r"^(disk|iso)$"
+CHECKSUM_PATTERN = r"^sha256:[0-9a-f]{64}$"
 # A git branch: no spaces, no leading '-', none of the characters git refuses in ref names
 BRANCH_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9._/-]{0,99}$"
 # What a value that misses each pattern is not, and how to write it: the loader's error text.
@@ -58,6 +63,17 @@ PATTERN_HELP: dict[str, tuple[str, str]] = {
         "a serial number",
         "write the system serial as printed on the tray: letters, digits and . _ / - (up to 64)",
     ),
+    SCHEME_PATTERN: ("a Redfish scheme", "write https (or http, for a lab's emulated BMCs)"),
+    REDFISH_SYSTEM_PATTERN: (
+        "a Redfish system path",
+        "give the system's path on the BMC, for example /redfish/v1/Systems/1 ({node} stands for the node's name)",
+    ),
+    MIRROR_URL_PATTERN: (
+        "an image URL",
+        "give an http(s) URL on the site's mirror, without credentials in it",
+    ),
+    IMAGE_KIND_PATTERN: ("an image kind", "write disk (a whole-disk image) or iso (a live image)"),
+    CHECKSUM_PATTERN: ("a checksum", "write sha256: and the file's 64 lowercase hex digits (sha256sum)"),
     BRANCH_PATTERN: (
         "a branch name",
         "give the branch the rendered trees are published to, for example `rendered`",
@@ -217,9 +233,9 @@ class NvlinkSpec(Model):
 class BmcSpec(Model):
     """How the nodes' BMCs of a rack profile speak Redfish (vendor-specific: the system's path differs by make)."""
 
-    scheme: Annotated[str, Field(pattern=r"^https?$")] = "https"
+    scheme: Annotated[str, Field(pattern=SCHEME_PATTERN)] = "https"
     port: Annotated[int, Field(ge=1, le=65535)] = 443
-    system: Annotated[str, Field(pattern=r"^/redfish/v1/Systems/[A-Za-z0-9._{}-]+$", max_length=120)] = Field(
+    system: Annotated[str, Field(pattern=REDFISH_SYSTEM_PATTERN, max_length=120)] = Field(
         "/redfish/v1/Systems/1",
         description="The node's Redfish system on its BMC: /redfish/v1/Systems/1 (most servers), "
         "System.Embedded.1 (Dell), System_0 (OpenBMC trays); `{node}` stands for the node's name.",
@@ -510,13 +526,13 @@ class Platform(Model):
 class NodeImage(Model):
     """The node OS image on the site's mirror (never a public URL: the nodes have no route out)."""
 
-    kind: Annotated[str, Field(pattern=r"^(disk|iso)$")] = Field(
+    kind: Annotated[str, Field(pattern=IMAGE_KIND_PATTERN)] = Field(
         "disk",
         description="disk: a whole-disk image Ironic's agent writes to the node's disk; "
         "iso: a live image the node boots from virtual media (diskless nodes, labs).",
     )
-    url: Annotated[str, StringConstraints(pattern=r"^https?://[^\s@]+$", max_length=500)]
-    checksum: Annotated[str, StringConstraints(pattern=r"^sha256:[0-9a-f]{64}$")] = Field(
+    url: Annotated[str, StringConstraints(pattern=MIRROR_URL_PATTERN, max_length=500)]
+    checksum: Annotated[str, StringConstraints(pattern=CHECKSUM_PATTERN)] = Field(
         description="sha256 of the image file, as `sha256:<hex>`: Ironic checks it before booting the node."
     )
 
