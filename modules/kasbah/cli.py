@@ -547,7 +547,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
             raise UsageError(
                 "--deploy needs the node image: set site.provisioning.image (kind, url on the site's mirror, checksum)"
             )
-        keys = tuple(k for f in args.ssh_key or () for k in _public_keys(Path(f)))
+        try:
+            keys = tuple(k for f in args.ssh_key or () for k in ironic.public_keys(Path(f)))
+        except ironic.IronicError as exc:
+            raise UsageError(str(exc)) from None
         deployment = ironic.Deployment(image[0], image[1], image[2], keys)
     bmc_file = args.bmc_credentials or os.environ.get("KASBAH_BMC_CREDENTIALS")
     try:
@@ -566,17 +569,6 @@ def cmd_provision(args: argparse.Namespace) -> int:
     else:
         show_provision(results, missing, "active" if deployment else "available")
     return EXIT_OK if all(r.ok for r in results) else EXIT_UNSTABLE
-
-
-def _public_keys(path: Path) -> list[str]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the SSH public key: {exc}") from None
-    keys = [ln.strip() for ln in lines if ln.strip() and not ln.startswith("#")]
-    if not keys or any("PRIVATE KEY" in k for k in keys):
-        raise UsageError(f"{path}: not an SSH public key file (give the .pub)")
-    return keys
 
 
 def show_provision(results: list[Any], missing: list[str], goal: str) -> None:

@@ -163,6 +163,10 @@ http_root = {http}
 http_url = http://127.0.0.1:8080
 [dhcp]
 dhcp_provider = none
+[redfish]
+# a BMC that does not answer fails its node in seconds, not after Ironic's default 5 tries 4 s apart per call
+connection_attempts = 2
+connection_retry_interval = 1
 [oslo_concurrency]
 lock_path = {d / "locks"}
 """

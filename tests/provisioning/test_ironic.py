@@ -243,3 +243,58 @@ def test_credentials_never_come_from_the_command_line(tmp_path: Path) -> None:
         capture_output=True, text=True, env={k: v for k, v in os.environ.items() if not k.startswith("KASBAH_BMC")},
     )  # fmt: skip
     assert r.returncode == 2 and "chmod 600" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_a_failed_deployment_is_retried_once_then_reported_and_a_fixed_image_deploys(full: Lab, tmp_path: Path) -> None:
+    """A deployment that fails (the image is not on the mirror) is torn down and tried once more, then reported."""
+    url, checksum = iso(full, tmp_path)
+    code, doc, _ = provision(full, *deploy_iso("lab1-r01p02", url.replace("lab.iso", "missing.iso"), checksum))
+    assert code == 1
+    for node in by_node(doc).values():
+        assert not node["ok"] and node["state"] == "deploy failed", json.dumps(node)
+        # deployed, failed, torn down (which clears what to deploy: it is set again), deployed once more, failed
+        assert node["actions"].count("deploy failed -> deleted") == 1, node
+        assert node["actions"][node["actions"].index("deploy failed -> deleted") + 1 :].count("deploying") >= 1, node
+        assert node["error"] and "second run" in node["fix"], node
+    code, doc, _ = provision(full, *deploy_iso("lab1-r01p02", url, checksum))
+    assert code == 0, json.dumps(doc, indent=1)
+    assert all(n["state"] == "active" for n in by_node(doc).values())
+
+
+PROVIDER_RUN = """
+import json, sys
+from kasbah.components.provisioning import RackProvisioningProvider
+props = json.load(sys.stdin)
+try:
+    out = RackProvisioningProvider().create(props).outs
+except RuntimeError as exc:
+    print(json.dumps({"error": str(exc)}))
+else:
+    print(json.dumps(out))
+"""
+
+
+def provider_create(lab_: Lab, rack: str, image: tuple[str, str, str] | None) -> dict[str, Any]:
+    """The Pulumi component's create (what `pulumi up` runs for a new rack), inside the lab's namespace."""
+    from kasbah.components.provisioning import Day0, ProvisionRun
+
+    run = ProvisionRun("http://127.0.0.1:6385", str(lab_.dir / "bmc.yaml"), image, timeout=180)
+    props = Day0.of(planned(TINY)[-1], run).props(rack)
+    got = lab_.run([sys.executable, "-c", PROVIDER_RUN], input=json.dumps(props), capture_output=True)
+    assert got.returncode == 0, got.stderr
+    assert BMC_PASSWORD not in got.stdout + got.stderr
+    return json.loads(got.stdout)  # type: ignore[no-any-return]
+
+
+def test_the_pulumi_component_deploys_its_rack(full: Lab, tmp_path: Path) -> None:
+    url, checksum = iso(full, tmp_path)
+    outs = provider_create(full, "lab1-r01p04", ("iso", url, checksum))
+    assert outs["states"] == {"lab1-r01p04-n01": "active", "lab1-r01p04-n02": "active"}, outs
+    assert outs["replaced"] == [] and outs["goal"] == "active"
+
+
+def test_the_pulumi_component_fails_its_rack_naming_the_node_and_the_fix(faulty: Lab) -> None:
+    outs = provider_create(faulty, "lab1-r01p02", None)
+    assert "rack lab1-r01p02: 1 of 2 nodes not available" in outs["error"], outs
+    assert "lab1-r01p02-n02 (enroll)" in outs["error"] and "fix: check the BMC" in outs["error"]
+    assert ironic(faulty, "GET", "/nodes/lab1-r01p02-n01")["provision_state"] == "available"  # its neighbour carried on

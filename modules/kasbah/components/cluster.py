@@ -18,6 +18,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from kasbah.components.nodes import GpuNodePool, NodeConfigs, NodePoolArgs, NodeRun
+from kasbah.components.provisioning import Day0
 from kasbah.planning.model import Plan
 from kasbah.planning.platform import BOOTSTRAP
 from kasbah.planning.tenancy import SYSTEM_NAMESPACE, cluster_view, tenant_namespace
@@ -72,6 +73,8 @@ class KubernetesClusterArgs:
     """Per-rack node configuration digests (shared with the site's pools)."""
     run: NodeRun
     """How node groups run the playbooks."""
+    day0: Day0 | None = None
+    """Each rack's provisioning through Ironic, before its node group (None: nodes are installed otherwise)."""
 
 
 class KubernetesCluster(pulumi.ComponentResource):
@@ -98,7 +101,7 @@ class KubernetesCluster(pulumi.ComponentResource):
         view = cluster_view(args.plan, cluster)
         child = pulumi.ResourceOptions(parent=self)
         for pool in (p for p in args.plan.pools if p.cluster == cluster.name):
-            GpuNodePool(f"{name}-{pool.name}", NodePoolArgs(pool, args.nodes, args.run), child)
+            GpuNodePool(f"{name}-{pool.name}", NodePoolArgs(pool, args.nodes, args.run, args.day0), child)
 
         provider = k8s.Provider(
             f"{name}-api",

@@ -30,6 +30,7 @@ import pulumi
 from pulumi import dynamic
 from pulumi.dynamic.dynamic import PROVIDER_KEY
 
+from kasbah.components.provisioning import Day0, RackProvisioning
 from kasbah.planning.model import Plan, Pool
 from kasbah.rendering.inventory import group_name
 from kasbah.rendering.tree import plan_digest
@@ -169,6 +170,9 @@ class NodePoolArgs:
     """Per-rack configuration digests of the phase (computed once per program)."""
     run: NodeRun
     """Where the rendered tree is and how the playbook runs."""
+    day0: Day0 | None = None
+    """Provision each rack through Ironic before its configuration (stack config `kasbah:ironic`); None: the
+    nodes are installed some other way and already answer SSH."""
 
 
 class _Pool(pulumi.ComponentResource):
@@ -193,6 +197,12 @@ class _Pool(pulumi.ComponentResource):
                 digest = configs.digests.get(rack)
                 if digest is None:  # a rack without nodes (network racks are not in pools)
                     continue
+                needs = list(previous)
+                if args.day0 is not None and rack in args.day0.racks:
+                    # the rack's OS before its configuration; provisioning itself does not wait for earlier waves
+                    needs.append(
+                        RackProvisioning(f"{name}-{rack}", args.day0.props(rack), pulumi.ResourceOptions(parent=self))
+                    )
                 current.append(
                     NodeGroup(
                         f"{name}-{rack}",
@@ -212,7 +222,7 @@ class _Pool(pulumi.ComponentResource):
                             "extra_inventories": list(run.extra_inventories),
                         },
                         # the next wave only after every rack of this one succeeded
-                        pulumi.ResourceOptions(parent=self, depends_on=previous),
+                        pulumi.ResourceOptions(parent=self, depends_on=needs),
                     )
                 )
                 groups[rack] = digest

@@ -18,6 +18,7 @@ import pulumi
 from kasbah.components.cluster import KubernetesCluster, KubernetesClusterArgs
 from kasbah.components.ledger import Record
 from kasbah.components.nodes import NodeConfigs, NodePoolArgs, NodeRun, ServicePool
+from kasbah.components.provisioning import Day0, ProvisionRun
 from kasbah.components.site import DataHall, DataHallArgs, ledger
 from kasbah.config import ConfigError, load_environment
 from kasbah.planning import plan_environment
@@ -112,6 +113,65 @@ def _playbooks() -> Path:
         raise pulumi.RunError(str(exc)) from None
 
 
+def _day0(cfg: pulumi.Config, plan: Plan) -> Day0 | None:
+    """`kasbah:ironic` set: the stack provisions its racks through that Ironic before configuring them.
+
+    `kasbah:bmcCredentials` names the BMC credentials file (mode 600) on the machine running pulumi up;
+    `kasbah:deploy` (default true) deploys the site's node image (site.provisioning.image), false stops
+    at `available`; `kasbah:sshKeys` lists public key files the configuration drive authorises.
+    """
+    from kasbah.runners.ironic import IronicError, load_credentials, public_keys
+
+    url = cfg.get("ironic")
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise pulumi.RunError(
+            f"kasbah:ironic = {url!r} is not Ironic's API URL; fix: pulumi config set kasbah:ironic http://<ironic>:6385"
+        )
+    creds = cfg.get("bmcCredentials")
+    if not creds:
+        raise pulumi.RunError(
+            "kasbah:ironic is set but not kasbah:bmcCredentials; fix: pulumi config set kasbah:bmcCredentials "
+            "/etc/kasbah/bmc.yaml (a mode-600 file: default or racks -> username, password; never the password itself)"
+        )
+    path = _path(creds)
+    try:
+        load_credentials(path)
+    except IronicError as exc:
+        raise pulumi.RunError(f"kasbah:bmcCredentials: {exc}") from None
+    deploy = cfg.get_bool("deploy")
+    if deploy is None:
+        deploy = True
+    if deploy and plan.image is None:
+        raise pulumi.RunError(
+            "kasbah:ironic deploys the node image, and site.provisioning.image is not set; fix: set it (kind, url "
+            "on the site's mirror, checksum), or pulumi config set kasbah:deploy false to stop at `available`"
+        )
+    try:
+        key_files = cfg.get_object("sshKeys") or []
+    except pulumi.ConfigTypeError:
+        key_files = None
+    if not isinstance(key_files, list) or not all(isinstance(k, str) for k in key_files):
+        raise pulumi.RunError(
+            "kasbah:sshKeys must be a list of public key files; fix: pulumi config set --path 'kasbah:sshKeys[0]' "
+            "~/.ssh/id_ed25519.pub"
+        )
+    keys: list[str] = []
+    for f in key_files:
+        try:
+            keys.extend(public_keys(_path(f)))
+        except IronicError as exc:
+            raise pulumi.RunError(f"kasbah:sshKeys: {exc}") from None
+    run = ProvisionRun(url, str(path), plan.image if deploy else None, tuple(keys))
+    return _day0_racks(plan, run)
+
+
+@functools.lru_cache(maxsize=8)
+def _day0_racks(plan: Plan, run: ProvisionRun) -> Day0:
+    return Day0.of(plan, run)
+
+
 @functools.lru_cache(maxsize=8)
 def _node_configs(plan: Plan, playbooks: Path) -> NodeConfigs:
     return NodeConfigs.of(plan, playbooks)
@@ -156,9 +216,10 @@ def site_program() -> dict[str, Any]:
         halls[name] = DataHall(name, DataHallArgs(fields, racks))
     run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags, extra_inventories=s.extra_inventories)
     configs = _node_configs(plan, _playbooks())
+    day0 = _day0(pulumi.Config(NAMESPACE), plan)
     for pool in plan.pools:
         if pool.cluster is None:
-            ServicePool(pool.name, NodePoolArgs(pool, configs, run))
+            ServicePool(pool.name, NodePoolArgs(pool, configs, run, day0))
     outputs: dict[str, Any] = {
         "environment": plan.environment,
         "phase": plan.phase,
@@ -235,7 +296,7 @@ def cluster_program() -> dict[str, Any]:
         )
     k = KubernetesCluster(
         cluster,
-        KubernetesClusterArgs(plan, cluster, kubeconfig, _node_configs(plan, _playbooks()), run),
+        KubernetesClusterArgs(plan, cluster, kubeconfig, _node_configs(plan, _playbooks()), run, _day0(cfg, plan)),
     )
     c = next(c for c in plan.clusters if c.name == cluster)
     outputs: dict[str, Any] = {

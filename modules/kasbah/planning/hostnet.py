@@ -8,6 +8,7 @@ records of every node, BMC, switch and cluster API endpoint.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,11 +49,13 @@ class Record:
     ptr: bool = True  # the address's reverse name; an API name shares its addresses with the nodes' own names
 
 
+@functools.cache
 def gateway(cidr: str) -> str:
     net = ipaddress.ip_network(cidr)
     return str(net.network_address + GATEWAY_OFFSET)
 
 
+@functools.cache
 def _prefix(cidr: str) -> int:
     return ipaddress.ip_network(cidr).prefixlen
 

@@ -119,6 +119,16 @@ def _relative(name: str, origin: str) -> str:
     return "@" if name == origin else name.removesuffix(f".{origin}")
 
 
+def _pointer(address: str) -> tuple[tuple[int, ...], str, str]:
+    """(sort key, reverse zone, PTR owner relative to it) of an address; IPv4 by string (52,000 nodes, 5 names each)."""
+    parts = address.split(".")
+    if len(parts) == 4:
+        return (4, *map(int, parts)), f"{parts[1]}.{parts[0]}.in-addr.arpa", f"{parts[3]}.{parts[2]}"
+    ip = ipaddress.ip_address(address)
+    rz = reverse_zone(address)
+    return (ip.version, int(ip)), rz, _relative(ip.reverse_pointer, rz)
+
+
 def zones(plan: Plan) -> dict[str, tuple[list[str], list[str]]]:
     """zone -> (its NS/glue lines, its records), forward zone first, then reverse zones in address order."""
     z = plan.zone
@@ -126,18 +136,19 @@ def zones(plan: Plan) -> dict[str, tuple[list[str], list[str]]]:
     forward_ns = [f"@ IN NS {name}" for name, _ in ns_names]
     forward_ns += [f"{name} IN {'AAAA' if ':' in a else 'A'} {a}" for name, a in ns_names if a]
     forward: list[str] = []
-    reverse: dict[str, list[tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, str]]] = {}
+    reverse: dict[str, list[tuple[tuple[int, ...], str, str]]] = {}  # zone -> (address key, PTR label, name)
     rec: Record
     for rec in records(plan):
         forward.append(f"{_relative(rec.name, z)} IN {rec.kind} {rec.address}")
         if not rec.ptr:
             continue
-        reverse.setdefault(reverse_zone(rec.address), []).append((ipaddress.ip_address(rec.address), rec.name))
+        key, rz, label = _pointer(rec.address)
+        reverse.setdefault(rz, []).append((key, label, rec.name))
     out = {z: (forward_ns, forward)}
     ns_fqdn = [f"@ IN NS {name}.{z}." for name, _ in ns_names]
-    for rz in sorted(reverse, key=lambda r: min(a for a, _ in reverse[r])):
+    for rz in sorted(reverse, key=lambda r: min(k for k, _, _ in reverse[r])):
         rows = sorted(reverse[rz])
-        out[rz] = (ns_fqdn, [f"{_relative(a.reverse_pointer, rz)} IN PTR {name}." for a, name in rows])
+        out[rz] = (ns_fqdn, [f"{label} IN PTR {name}." for _, label, name in rows])
     return out
 
 
@@ -231,11 +242,11 @@ class _Literal(str):
 
 
 def _literal(dumper: yaml.SafeDumper, value: _Literal) -> yaml.ScalarNode:
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", str(value), style="|")
 
 
-class _Dumper(yaml.SafeDumper):
-    pass
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    """libyaml's emitter where PyYAML has it (50,000 node records at 500 MW), the same YAML either way."""
 
 
 _Dumper.add_representer(_Literal, _literal)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import threading
 import time
 import urllib.parse
@@ -110,6 +111,22 @@ def load_credentials(path: Path | None) -> Callable[[str], Credentials]:
         return found
 
     return lookup
+
+
+_KEY = re.compile(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-[\w@.-]+) [A-Za-z0-9+/]+=*( .*)?")
+
+
+def public_keys(path: Path) -> list[str]:
+    """The SSH public keys of a `.pub` or authorized_keys-style file (one per line); refuse anything else."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IronicError(f"{path}: cannot read the SSH public key: {exc}") from None
+    keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    bad = next((i for i, k in enumerate(keys) if not _KEY.fullmatch(k)), None)
+    if not keys or bad is not None:
+        raise IronicError(f"{path}: not an SSH public key file (give the .pub: one `ssh-ed25519 AAAA...` line per key)")
+    return keys
 
 
 class Ironic:
@@ -439,6 +456,12 @@ class Provisioner:
         if configdrive is not None:
             body["configdrive"] = configdrive
         try:
+            if target == "active":
+                # what to deploy, again: tearing down a failed deployment clears the node's instance_info
+                ops = [
+                    {"op": "add", "path": f"/instance_info/{k}", "value": v} for k, v in self._instance_info().items()
+                ]
+                self.ironic.call("PATCH", f"/nodes/{uuid}", ops)
             self.ironic.call("PUT", f"/nodes/{uuid}/states/provision", body)
         except IronicError as exc:
             if "409" in str(exc):  # a conductor is busy with it (a move of an earlier poll): the next poll sees it
