@@ -61,7 +61,7 @@ bench-stacks: $(STAMP)
 IRONIC_VENV := .kasbah/ironic-venv
 $(IRONIC_VENV)/.installed:
 	$(PYTHON) -m venv $(IRONIC_VENV)
-	$(IRONIC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "ironic==39.*" "sushy-tools==2.*"
+	$(IRONIC_VENV)/bin/python -m pip install --quiet --disable-pip-version-check "ironic==39.*" "sushy-tools==2.*" "libvirt-python==12.*"
 	touch $@
 
 ironic: $(IRONIC_VENV)/.installed

@@ -73,7 +73,18 @@ def _wait_http(url: str, ns: str, seconds: float, proc: subprocess.Popen[bytes],
 class Lab:
     """sushy-tools + Ironic in a namespace; `run` executes a command inside it."""
 
-    def __init__(self, workdir: Path, conductor_group: str, systems: Sequence[FakeSystem]) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        conductor_group: str,
+        systems: Sequence[FakeSystem],
+        sushy_extra: str | None = None,
+        deploy_extra: str = "",
+    ) -> None:
+        """`sushy_extra`: the emulator's settings instead of fake systems (a real VM's libvirt driver);
+        `deploy_extra`: lines for Ironic's [deploy] section."""
+        self.sushy_extra = sushy_extra
+        self.deploy_extra = deploy_extra
         self.dir = workdir
         self.ns = f"kasbah-day0-{os.getpid()}-{abs(hash(workdir)) % 10000}"
         self.group = conductor_group
@@ -111,12 +122,16 @@ class Lab:
             }
             for s in self.systems
         ]
+        backend = self.sushy_extra or (
+            f"SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(systems)}\n"
+        )
         (d / "sushy.conf").write_text(
             "SUSHY_EMULATOR_LISTEN_IP = '0.0.0.0'\n"
             "SUSHY_EMULATOR_LISTEN_PORT = 8000\n"
-            "SUSHY_EMULATOR_FAKE_DRIVER = True\n"
-            f"SUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(systems)}\n"
-            "SUSHY_EMULATOR_AUTH_FILE = " + repr(str(d / "htpasswd")) + "\n"
+            + backend
+            + "SUSHY_EMULATOR_AUTH_FILE = "
+            + repr(str(d / "htpasswd"))
+            + "\n"
         )
         # the BMCs' account (bcrypt htpasswd, as sushy-tools reads it; bcrypt is in the Ironic venv); the
         # password reaches Ironic from a mode-600 file only
@@ -161,6 +176,8 @@ connection = sqlite:///{d / "ironic.db"}
 [deploy]
 http_root = {http}
 http_url = http://127.0.0.1:8080
+iso_master_path = {d / "master_iso_images"}
+{self.deploy_extra}
 [dhcp]
 dhcp_provider = none
 [redfish]
@@ -234,8 +251,8 @@ lock_path = {d / "locks"}
 
 
 @contextlib.contextmanager
-def lab(workdir: Path, conductor_group: str, systems: Sequence[FakeSystem]) -> Iterator[Lab]:
-    env = Lab(workdir, conductor_group, systems)
+def lab(workdir: Path, conductor_group: str, systems: Sequence[FakeSystem], **kw: str) -> Iterator[Lab]:
+    env = Lab(workdir, conductor_group, systems, **kw)
     try:
         env.start()
         yield env
