@@ -103,6 +103,10 @@ def test_a_changed_tray_updates_only_its_rack() -> None:
             r"site.provisioning.image is not set; fix: .*deploy false",
         ),
         (
+            {"ironic": "http://i:6385", "bmcCredentials": "CREDS", "deploy": "sometimes"},
+            r"kasbah:deploy must be true or false",
+        ),
+        (
             {"ironic": "http://i:6385", "bmcCredentials": "CREDS", "deploy": "false", "sshKeys": "id.pub"},
             r"kasbah:sshKeys must be a list of public key files",
         ),

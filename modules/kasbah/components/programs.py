@@ -140,7 +140,12 @@ def _day0(cfg: pulumi.Config, plan: Plan) -> Day0 | None:
         load_credentials(path)
     except IronicError as exc:
         raise pulumi.RunError(f"kasbah:bmcCredentials: {exc}") from None
-    deploy = cfg.get_bool("deploy")
+    try:
+        deploy = cfg.get_bool("deploy")
+    except pulumi.ConfigTypeError:
+        raise pulumi.RunError(
+            "kasbah:deploy must be true or false; fix: pulumi config set kasbah:deploy false"
+        ) from None
     if deploy is None:
         deploy = True
     if deploy and plan.image is None:
