@@ -25,13 +25,18 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import build_image
+
 SUITE = "bookworm"
 DEBIAN = os.environ.get("KASBAH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 CACHE = Path(os.environ.get("KASBAH_NODE_CACHE", Path.home() / ".cache" / "kasbah" / "nodes"))
-PACKAGES = (
-    "linux-image-amd64", "systemd-sysv", "udev", "dbus", "kmod", "iproute2", "openssh-server",
-    "cloud-init", "netplan.io", "python3", "python3-apt",
+# a bootable system with SSH and cloud-init, plus what every node has before Ansible first reaches it
+# (build_image.BASE_PACKAGES: the container image's own list, so the two test nodes cannot drift apart)
+BOOT_PACKAGES = (
+    "linux-image-amd64", "udev", "kmod", "iproute2", "openssh-server", "cloud-init", "netplan.io",
 )  # fmt: skip
+PACKAGES = tuple(dict.fromkeys((*BOOT_PACKAGES, *build_image.BASE_PACKAGES)))
 # the kernel modules a QEMU `pc` guest needs (NICs, CD-ROM, the configuration drive on floppy, USB or
 # CD); every other module goes, with what none of these depends on
 MODULES = (
@@ -39,6 +44,9 @@ MODULES = (
     "sd_mod", "floppy", "isofs", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "nls_iso8859_1", "usb_storage",
     "uas", "ehci_pci", "uhci_hcd", "xhci_pci", "ohci_pci", "loop", "autofs4",
 )  # fmt: skip
+# and, whole, what a node's roles load: netfilter (the host firewall's nftables, br_netfilter), overlayfs
+# (containerd), NFS (storage_client), with the crypto and library modules they need
+KEEP_TREES = ("kernel/net/", "kernel/fs/", "kernel/crypto/", "kernel/lib/")
 # docs, manuals and translations stay out of the image (dpkg never unpacks them)
 EXCLUDE = (
     "path-exclude=/usr/share/man/*", "path-exclude=/usr/share/doc/*", "path-include=/usr/share/doc/*/copyright",
@@ -68,14 +76,14 @@ LABEL live
   KERNEL /live/vmlinuz
   APPEND initrd=/live/initrd.img console=tty0 console=ttyS0,115200n8 net.ifnames=1 quiet
 """
-FORMAT = 1  # bump when the build below changes
+FORMAT = 2  # bump when the build below changes
 
 
 def digest() -> str:
     text = json.dumps(
         {"suite": SUITE, "packages": PACKAGES, "modules": MODULES, "exclude": EXCLUDE, "cloud": CLOUD_CFG,
          "ssh": SSH_DROPIN, "isolinux": ISOLINUX_CFG, "ds": DS_IDENTIFY, "load": MODULES_LOAD,
-         "local": CLOUD_INIT_DROPIN, "format": FORMAT}
+         "local": CLOUD_INIT_DROPIN, "trees": KEEP_TREES, "format": FORMAT}
     )  # fmt: skip
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
@@ -103,7 +111,7 @@ def _run(cmd: list[str], **kw: object) -> None:
 
 
 def _prune_modules(root: Path) -> str:
-    """Keep MODULES and their dependencies only; the kernel's version."""
+    """Keep MODULES, the KEEP_TREES and their dependencies only; the kernel's version."""
     (moddir,) = (root / "lib/modules").iterdir()
     deps: dict[str, list[str]] = {}
     for line in (moddir / "modules.dep").read_text().splitlines():
@@ -111,7 +119,7 @@ def _prune_modules(root: Path) -> str:
         deps[mod] = rest.split()
     by_name = {Path(m).name.split(".ko")[0].replace("-", "_"): m for m in deps}
     keep: set[str] = set()
-    todo = [by_name[m] for m in MODULES if m in by_name]
+    todo = [by_name[m] for m in MODULES if m in by_name] + [m for m in deps if m.startswith(KEEP_TREES)]
     while todo:
         m = todo.pop()
         if m not in keep:
@@ -140,7 +148,9 @@ def build(dest: Path) -> None:
         shutil.move(root / "boot" / f"vmlinuz-{version}", iso / "live" / "vmlinuz")
         for path in ("boot", "var/cache/apt", "var/lib/apt/lists", "usr/share/doc"):
             shutil.rmtree(root / path, ignore_errors=True)
-        (root / "boot").mkdir()
+        # empty, as on an installed system: apt locks and downloads there
+        for path in ("boot", "var/cache/apt/archives/partial", "var/lib/apt/lists/partial"):
+            (root / path).mkdir(parents=True)
         for key in (root / "etc/ssh").glob("ssh_host_*"):
             key.unlink()  # each boot makes its own
         (root / "etc/machine-id").write_text("")

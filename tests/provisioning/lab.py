@@ -22,6 +22,9 @@ import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV = Path(os.environ.get("KASBAH_IRONIC_VENV", ROOT / ".kasbah" / "ironic-venv"))
@@ -80,11 +83,13 @@ class Lab:
         systems: Sequence[FakeSystem],
         sushy_extra: str | None = None,
         deploy_extra: str = "",
+        conductor_extra: str = "",
     ) -> None:
         """`sushy_extra`: the emulator's settings instead of fake systems (a real VM's libvirt driver);
         `deploy_extra`: lines for Ironic's [deploy] section."""
         self.sushy_extra = sushy_extra
         self.deploy_extra = deploy_extra
+        self.conductor_extra = conductor_extra
         self.dir = workdir
         self.ns = f"kasbah-day0-{os.getpid()}-{abs(hash(workdir)) % 10000}"
         self.group = conductor_group
@@ -94,6 +99,31 @@ class Lab:
 
     def run(self, cmd: Sequence[str], **kw: object) -> subprocess.CompletedProcess[str]:
         return subprocess.run(["ip", "netns", "exec", self.ns, *cmd], text=True, **kw)  # type: ignore[call-overload, no-any-return]
+
+    def serve(self, directory: Path, address: str, port: int) -> None:
+        """An HTTP server for `directory` at address:port inside the namespace (a site mirror the nodes reach)."""
+        log = self.dir / f"http-{port}.log"
+        web = self._spawn(
+            [str(VENV / "bin" / "python"), "-m", "http.server", str(port), "--bind", address,
+             "--directory", str(directory)],
+            log,
+        )  # fmt: skip
+        _wait_http(f"http://{address}:{port}/", self.ns, 30, web, log)
+
+    def get(self, url: str, auth: tuple[str, str] | None = None) -> Any:
+        """GET a JSON document from inside the namespace (a BMC's Redfish resource: auth is sent on stdin)."""
+        script = (
+            "import base64,json,sys,urllib.request\n"
+            "r=urllib.request.Request(sys.argv[1],headers={'X-OpenStack-Ironic-API-Version':'1.96'})\n"
+            "auth=sys.stdin.read()\n"
+            "if auth: r.add_header('Authorization','Basic '+base64.b64encode(auth.encode()).decode())\n"
+            "print(urllib.request.urlopen(r,timeout=30).read().decode())\n"
+        )
+        got = self.run(
+            [str(VENV / "bin" / "python"), "-c", script, url],
+            input=":".join(auth) if auth else "", capture_output=True, check=True,
+        )  # fmt: skip
+        return json.loads(got.stdout)
 
     def _spawn(self, cmd: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
         fh = log.open("wb")
@@ -158,7 +188,8 @@ enabled_power_interfaces = redfish
 enabled_management_interfaces = redfish
 enabled_inspect_interfaces = no-inspect
 enabled_network_interfaces = noop
-enabled_bios_interfaces = no-bios
+enabled_bios_interfaces = redfish,no-bios
+default_bios_interface = no-bios
 enabled_raid_interfaces = no-raid
 enabled_vendor_interfaces = no-vendor
 enabled_firmware_interfaces = no-firmware
@@ -171,6 +202,7 @@ port = 6385
 automated_clean = false
 conductor_group = {self.group}
 sync_power_state_interval = -1
+{self.conductor_extra}
 [database]
 connection = sqlite:///{d / "ironic.db"}
 [deploy]
@@ -184,6 +216,8 @@ dhcp_provider = none
 # a BMC that does not answer fails its node in seconds, not after Ironic's default 5 tries 4 s apart per call
 connection_attempts = 2
 connection_retry_interval = 1
+# how often the conductor looks whether a BIOS change finished (the node's reboot): Ironic's default is 60 s
+firmware_update_status_interval = 5
 [oslo_concurrency]
 lock_path = {d / "locks"}
 """
@@ -258,3 +292,14 @@ def lab(workdir: Path, conductor_group: str, systems: Sequence[FakeSystem], **kw
         yield env
     finally:
         env.stop()
+
+
+def with_bios(src: Path, dest: Path, profile: str, settings: dict[str, Any]) -> Path:
+    """A copy of environment `src` at `dest` whose rack profile `profile` declares BIOS `settings` (bmc.bios)."""
+    shutil.copytree(src, dest)
+    site = dest / "site.yaml"
+    doc = yaml.safe_load(site.read_text())
+    (rack,) = [p for p in doc["catalog"]["rack_profiles"] if p["name"] == profile]
+    rack.setdefault("bmc", {})["bios"] = settings
+    site.write_text("---\n" + yaml.safe_dump(doc, sort_keys=False))
+    return dest

@@ -24,7 +24,7 @@ import yaml
 
 from kasbah.runners.ironic import targets
 from tests.conftest import TINY, planned
-from tests.provisioning.lab import BMC_PASSWORD, VENV, FakeSystem, Lab, lab, missing
+from tests.provisioning.lab import BMC_PASSWORD, VENV, FakeSystem, Lab, lab, missing, with_bios
 
 pytestmark = [pytest.mark.nodes, pytest.mark.skipif(missing() is not None, reason=str(missing()))]
 KASBAH = str(Path(sys.executable).with_name("kasbah"))
@@ -298,3 +298,47 @@ def test_the_pulumi_component_fails_its_rack_naming_the_node_and_the_fix(faulty:
     assert "rack lab1-r01p02: 1 of 2 nodes not available" in outs["error"], outs
     assert "lab1-r01p02-n02 (enroll)" in outs["error"] and "fix: check the BMC" in outs["error"]
     assert ironic(faulty, "GET", "/nodes/lab1-r01p02-n01")["provision_state"] == "available"  # its neighbour carried on
+
+
+def test_bios_settings_a_bmc_cannot_apply_fail_their_nodes_with_the_fix(faulty: Lab, tmp_path: Path) -> None:
+    """The GPU rack profile asks for BIOS settings; sushy-tools' fake systems have no BIOS resource.
+
+    Ironic's cleaning (the redfish BIOS interface's apply_configuration, no ramdisk) fails, is tried once
+    more, then the node is reported with the rack profile's setting to check; the CPU rack is untouched.
+    (The VM test applies them for real: tests/provisioning/test_vm.py.)
+    """
+    env = with_bios(TINY, tmp_path / "tiny", "lab-gpu", {"ProcTurboMode": "Enabled"})
+    code, doc, _ = provision(faulty, "--limit", "lab1-r01p03,lab1-r01p02-n01", env=env)
+    assert code == 1, json.dumps(doc, indent=1)
+    nodes = by_node(doc)
+    for name in ("lab1-r01p03-n01", "lab1-r01p03-n02"):
+        node = nodes[name]
+        assert not node["ok"] and node["state"] == "clean failed", json.dumps(node)
+        assert node["actions"].count("applying BIOS settings") == 2 and "clean failed -> manage" in node["actions"]
+        assert "bmc.bios" in node["fix"] and node["error"], node
+        got = ironic(faulty, "GET", f"/nodes/{name}?fields=bios_interface,extra")
+        assert got["bios_interface"] == "redfish" and "kasbah_bios" not in got["extra"]
+    cpu = nodes["lab1-r01p02-n01"]
+    assert cpu["ok"] and cpu["state"] == "available" and not any("BIOS" in a for a in cpu["actions"]), cpu
+    print(nodes["lab1-r01p03-n01"]["error"])
+
+
+def test_ironics_concurrency_limit_defers_deployments_never_fails_them(
+    tmp_path_factory: pytest.TempPathFactory, tmp_path: Path
+) -> None:
+    """Ironic rejects (503, it does not queue) what is above [conductor]max_concurrent_deploy; kasbah asks again.
+
+    With a limit of 1, a rack of two deploys one node after the other: both active, no error, one
+    `deploying` each.
+    """
+    limited = "max_concurrent_deploy = 1"
+    with lab(tmp_path_factory.mktemp("ironic-limit"), "lab1", _systems(), conductor_extra=limited) as env:
+        url, checksum = iso(env, tmp_path)
+        # one call at a time: the second deployment is asked while the first one runs
+        code, doc, err = provision(env, *deploy_iso("lab1-r01p04", url, checksum), "--workers", "1")
+        assert code == 0, json.dumps(doc, indent=1) + err
+        nodes = by_node(doc)
+        assert {n: r["state"] for n, r in nodes.items()} == {"lab1-r01p04-n01": "active", "lab1-r01p04-n02": "active"}
+        assert all(r["actions"].count("deploying") == 1 for r in nodes.values()), nodes
+        # the limit was hit for real: Ironic's API turned a deployment away
+        assert "/states/provision - 503" in (env.dir / "ironic.log").read_text()

@@ -7,42 +7,76 @@ sushy-tools' libvirt driver at the node's Plan OOB address. `kasbah provision --
 OpenStack Ironic (ramdisk deploy, Redfish virtual media) boot the project's live ISO
 (tests/nodes/build_vm_iso.py) with the node's configuration drive; the node then answers SSH at its
 Plan in-band address with its Plan hostname, and holds the network file the node_network role
-writes, byte for byte.
+writes, byte for byte. Then `kasbah configure` runs the site playbook on it over real SSH, as a
+runner in the admin zone does (the namespace holds an admin-zone address and the VM's default
+route leads back to it), with the roles' repositories at the project's package mirror served over
+HTTP from the namespace: the node firewall it loads keeps the admin zone's SSH and drops the rest.
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import json
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kasbah.planning.hostnet import gateway
 from kasbah.runners.ironic import NETPLAN_FILE, targets
 from tests.conftest import TINY, planned
-from tests.nodes import build_vm_iso
+from tests.nodes import build_image, build_vm_iso
 from tests.provisioning import vm
-from tests.provisioning.lab import BMC_PASSWORD, FakeSystem, Lab, lab, missing, system_uuid
+from tests.provisioning.lab import BMC_PASSWORD, BMC_USER, FakeSystem, Lab, lab, missing, system_uuid, with_bios
 
 NODE = "lab1-r01p03-n01"
 PHASE = "lab-2"
 KASBAH = str(Path(sys.executable).with_name("kasbah"))
 WHY = missing() or vm.missing() or build_vm_iso.missing()
+MIRROR_PORT = 8081
+# no network boot on the boot NIC (virtual media only; sushy's default is NetworkBoot); turbo stays on.
+# (String values: sushy-tools' libvirt driver keeps every attribute as text, so a registry Boolean reads back
+# as "False" and Ironic waits for it until its cleaning times out; a real BMC answers JSON booleans.)
+BIOS = {"NicBoot1": "Disabled", "ProcTurboMode": "Enabled"}
+
+
+def admin_address() -> str:
+    """The runner's address in the Plan's admin zone (the zone the node firewall takes SSH from)."""
+    admin = planned(TINY)[-1].admin_networks[0]
+    return str(ipaddress.ip_network(admin).broadcast_address - 1)
+
+
+@dataclass(frozen=True)
+class Booted:
+    env: Lab
+    key: Path
+    env_dir: Path  # the tiny environment, with the GPU rack profile's BIOS settings
+    tree: Path
+    t0: float
+
+
 pytestmark = [pytest.mark.nodes, pytest.mark.skipif(WHY is not None, reason=str(WHY))]
 
 
 @pytest.fixture(scope="module")
-def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path, float]]:
+def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
     plan = planned(TINY)[-1]
     node = next(n for n in plan.nodes if n.name == NODE)
     rack = next(r for r in plan.racks if r.name == node.rack)
     (target,) = [t for t in targets(plan)[0] if t.name == NODE]
     iso = build_vm_iso.ensure()
+    _, mirror = build_image.ensure()
     d = tmp_path_factory.mktemp("vm")
+    # the GPU rack profile asks for BIOS settings (sushy-tools' libvirt driver keeps a BIOS per domain)
+    env_dir = with_bios(TINY, d / "tiny", "lab-gpu", BIOS)
+    tree = d / "tree"
+    subprocess.run([KASBAH, "render", PHASE, "-e", str(env_dir), "--out", str(tree)], check=True, capture_output=True)
     domain = system_uuid(NODE)
     sushy = (
         f"SUSHY_EMULATOR_LIBVIRT_URI = {vm.URI!r}\n"
@@ -56,26 +90,32 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path
     # Legacy BIOS: the live ISO boots with isolinux (a UEFI ISO would also skip sushy's SecureBoot 501 retries)
     with lab(d / "lab", "lab1", systems, sushy_extra=sushy, deploy_extra="default_boot_mode = bios") as env:
         assert rack.inband_cidr is not None
+        gw = gateway(rack.inband_cidr)
         prefix = rack.inband_cidr.split("/")[1]
+        subnet = str(ipaddress.ip_network(rack.inband_cidr))
         for cmd in (
             ["link", "add", "br0", "type", "bridge"],
-            ["addr", "add", f"{gateway(rack.inband_cidr)}/{prefix}", "dev", "br0"],
+            ["addr", "add", f"{gw}/{prefix}", "dev", "br0"],
             ["link", "set", "br0", "up"],
+            # the runner speaks from the admin zone, routed to the rack's in-band network
+            ["addr", "add", f"{admin_address()}/32", "dev", "lo"],
+            ["route", "replace", subnet, "dev", "br0", "src", admin_address()],
         ):
             subprocess.run(["ip", "-n", env.ns, *cmd], check=True)
+        env.serve(mirror, gw, MIRROR_PORT)
         live = env.dir / "http" / "live.iso"
         live.hardlink_to(iso)
         virt = vm.Libvirt(env.ns, d / "libvirt")
         try:
             virt.start()
             virt.define_pool("kasbah-vm", d / "pool")
-            virt.define_domain(vm.domain_xml(NODE, domain, target.macs[0], "br0", d / "console.log"))
+            virt.define_domain(vm.domain_xml(NODE, domain, target.macs[0], "br0", d / "console.log", memory_mib=3072))
             key = d / "id_ed25519"
             subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
             checksum = "sha256:" + hashlib.sha256(live.read_bytes()).hexdigest()
             t0 = time.monotonic()
             r = env.run(
-                [KASBAH, "provision", PHASE, "-e", str(TINY), "--limit", NODE, "--deploy", "--image-kind", "iso",
+                [KASBAH, "provision", PHASE, "-e", str(env_dir), "--limit", NODE, "--deploy", "--image-kind", "iso",
                  "--image-url", "http://127.0.0.1:8080/live.iso", "--image-checksum", checksum,
                  "--ssh-key", str(key.with_suffix(".pub")), "--bmc-credentials", str(env.dir / "bmc.yaml"),
                  "--timeout", "600"],
@@ -85,7 +125,7 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Lab, Path
             assert r.returncode == 0, (
                 f"{r.stdout}\n{r.stderr}\n{(d / 'console.log').read_text(errors='replace')[-3000:]}"
             )
-            yield env, key, t0
+            yield Booted(env, key, env_dir, tree, t0)
         finally:
             virt.stop()
 
@@ -98,21 +138,88 @@ def ssh(env: Lab, key: Path, address: str, command: str, timeout: float = 5) -> 
     )  # fmt: skip
 
 
-def test_the_vm_comes_up_with_the_plans_name_and_addresses_over_ssh(booted: tuple[Lab, Path, float]) -> None:
-    env, key, t0 = booted
+def ssh_up(b: Booted, address: str, command: str, seconds: float = 600) -> subprocess.CompletedProcess[str]:
+    deadline = time.monotonic() + seconds
+    while True:
+        got = ssh(b.env, b.key, address, command)
+        if got.returncode == 0 or time.monotonic() > deadline:
+            return got
+        time.sleep(3)
+
+
+def test_the_vm_comes_up_with_the_plans_name_and_addresses_over_ssh(booted: Booted) -> None:
     plan = planned(TINY)[-1]
     node = next(n for n in plan.nodes if n.name == NODE)
     (target,) = [t for t in targets(plan)[0] if t.name == NODE]
-    deadline = time.monotonic() + 600
-    while True:
-        got = ssh(env, key, node.inband_ip, f"hostname; ip -br -4 addr; cat {NETPLAN_FILE}")
-        if got.returncode == 0 or time.monotonic() > deadline:
-            break
-        time.sleep(3)
+    got = ssh_up(booted, node.inband_ip, f"hostname; ip -br -4 addr; cat {NETPLAN_FILE}")
     assert got.returncode == 0, got.stderr
-    print(f"deploy -> SSH: {time.monotonic() - t0:.0f} s")
+    print(f"deploy -> SSH: {time.monotonic() - booted.t0:.0f} s")
     hostname, rest = got.stdout.split("\n", 1)
     assert hostname == NODE
     assert f"{node.inband_ip}/" in rest  # the Plan's in-band address, from the configuration drive
     # the network file cloud-init wrote is the role's own rendering, byte for byte
     assert rest.endswith(target.network_config), rest
+
+
+def test_the_bmc_holds_the_rack_profiles_bios_settings(booted: Booted) -> None:
+    """Ironic's redfish BIOS interface applied them before the node was made available; kasbah recorded it."""
+    node = next(n for n in planned(TINY)[-1].nodes if n.name == NODE)
+    bmc, auth = f"http://{node.oob_ip}:8000", (BMC_USER, BMC_PASSWORD)
+    system = booted.env.get(f"{bmc}/redfish/v1/Systems/{system_uuid(NODE)}", auth)
+    bios = booted.env.get(bmc + system["Bios"]["@odata.id"], auth)
+    assert {k: bios["Attributes"][k] for k in BIOS} == BIOS
+    ironic = booted.env.get(f"{booted.env.ironic_url}/v1/nodes/{NODE}?fields=extra,bios_interface")
+    assert ironic["bios_interface"] == "redfish" and ironic["extra"]["kasbah_bios"] == BIOS
+
+
+def test_kasbah_configure_runs_the_site_playbook_over_ssh(booted: Booted) -> None:
+    """The node playbooks over the transport users have: SSH from the admin zone, apt from the site's mirror."""
+    plan = planned(TINY)[-1]
+    node = next(n for n in plan.nodes if n.name == NODE)
+    rack = next(r for r in plan.racks if r.name == node.rack)
+    assert rack.inband_cidr is not None
+    assert ssh_up(booted, node.inband_ip, "true").returncode == 0
+    mirror = f"http://{gateway(rack.inband_cidr)}:{MIRROR_PORT}/"
+    overlay = booted.tree.parent / "ssh.yml"
+    overlay.write_text(
+        "---\n"
+        + yaml.safe_dump(
+            {
+                "all": {
+                    "vars": {
+                        "ansible_user": "root",
+                        "ansible_ssh_private_key_file": str(booted.key),
+                        # a fresh node's host key is new to this runner (a site pins it from the configuration drive)
+                        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null",
+                        "os_baseline_repositories": [
+                            {"name": "kasbah-mirror", "uris": [mirror], "suites": ["./"], "trusted": True}
+                        ],
+                        "os_baseline_chrony_servers": [admin_address()],
+                    }
+                }
+            }
+        )
+    )
+    artifacts = booted.tree.parent / "configure"
+    t0 = time.monotonic()
+    run = booted.env.run(
+        [KASBAH, "configure", str(booted.tree), "-e", str(booted.env_dir), "--limit", NODE, "-i", str(overlay),
+         "--skip-tags", "vendor,cluster", "--artifacts", str(artifacts)],
+        capture_output=True,
+    )  # fmt: skip
+    print(f"kasbah configure over SSH: {time.monotonic() - t0:.0f} s")
+    summary = json.loads((artifacts / "summary.json").read_text()) if (artifacts / "summary.json").exists() else {}
+    assert run.returncode == 0, f"{run.stdout[-4000:]}\n{run.stderr[-2000:]}\n{json.dumps(summary)[:2000]}"
+    # the node holds what the roles wrote: managed apt sources at the mirror, the loaded firewall
+    got = ssh(booted.env, booted.key, node.inband_ip, "cat /etc/apt/sources.list.d/*.sources; nft list ruleset")
+    assert got.returncode == 0, got.stderr
+    assert f"URIs: {mirror}" in got.stdout
+    assert "policy drop" in got.stdout
+    # SSH from the admin zone still works (it just did); from the in-band gateway it is dropped
+    other = booted.env.run(
+        ["ssh", "-i", str(booted.key), "-b", gateway(rack.inband_cidr), "-o", "StrictHostKeyChecking=no",
+         "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
+         f"root@{node.inband_ip}", "true"],
+        capture_output=True,
+    )  # fmt: skip
+    assert other.returncode == 255 and "timed out" in other.stderr, other.stderr

@@ -110,6 +110,7 @@ class Libvirt:
         xml.write_text(
             f"<pool type='dir'><name>{escape(name)}</name><target><path>{escape(str(path))}</path></target></pool>"
         )
+        virsh("pool-destroy", name, check=False)  # left over by a run that was killed before it cleaned up
         virsh("pool-create", str(xml))
         self.pools.append(name)
 

@@ -131,3 +131,21 @@ def test_credentials_readable_by_others_are_refused(creds: Path) -> None:
     creds.chmod(0o644)
     with pytest.raises(pulumi.RunError, match=r"readable by others; fix: chmod 600"):
         _run(None, {"ironic": "http://i:6385", "bmcCredentials": str(creds), "deploy": "false"})
+
+
+def test_bios_settings_travel_as_inputs_and_only_where_declared() -> None:
+    """A rack with BIOS settings carries them to the provider; one without has no key (its inputs stay as before)."""
+    import dataclasses
+    import json
+
+    from kasbah.components.provisioning import Day0, ProvisionRun, _node, _target
+
+    plan = planned(TINY)[-1]
+    (bare, *_) = [t for t in targets(plan)[0] if t.rack == "lab1-r01p03"]
+    assert "bios" not in _node(bare)
+    declared = dataclasses.replace(bare, bios=(("ProcTurboMode", "Enabled"), ("QuietBoot", False)))
+    wire = json.loads(json.dumps(_node(declared)))  # what Pulumi hands the provider back
+    assert wire["bios"] == [["ProcTurboMode", "Enabled"], ["QuietBoot", False]]
+    assert _target(wire) == declared and _target(json.loads(json.dumps(_node(bare)))) == bare
+    props = Day0.of(plan, ProvisionRun("http://127.0.0.1:6385", "/nonexistent", None)).props("lab1-r01p03")
+    assert all("bios" not in n for n in props["nodes"])

@@ -81,7 +81,7 @@ def props(rack: str, nodes: Sequence[Target], run: ProvisionRun) -> dict[str, An
     kind, url, checksum = run.image or (None, None, None)
     return {
         "rack": rack,
-        "nodes": [dataclasses.asdict(t) for t in sorted(nodes, key=lambda t: t.name)],
+        "nodes": [_node(t) for t in sorted(nodes, key=lambda t: t.name)],
         "goal": "active" if run.image else "available",
         "image": {"kind": kind, "url": url, "checksum": checksum} if run.image else None,
         "ssh_keys": list(run.ssh_keys),
@@ -90,6 +90,19 @@ def props(rack: str, nodes: Sequence[Target], run: ProvisionRun) -> dict[str, An
         "workers": run.workers,
         "timeout": run.timeout,
     }
+
+
+def _node(t: Target) -> dict[str, Any]:
+    """A node as an input; no BIOS settings, no key (inputs of racks deployed before them stay the same)."""
+    out = dataclasses.asdict(t)
+    if not t.bios:
+        del out["bios"]
+    return out
+
+
+def _target(n: Mapping[str, Any]) -> Target:
+    """The node an input describes (JSON gave lists for the tuples)."""
+    return Target(**{**n, "macs": tuple(n["macs"]), "bios": tuple(tuple(b) for b in n.get("bios") or ())})
 
 
 class RackProvisioningProvider(dynamic.ResourceProvider):
@@ -114,7 +127,7 @@ def _provision(props: Mapping[str, Any]) -> dict[str, Any]:
     """Bring the rack's nodes to the goal; raise naming each failed node, its error and the fix."""
     from kasbah.runners import ironic
 
-    wanted = [Target(**{**n, "macs": tuple(n["macs"])}) for n in props["nodes"]]
+    wanted = [_target(n) for n in props["nodes"]]
     image = props.get("image")
     deployment = (
         ironic.Deployment(image["kind"], image["url"], image["checksum"], tuple(props.get("ssh_keys") or ()))

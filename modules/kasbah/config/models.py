@@ -10,6 +10,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     StringConstraints,
     field_validator,
     model_validator,
@@ -28,6 +29,20 @@ MAC_PATTERN = r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$"
 SERIAL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,63}$"
 SCHEME_PATTERN = r"^https?$"
 REDFISH_SYSTEM_PATTERN = r"^/redfish/v1/Systems/[A-Za-z0-9._{}-]+$"
+# A Redfish BIOS attribute name (AttributeRegistry: letters, digits, underscores; a letter first)
+BIOS_ATTRIBUTE_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
+
+
+def _bios_value(value: object) -> bool | int | str:
+    if isinstance(value, bool | int) or (isinstance(value, str) and 0 < len(value) <= 128 and value.isprintable()):
+        return value
+    raise ValueError(
+        f"`{value!r}` is not a BIOS value; fix: write one value as the BMC's attribute registry lists it: "
+        "a word (Enabled), a number or true/false"
+    )
+
+
+BiosValue = Annotated[bool | int | str, PlainValidator(_bios_value)]
 MIRROR_URL_PATTERN = r"^https?://[^\s@]+$"
 IMAGE_KIND_PATTERN = r"^(disk|iso)$"
 CHECKSUM_PATTERN = r"^sha256:[0-9a-f]{64}$"
@@ -67,6 +82,10 @@ PATTERN_HELP: dict[str, tuple[str, str]] = {
     REDFISH_SYSTEM_PATTERN: (
         "a Redfish system path",
         "give the system's path on the BMC, for example /redfish/v1/Systems/1 ({node} stands for the node's name)",
+    ),
+    BIOS_ATTRIBUTE_PATTERN: (
+        "a BIOS attribute name",
+        "use the name from the BMC's attribute registry (letters, digits, _; a letter first), for example ProcTurboMode",
     ),
     MIRROR_URL_PATTERN: (
         "an image URL",
@@ -241,6 +260,13 @@ class BmcSpec(Model):
         "System.Embedded.1 (Dell), System_0 (OpenBMC trays); `{node}` stands for the node's name.",
     )
     verify_tls: bool = Field(True, description="Check the BMC's certificate (false only for lab emulators).")
+    bios: dict[Annotated[str, StringConstraints(pattern=BIOS_ATTRIBUTE_PATTERN)], BiosValue] = Field(
+        default_factory=dict,
+        max_length=256,
+        description="BIOS attributes the nodes need, by the BMC's Redfish attribute-registry names (vendor-specific: "
+        "e.g. ProcTurboMode: Enabled, SriovGlobalEnable: Enabled); Ironic's redfish BIOS interface applies them "
+        "before a node is made available, and again when they change.",
+    )
 
 
 class RackProfile(Model):

@@ -164,6 +164,7 @@ class BmcAccess:
     port: int
     system: str  # the Redfish system's path; `{node}` is the node's name
     verify_tls: bool
+    bios: tuple[tuple[str, bool | int | str], ...] = ()  # (attribute, value), by name: what Ironic applies
 
     def address(self, ip: str) -> str:
         host = f"[{ip}]" if ":" in ip else ip

@@ -1058,7 +1058,9 @@ class _Planner:
             zone=self.zone,
             dns_servers=tuple(str(a) for a in site.provisioning.dns_servers),
             bmcs=tuple(
-                BmcAccess(p.name, p.bmc.scheme, p.bmc.port, p.bmc.system, p.bmc.verify_tls)
+                BmcAccess(
+                    p.name, p.bmc.scheme, p.bmc.port, p.bmc.system, p.bmc.verify_tls, tuple(sorted(p.bmc.bios.items()))
+                )
                 for p in self.campus.catalog.rack_profiles
                 if p.nodes and any(r.profile == p.name for r in racks)
             ),

@@ -9,7 +9,9 @@ Per node, every run converges, whatever state an earlier (or interrupted) run le
     absent      -> create it (redfish driver, the BMC's address and system, its conductor group =
                    its hall), then one port per NIC MAC (the in-band NIC boots)
     enroll      -> manage (Ironic checks it can reach the BMC: power state over Redfish)
-    manageable  -> provide (cleaning, where the site enables it)
+    manageable  -> (BIOS settings of the rack profile not yet applied) clean with the redfish BIOS
+                   interface's apply_configuration step, no ramdisk: Ironic sets the attributes,
+                   reboots the node and checks them; then provide (cleaning, where the site enables it)
     available   -> (--deploy) active, with the node's configuration drive
     failed      -> each failure state has one way back, tried once a run; the error and the fix
                    are reported for the node; the rack's other nodes carry on
@@ -54,6 +56,10 @@ FIX = {
     "(--bmc-credentials), the system path of the rack profile (bmc.system)",
     "deploy failed": "read the error; a second run cleans the node and deploys it again",
     "clean failed": "read the error; a second run puts it back to manageable and cleans it again",
+    "maintenance": "kasbah leaves a node an operator put in maintenance: when it is ready, "
+    "`baremetal node maintenance unset NODE`, then run again",
+    "bios": "check the rack profile's bmc.bios against the BMC's attribute registry (GET <system>/Bios and its "
+    "AttributeRegistry): names and values are the vendor's; or remove bmc.bios if the BMC cannot set them",
     "timeout": "the node did not reach its state in time: look at it with `baremetal node show`, then run again",
 }
 
@@ -218,6 +224,7 @@ class Target:
     macs: tuple[str, ...]  # in-band first: the NIC the node boots from
     fqdn: str
     network_config: str
+    bios: tuple[tuple[str, bool | int | str], ...] = ()  # the rack profile's BIOS attributes
 
 
 def targets(plan: Plan, limit: Callable[[str, str, str, str], bool] | None = None) -> tuple[list[Target], list[str]]:
@@ -249,6 +256,7 @@ def targets(plan: Plan, limit: Callable[[str, str, str, str], bool] | None = Non
                 macs=tuple(i.mac for i in net.interfaces(n) or ()),
                 fqdn=str(network["fqdn"]),
                 network_config=network_config(network),
+                bios=bmc.bios,
             )
         )
     return out, missing
@@ -325,6 +333,19 @@ def config_drive(t: Target, d: Deployment) -> dict[str, Any]:
     }
 
 
+def _bios(t: Target) -> dict[str, bool | int | str]:
+    """The BIOS attributes as kasbah records them on the node (extra.kasbah_bios) once Ironic applied them."""
+    return dict(t.bios)
+
+
+def _bios_cleaning(t: Target) -> dict[str, Any]:
+    """Manual cleaning that only applies the BIOS settings: out of band, so no ramdisk boots (Ironic's
+    disable_ramdisk); the redfish BIOS interface sets them, reboots the node and reads them back."""
+    settings = [{"name": k, "value": v} for k, v in t.bios]
+    step = {"interface": "bios", "step": "apply_configuration", "args": {"settings": settings}}
+    return {"clean_steps": [step], "disable_ramdisk": True}
+
+
 def _driver_info(t: Target, creds: Credentials, d: Deployment | None) -> dict[str, Any]:
     info: dict[str, Any] = {
         "redfish_address": t.bmc_address,
@@ -366,7 +387,7 @@ class Provisioner:
         by_name = {t.name: t for t in wanted}
         fields = (
             "uuid", "name", "provision_state", "target_provision_state", "last_error", "extra", "driver_info",
-            "deploy_interface", "instance_info",
+            "deploy_interface", "instance_info", "bios_interface",
         )  # fmt: skip
         known = self.ironic.nodes(fields)
         ports = self.ironic.ports()
@@ -389,14 +410,25 @@ class Provisioner:
 
         with ThreadPoolExecutor(self.workers) as pool:
             list(pool.map(enrol, wanted))
+        # nodes whose BMC holds the rack profile's BIOS settings (Ironic applied them, kasbah recorded it; a
+        # replaced tray's record went with the old tray)
+        bios_ok = {
+            t.name
+            for t in wanted
+            if not t.bios or ((known.get(t.name) or {}).get("extra") or {}).get("kasbah_bios") == _bios(t)
+        }
         # ------------------------------------------------------------------- the state machine
         deadline = time.monotonic() + self.timeout
         recovered: set[str] = set()
         pending = {n for n, r in results.items() if r.ok}
         acted: dict[str, str] = {}  # node -> the state it was in when it was last moved
+        bios_tried: set[str] = set()
         while pending:
-            now = self.ironic.nodes(("name", "provision_state", "target_provision_state", "last_error", "uuid"))
-            moves: list[tuple[str, str, str, dict[str, Any] | None]] = []  # (node, uuid, target, configdrive)
+            now = self.ironic.nodes(
+                ("name", "provision_state", "target_provision_state", "last_error", "uuid", "maintenance", "fault",
+                 "maintenance_reason")
+            )  # fmt: skip
+            moves: list[tuple[str, str, str, dict[str, Any]]] = []  # (node, uuid, target, more of the request)
             for name in sorted(pending):
                 n = now.get(name)
                 r = results[name]
@@ -407,23 +439,52 @@ class Provisioner:
                 r.state = state
                 if target and state not in FAILED:  # Ironic is moving it: wait (a failed state keeps its target)
                     continue
-                if state == goal:
+                if state == goal and (goal == "active" or name in bios_ok):  # an active node keeps its BIOS
+                    continue
+                if n.get("maintenance") and not n.get("fault"):  # a person's, not a failure's: theirs to lift
+                    r.error = f"in maintenance: {n.get('maintenance_reason') or 'no reason given'}"
+                    r.fix = FIX["maintenance"]
                     continue
                 if state in FAILED or (state == "enroll" and acted.get(name) == "enroll" and n.get("last_error")):
                     way = RECOVER.get(state)
                     if way and name not in recovered:
                         recovered.add(name)
                         r.actions.append(f"{state} -> {way}")
-                        moves.append((name, n["uuid"], way, None))
+                        if n.get("maintenance") and n.get("fault") == "clean failure":
+                            # Ironic fences a node whose cleaning failed; the retry needs the fence lifted
+                            self._unfence(n["uuid"], r)
+                        moves.append((name, n["uuid"], way, {}))
                         acted[name] = state
                         continue
                     r.error = n.get("last_error") or state
-                    r.fix = FIX.get(state, "read the error; fix the node, then run again")
+                    bios_failed = state == "clean failed" and name in bios_tried
+                    r.fix = (
+                        FIX["bios"] if bios_failed else FIX.get(state, "read the error; fix the node, then run again")
+                    )
                     continue
+                if name not in bios_ok and state in ("manageable", "available"):
+                    t = by_name[name]
+                    if acted.get(name) == "bios" and state == "manageable" and not n.get("last_error"):
+                        # the cleaning that applied them ended well: Ironic read them back after the reboot
+                        self._record_bios(t, n["uuid"], r)
+                        bios_ok.add(name)
+                    elif state == "available":
+                        acted[name] = state
+                        r.actions.append("manage (BIOS settings to apply)")
+                        moves.append((name, n["uuid"], "manage", {}))
+                        continue
+                    else:
+                        acted[name] = "bios"
+                        bios_tried.add(name)
+                        r.actions.append("applying BIOS settings")
+                        moves.append((name, n["uuid"], "clean", _bios_cleaning(t)))
+                        continue
                 step = {"enroll": "manage", "manageable": "provide"}.get(state)
                 if step is None and state == "available" and goal == "active":
                     assert self.deployment is not None
-                    moves.append((name, n["uuid"], "active", config_drive(by_name[name], self.deployment)))
+                    moves.append(
+                        (name, n["uuid"], "active", {"configdrive": config_drive(by_name[name], self.deployment)})
+                    )
                     acted[name] = state
                     r.actions.append("deploying")
                     continue
@@ -434,13 +495,27 @@ class Provisioner:
                     continue
                 acted[name] = state
                 r.actions.append(step)
-                moves.append((name, n["uuid"], step, None))
-            pending = {n for n in pending if results[n].ok and results[n].state != goal}
+                moves.append((name, n["uuid"], step, {}))
+            pending = {
+                n
+                for n in pending
+                if results[n].ok and (results[n].state != goal or (goal == "available" and n not in bios_ok))
+            }
+            deferred = 0
             if moves:
                 with ThreadPoolExecutor(self.workers) as pool:
-                    list(pool.map(lambda m: self._move(m[1], m[2], m[3], results[m[0]]), moves))
+                    moved = list(pool.map(lambda m: self._move(m[1], m[2], m[3], results[m[0]]), moves))
+                for (name, _, _, _), ok in zip(moves, moved, strict=True):
+                    if ok or results[name].error:
+                        continue
+                    # Ironic did not take it (busy with the node, or at its concurrency limit): asked again next poll
+                    deferred += 1
+                    results[name].actions.pop()
+                    recovered.discard(name)
+                    acted.pop(name, None)  # nothing happened to it (a BIOS cleaning that did not start applied nothing)
             done = len(results) - len(pending)
-            self.progress(f"{done:,}/{len(results):,} nodes {goal} or stopped")
+            waiting = f" ({deferred:,} deferred: Ironic busy or at its concurrency limit)" if deferred else ""
+            self.progress(f"{done:,}/{len(results):,} nodes {goal} or stopped{waiting}")
             if not pending:
                 break
             if time.monotonic() > deadline:
@@ -451,10 +526,9 @@ class Provisioner:
             time.sleep(self.poll)
         return [results[t.name] for t in wanted]
 
-    def _move(self, uuid: str, target: str, configdrive: dict[str, Any] | None, r: Result) -> None:
-        body: dict[str, Any] = {"target": target}
-        if configdrive is not None:
-            body["configdrive"] = configdrive
+    def _move(self, uuid: str, target: str, more: dict[str, Any], r: Result) -> bool:
+        """Ask Ironic for one transition; whether it took it."""
+        body: dict[str, Any] = {"target": target, **more}
         try:
             if target == "active":
                 # what to deploy, again: tearing down a failed deployment clears the node's instance_info
@@ -463,9 +537,28 @@ class Provisioner:
                 ]
                 self.ironic.call("PATCH", f"/nodes/{uuid}", ops)
             self.ironic.call("PUT", f"/nodes/{uuid}/states/provision", body)
+            return True
         except IronicError as exc:
-            if "409" in str(exc):  # a conductor is busy with it (a move of an earlier poll): the next poll sees it
-                return
+            if "answered 409" in str(exc) or "answered 503" in str(exc):
+                # 409: a conductor is busy with it (a move of an earlier poll); 503: Ironic's max_concurrent_deploy
+                # or max_concurrent_clean is reached (it rejects, it does not queue): the next poll asks again
+                return False
+            r.error, r.fix = str(exc), "read the error; run again"
+            return False
+
+    def _unfence(self, uuid: str, r: Result) -> None:
+        try:
+            self.ironic.call("DELETE", f"/nodes/{uuid}/maintenance")
+        except IronicError as exc:
+            r.error, r.fix = str(exc), "read the error; run again"
+
+    def _record_bios(self, t: Target, uuid: str, r: Result) -> None:
+        try:
+            self.ironic.call(
+                "PATCH", f"/nodes/{uuid}", [{"op": "add", "path": "/extra/kasbah_bios", "value": _bios(t)}]
+            )
+            r.actions.append(f"BIOS settings applied ({', '.join(k for k, _ in t.bios)})")
+        except IronicError as exc:
             r.error, r.fix = str(exc), "read the error; run again"
 
     def _instance_info(self) -> dict[str, Any]:
@@ -508,6 +601,8 @@ class Provisioner:
             "instance_info": self._instance_info(),
             "extra": {"kasbah_serial": t.serial, "kasbah_rack": t.rack, "kasbah_macs": list(t.macs)},
         }
+        if t.bios:
+            body["bios_interface"] = "redfish"
         return self.ironic.call("POST", "/nodes", body)  # type: ignore[no-any-return]
 
     def _update(self, t: Target, node: dict[str, Any], r: Result) -> None:
@@ -517,6 +612,9 @@ class Provisioner:
         if extra.get("kasbah_serial") not in (None, t.serial) or extra.get("kasbah_macs") not in (None, list(t.macs)):
             r.replaced = True
             r.actions.append(f"hardware replaced ({extra.get('kasbah_serial')} -> {t.serial})")
+            if "kasbah_bios" in extra:  # the new tray's BIOS is as it left the factory
+                ops.append({"op": "remove", "path": "/extra/kasbah_bios"})
+                del extra["kasbah_bios"]
             if node["provision_state"] == "active":
                 # the old tray's deployment goes first (Ironic cleans the node): nothing of it may reach the new one
                 self.ironic.call("PUT", f"/nodes/{node['uuid']}/states/provision", {"target": "deleted"})
@@ -549,6 +647,10 @@ class Provisioner:
             interface = self._deploy_interface()
             if node.get("deploy_interface") != interface:
                 ops.append({"op": "add", "path": "/deploy_interface", "value": interface})
+        if t.bios and node.get("bios_interface") != "redfish":
+            ops.append({"op": "add", "path": "/bios_interface", "value": "redfish"})
+        if t.bios and (extra.get("kasbah_bios") != _bios(t)) and node["provision_state"] == "active":
+            r.actions.append("BIOS settings changed: applied when the node is provisioned again")
         if ops:
             self.ironic.call("PATCH", f"/nodes/{node['uuid']}", ops)
         if access:
