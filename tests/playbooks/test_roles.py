@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -107,3 +109,19 @@ def test_playbook_syntax(book: Path, tmp_path: Path) -> None:
         env={"ANSIBLE_CONFIG": str(PLAYBOOKS / "ansible.cfg"), "PATH": "/usr/bin:/bin"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(not shutil.which("gpg"), reason="needs gpg (Debian's gnupg) to read the pinned key")
+def test_the_pinned_kubernetes_key_expires_when_the_role_says(tmp_path: Path) -> None:
+    """The role states the pkgs.k8s.io key's expiry (its preflight warns and refuses by it): the key agrees."""
+    values = yaml.safe_load((ROOT / "playbooks/roles/kubelet/vars/main.yml").read_text())
+    key = tmp_path / "key.asc"
+    key.write_text(values["_kubelet_pkgs_k8s_io_key"])
+    listed = subprocess.run(
+        ["gpg", "--homedir", str(tmp_path), "--show-keys", "--with-colons", str(key)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    (pub,) = [line.split(":") for line in listed.splitlines() if line.startswith("pub:")]
+    assert pub[4] == "234654DA9A296436"  # the fingerprint's key id, the same for every minor
+    expires = datetime.datetime.fromtimestamp(int(pub[6]), datetime.UTC).date()
+    assert expires.isoformat() == values["_kubelet_pkgs_k8s_io_key_expires"]

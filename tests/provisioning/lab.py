@@ -84,12 +84,14 @@ class Lab:
         sushy_extra: str | None = None,
         deploy_extra: str = "",
         conductor_extra: str = "",
+        shards: int = 1,
     ) -> None:
         """`sushy_extra`: the emulator's settings instead of fake systems (a real VM's libvirt driver);
         `deploy_extra`: lines for Ironic's [deploy] section."""
         self.sushy_extra = sushy_extra
         self.deploy_extra = deploy_extra
         self.conductor_extra = conductor_extra
+        self.shards = 1 if sushy_extra else max(1, min(shards, len(systems)))
         self.dir = workdir
         self.ns = f"kasbah-day0-{os.getpid()}-{abs(hash(workdir)) % 10000}"
         self.group = conductor_group
@@ -125,6 +127,10 @@ class Lab:
         )  # fmt: skip
         return json.loads(got.stdout)
 
+    def _shard(self, name: str, k: int, suffix: str = "") -> str:
+        """sushy.conf with one emulator; sushy-0.conf, sushy-1.conf... with shards."""
+        return f"{name}{suffix}" if self.shards == 1 else f"{name}-{k}{suffix}"
+
     def _spawn(self, cmd: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
         fh = log.open("wb")
         proc = subprocess.Popen(
@@ -152,17 +158,33 @@ class Lab:
             }
             for s in self.systems
         ]
-        backend = self.sushy_extra or (
-            f"SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(systems)}\n"
-        )
-        (d / "sushy.conf").write_text(
-            "SUSHY_EMULATOR_LISTEN_IP = '0.0.0.0'\n"
-            "SUSHY_EMULATOR_LISTEN_PORT = 8000\n"
-            + backend
-            + "SUSHY_EMULATOR_AUTH_FILE = "
-            + repr(str(d / "htpasswd"))
-            + "\n"
-        )
+        # one emulator answers on every address (0.0.0.0), or `shards` emulators each hold a share of the
+        # systems on an address of their own and the namespace's NAT sends each BMC address to its shard: one
+        # emulator keeps its systems in one SQLite file, whose locks time out under a hall's worth of calls
+        shares = [systems[k :: self.shards] for k in range(self.shards)]
+        listen = ["0.0.0.0"] if self.shards == 1 else [f"127.0.1.{k + 1}" for k in range(self.shards)]
+        for k, (share, ip) in enumerate(zip(shares, listen, strict=True)):
+            backend = self.sushy_extra or (
+                f"SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_FAKE_SYSTEMS = {json.dumps(share)}\n"
+            )
+            (d / self._shard("sushy", k, ".conf")).write_text(
+                f"SUSHY_EMULATOR_LISTEN_IP = {ip!r}\n"
+                "SUSHY_EMULATOR_LISTEN_PORT = 8000\n"
+                # the emulator's state is the lab's own (its default is one file in /tmp for every emulator)
+                f"SUSHY_EMULATOR_STATE_DIR = {str(d / self._shard('sushy-state', k))!r}\n"
+                + backend
+                + f"SUSHY_EMULATOR_AUTH_FILE = {str(d / 'htpasswd')!r}\n"
+            )
+        if self.shards > 1:
+            to = {system_uuid(s.name): listen[i % self.shards] for i, s in enumerate(self.systems)}
+            elements = ", ".join(f"{s.bmc} : {to[system_uuid(s.name)]}" for s in self.systems)
+            (d / "nat.nft").write_text(
+                "table ip kasbah_lab {\n"
+                f"  map bmc {{ type ipv4_addr : ipv4_addr; elements = {{ {elements} }} }}\n"
+                "  chain out { type nat hook output priority -100; tcp dport 8000 dnat to ip daddr map @bmc; }\n"
+                "}\n"
+            )
+            subprocess.run(["ip", "netns", "exec", self.ns, "nft", "-f", str(d / "nat.nft")], check=True)
         # the BMCs' account (bcrypt htpasswd, as sushy-tools reads it; bcrypt is in the Ironic venv); the
         # password reaches Ironic from a mode-600 file only
         hashed = subprocess.run(
@@ -226,7 +248,13 @@ lock_path = {d / "locks"}
             [str(VENV / "bin" / "ironic-dbsync"), "--config-file", str(d / "ironic.conf"), "create_schema"],
             check=True, capture_output=True,
         )  # fmt: skip
-        sushy = self._spawn([str(VENV / "bin" / "sushy-emulator"), "--config", str(d / "sushy.conf")], d / "sushy.log")
+        emulators = [
+            self._spawn(
+                [str(VENV / "bin" / "sushy-emulator"), "--config", str(d / self._shard("sushy", k, ".conf"))],
+                d / self._shard("sushy", k, ".log"),
+            )
+            for k in range(self.shards)
+        ]
         web = self._spawn(
             [
                 str(VENV / "bin" / "python"),
@@ -241,7 +269,9 @@ lock_path = {d / "locks"}
             d / "http.log",
         )
         ironic = self._spawn([str(VENV / "bin" / "ironic"), "--config-file", str(d / "ironic.conf")], d / "ironic.log")
-        _wait_http("http://127.0.0.1:8000/redfish/v1/", self.ns, 60, sushy, d / "sushy.log")
+        for k, (emulator, ip) in enumerate(zip(emulators, listen, strict=True)):
+            at = "127.0.0.1" if ip == "0.0.0.0" else ip
+            _wait_http(f"http://{at}:8000/redfish/v1/", self.ns, 60, emulator, d / self._shard("sushy", k, ".log"))
         _wait_http("http://127.0.0.1:8080/", self.ns, 30, web, d / "http.log")
         _wait_http(self.ironic_url + "/v1/drivers", self.ns, 120, ironic, d / "ironic.log")
         # the conductor registers its drivers a moment after the API answers
@@ -285,7 +315,7 @@ lock_path = {d / "locks"}
 
 
 @contextlib.contextmanager
-def lab(workdir: Path, conductor_group: str, systems: Sequence[FakeSystem], **kw: str) -> Iterator[Lab]:
+def lab(workdir: Path, conductor_group: str, systems: Sequence[FakeSystem], **kw: Any) -> Iterator[Lab]:
     env = Lab(workdir, conductor_group, systems, **kw)
     try:
         env.start()

@@ -64,6 +64,16 @@ FIX = {
 }
 
 Progress = Callable[[str], None]
+TRANSIENT_TRIES = 5  # an overloaded Ironic's failures tolerated per node (and per listing) in a run
+
+
+def _transient(text: str) -> bool:
+    """An answer of an overloaded Ironic, not a verdict on the node: asking again later is right."""
+    return (
+        "timed out" in text
+        or "database is locked" in text
+        or ("answered 400" in text and "can not be performed on node" in text)  # a timed-out move that happened
+    )
 
 
 class IronicError(Exception):
@@ -379,6 +389,8 @@ class Provisioner:
         self.workers = workers
         self.timeout = timeout
         self.poll = poll
+        self._lock = threading.Lock()
+        self._transient: dict[str, int] = {}  # node uuid -> transient failures of its moves this run
 
     # ------------------------------------------------------------------------------ enrolment
     def run(self, wanted: Sequence[Target]) -> list[Result]:
@@ -424,7 +436,7 @@ class Provisioner:
         acted: dict[str, str] = {}  # node -> the state it was in when it was last moved
         bios_tried: set[str] = set()
         while pending:
-            now = self.ironic.nodes(
+            now = self._poll(
                 ("name", "provision_state", "target_provision_state", "last_error", "uuid", "maintenance", "fault",
                  "maintenance_reason")
             )  # fmt: skip
@@ -539,12 +551,33 @@ class Provisioner:
             self.ironic.call("PUT", f"/nodes/{uuid}/states/provision", body)
             return True
         except IronicError as exc:
-            if "answered 409" in str(exc) or "answered 503" in str(exc):
+            text = str(exc)
+            if "answered 409" in text or "answered 503" in text:
                 # 409: a conductor is busy with it (a move of an earlier poll); 503: Ironic's max_concurrent_deploy
                 # or max_concurrent_clean is reached (it rejects, it does not queue): the next poll asks again
                 return False
-            r.error, r.fix = str(exc), "read the error; run again"
+            if _transient(text) and self._strikes(uuid) <= TRANSIENT_TRIES:
+                # an overloaded Ironic (its database locked, an answer that timed out, a move that did go through
+                # before the timeout): the next poll reads where the node is and asks again if it must
+                return False
+            r.error, r.fix = text, "read the error; run again"
             return False
+
+    def _strikes(self, uuid: str) -> int:
+        with self._lock:
+            self._transient[uuid] = self._transient.get(uuid, 0) + 1
+            return self._transient[uuid]
+
+    def _poll(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Every node's state; an overloaded Ironic gets a few more chances before the run gives up."""
+        for attempt in range(1, TRANSIENT_TRIES + 1):
+            try:
+                return self.ironic.nodes(fields)
+            except IronicError as exc:
+                if attempt == TRANSIENT_TRIES or not _transient(str(exc)):
+                    raise
+                time.sleep(2 * attempt)
+        raise AssertionError("unreachable")
 
     def _unfence(self, uuid: str, r: Result) -> None:
         try:
