@@ -87,7 +87,8 @@ class Lab:
         shards: int = 1,
     ) -> None:
         """`sushy_extra`: the emulator's settings instead of fake systems (a real VM's libvirt driver);
-        `deploy_extra`: lines for Ironic's [deploy] section."""
+        `deploy_extra`, `conductor_extra`: lines for Ironic's [deploy] and [conductor] sections; `shards`:
+        emulator processes the fake systems are spread over (a hall's worth: see `start`)."""
         self.sushy_extra = sushy_extra
         self.deploy_extra = deploy_extra
         self.conductor_extra = conductor_extra

@@ -7,7 +7,8 @@ sushy-tools' libvirt driver at the node's Plan OOB address. `kasbah provision --
 OpenStack Ironic (ramdisk deploy, Redfish virtual media) boot the project's live ISO
 (tests/nodes/build_vm_iso.py) with the node's configuration drive; the node then answers SSH at its
 Plan in-band address with its Plan hostname, and holds the network file the node_network role
-writes, byte for byte. Then `kasbah configure` runs the site playbook on it over real SSH, as a
+writes, byte for byte; its BMC holds the rack profile's BIOS settings, which Ironic applied on the
+way to available. Then `kasbah configure` runs the site playbook on it over real SSH, as a
 runner in the admin zone does (the namespace holds an admin-zone address and the VM's default
 route leads back to it), with the roles' repositories at the project's package mirror served over
 HTTP from the namespace: the node firewall it loads keeps the admin zone's SSH and drops the rest.
@@ -71,7 +72,9 @@ def booted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Booted]:
     rack = next(r for r in plan.racks if r.name == node.rack)
     (target,) = [t for t in targets(plan)[0] if t.name == NODE]
     iso = build_vm_iso.ensure()
-    _, mirror = build_image.ensure()
+    _, mirror = build_image.current()  # the package mirror only (the container image needs Docker, a VM does not)
+    if not (mirror / "Packages").exists():
+        build_image.build_mirror(build_image.role_packages(), mirror)
     d = tmp_path_factory.mktemp("vm")
     # the GPU rack profile asks for BIOS settings (sushy-tools' libvirt driver keeps a BIOS per domain)
     env_dir = with_bios(TINY, d / "tiny", "lab-gpu", BIOS)
