@@ -177,8 +177,8 @@ class Lab:
                 + f"SUSHY_EMULATOR_AUTH_FILE = {str(d / 'htpasswd')!r}\n"
             )
         if self.shards > 1:
-            to = {system_uuid(s.name): listen[i % self.shards] for i, s in enumerate(self.systems)}
-            elements = ", ".join(f"{s.bmc} : {to[system_uuid(s.name)]}" for s in self.systems)
+            # system i is in share i % shards (the slices above)
+            elements = ", ".join(f"{s.bmc} : {listen[i % self.shards]}" for i, s in enumerate(self.systems))
             (d / "nat.nft").write_text(
                 "table ip kasbah_lab {\n"
                 f"  map bmc {{ type ipv4_addr : ipv4_addr; elements = {{ {elements} }} }}\n"
@@ -304,15 +304,9 @@ lock_path = {d / "locks"}
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
 
     def power(self, node: str) -> str:
-        url = f"http://127.0.0.1:8000/redfish/v1/Systems/{system_uuid(node)}"
-        got = self.run(
-            [str(VENV / "bin" / "python"), "-c",
-             "import json,urllib.request,base64;r=urllib.request.Request("
-             f"{url!r},headers={{'Authorization':'Basic '+base64.b64encode(b'{BMC_USER}:{BMC_PASSWORD}').decode()}});"
-             "print(json.load(urllib.request.urlopen(r))['PowerState'])"],
-            capture_output=True, check=True,
-        )  # fmt: skip
-        return got.stdout.strip()
+        """The node's power state as its emulated BMC reports it (the BMC's password goes on stdin, see `get`)."""
+        system = self.get(f"http://127.0.0.1:8000/redfish/v1/Systems/{system_uuid(node)}", (BMC_USER, BMC_PASSWORD))
+        return str(system["PowerState"])
 
 
 @contextlib.contextmanager

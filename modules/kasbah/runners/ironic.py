@@ -64,6 +64,7 @@ FIX = {
 }
 
 Progress = Callable[[str], None]
+BIOS_ACTION = "applying BIOS settings"  # a node's action (a deferred one is taken back)
 TRANSIENT_TRIES = 5  # an overloaded Ironic's failures tolerated per node (and per listing) in a run
 
 
@@ -434,7 +435,6 @@ class Provisioner:
         recovered: set[str] = set()
         pending = {n for n, r in results.items() if r.ok}
         acted: dict[str, str] = {}  # node -> the state it was in when it was last moved
-        bios_tried: set[str] = set()
         while pending:
             now = self._poll(
                 ("name", "provision_state", "target_provision_state", "last_error", "uuid", "maintenance", "fault",
@@ -469,7 +469,7 @@ class Provisioner:
                         acted[name] = state
                         continue
                     r.error = n.get("last_error") or state
-                    bios_failed = state == "clean failed" and name in bios_tried
+                    bios_failed = state == "clean failed" and BIOS_ACTION in r.actions
                     r.fix = (
                         FIX["bios"] if bios_failed else FIX.get(state, "read the error; fix the node, then run again")
                     )
@@ -487,8 +487,7 @@ class Provisioner:
                         continue
                     else:
                         acted[name] = "bios"
-                        bios_tried.add(name)
-                        r.actions.append("applying BIOS settings")
+                        r.actions.append(BIOS_ACTION)
                         moves.append((name, n["uuid"], "clean", _bios_cleaning(t)))
                         continue
                 step = {"enroll": "manage", "manageable": "provide"}.get(state)
