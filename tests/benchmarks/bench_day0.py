@@ -53,12 +53,14 @@ doc = json.load(sys.stdin)
 wanted = [Target(**{**t, "macs": tuple(t["macs"])}) for t in doc["targets"]]
 creds = Credentials(doc["username"], doc["password"])
 t0 = time.perf_counter()
-results = Provisioner(Ironic(doc["url"]), lambda _rack: creds, None, workers=doc["workers"], timeout=900, poll=1.0).run(wanted)
+results = Provisioner(Ironic(doc["url"]), lambda _rack: creds, None, workers=doc["workers"], timeout=900, poll=1.0,
+                      in_flight=doc["in_flight"]).run(wanted)
 t1 = time.perf_counter()
 states = {}
 for r in results:
     states[r.state] = states.get(r.state, 0) + 1
-print(json.dumps({"seconds": t1 - t0, "states": states, "failed": [r.as_dict() for r in results if not r.ok][:3]}))
+print(json.dumps({"seconds": t1 - t0, "states": states, "ok": sum(r.ok for r in results),
+                  "failed": [r.as_dict() for r in results if not r.ok][:3]}))
 """
 
 PROBE_RENDER = r"""
@@ -166,7 +168,9 @@ def _cpu_seconds(pattern: str) -> float:
     return sum(cpu for pid, (parent, cpu, _) in stats.items() if pid in roots or parent in roots)
 
 
-def bench_ironic(runs: int, hall: str, workers: int, shards: int, limit: int | None) -> dict[str, object]:
+def bench_ironic(
+    runs: int, hall: str, workers: int, shards: int, limit: int | None, in_flight: int = 64
+) -> dict[str, object]:
     from tests.provisioning.lab import BMC_PASSWORD, BMC_USER, FakeSystem, lab, missing
 
     from kasbah.runners.ironic import Target
@@ -196,6 +200,7 @@ def bench_ironic(runs: int, hall: str, workers: int, shards: int, limit: int | N
         "password": BMC_PASSWORD,
         "url": "http://127.0.0.1:6385",
         "workers": workers,
+        "in_flight": in_flight,
     }
     got = []
     for run in range(runs):
@@ -222,7 +227,8 @@ def bench_ironic(runs: int, hall: str, workers: int, shards: int, limit: int | N
     cpu = statistics.median(g["ironic_cpu_s"] for g in got)
     return {
         "hall": hall, "hall_nodes": hall_nodes, "nodes": len(targets), "workers": workers, "shards": shards,
-        "seconds": seconds, "ironic_cpu_s": cpu, "states": got[-1]["states"],
+        "seconds": seconds, "ironic_cpu_s": cpu, "states": got[-1]["states"], "ok": min(g["ok"] for g in got),
+        "in_flight": in_flight,
     }  # fmt: skip
 
 
@@ -261,6 +267,9 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--hall", default="dh01")
     ap.add_argument("--workers", type=int, default=16, help="the provisioner's parallel calls to Ironic")
+    ap.add_argument(
+        "--in-flight", type=int, default=64, help="nodes Ironic moves at once (kasbah provision --in-flight)"
+    )
     ap.add_argument("--nodes", type=int, help="only the hall's first N nodes (default: the whole hall)")
     ap.add_argument(
         "--cores", type=int, nargs="+", default=[2, 16], help="conductor cores to project for (default: 2 16)"
@@ -286,11 +295,12 @@ def main() -> None:
             )
     if not args.skip_ironic:
         print(f"Ironic: hall {args.hall} enrolled and brought to available, median of {args.runs}")
-        got = bench_ironic(args.runs, args.hall, args.workers, args.shards, args.nodes)
+        got = bench_ironic(args.runs, args.hall, args.workers, args.shards, args.nodes, args.in_flight)
         nodes, seconds, cpu = int(got["nodes"]), float(got["seconds"]), float(got["ironic_cpu_s"])  # type: ignore[call-overload]
         print(
-            f"  {nodes:,} of the hall's {got['hall_nodes']:,} nodes in {seconds:.1f} s ({nodes / seconds:.2f} nodes/s; "
-            f"Ironic CPU {cpu / nodes:.2f} s a node; workers {got['workers']}, {got['shards']} emulator processes)"
+            f"  {got['ok']:,} of {nodes:,} nodes (the hall has {got['hall_nodes']:,}) available in {seconds:.1f} s "
+            f"({nodes / seconds:.2f} nodes/s; Ironic CPU {cpu / nodes:.2f} s a node; workers {got['workers']}, "
+            f"{got['in_flight']} in flight, {got['shards']} emulator processes)"
         )
         print(
             f"  the whole hall on this machine: {int(got['hall_nodes']) * seconds / nodes / 60:.1f} min"  # type: ignore[call-overload]
