@@ -18,6 +18,19 @@ TINY = ENVIRONMENTS / "tiny"
 CAMPUS = ENVIRONMENTS / "campus"
 
 
+def needs(*tools: str, root: bool = False, installs: str = "them") -> pytest.MarkDecorator:
+    """Skip, with the reason, where a test's programs (or root, for network namespaces) are missing."""
+    import os
+    import shutil
+
+    absent = [t for t in tools if not shutil.which(t)]
+    if root and os.geteuid() != 0:
+        reason: str | None = "needs root for network namespaces"
+    else:
+        reason = f"not installed: {', '.join(absent)} (.ci/run installs {installs})" if absent else None
+    return pytest.mark.skipif(reason is not None, reason=reason or "")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-goldens",

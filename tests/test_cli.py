@@ -143,3 +143,14 @@ def test_a_bug_is_not_reported_as_instability(
     monkeypatch.setattr("kasbah.cli.plan_environment", boom)
     code, _, err = run(capsys, "plan", "lab-1", "-e", str(TINY))
     assert code == EXIT_INTERNAL and "internal error" in err and "simulated bug" in err
+
+
+def test_provision_moves_a_bounded_number_of_nodes_by_default(capsys: pytest.CaptureFixture[str]) -> None:
+    """`kasbah provision --in-flight` defaults to the provisioner's own bound, and refuses nothing to move."""
+    from kasbah.cli import build_parser
+    from kasbah.runners.ironic import IN_FLIGHT
+
+    args = build_parser().parse_args(["provision", "lab-1", "-e", str(TINY)])
+    assert args.in_flight == IN_FLIGHT
+    code, _, err = run(capsys, "provision", "lab-1", "-e", str(TINY), "--in-flight", "0")
+    assert code == EXIT_INVALID and "--in-flight 0" in err and "at least 1" in err

@@ -26,7 +26,7 @@ from kasbah import __version__
 from kasbah.config import ConfigError, Environment, load_environment
 from kasbah.planning import diff_plans, plan_environment, plan_to_dict
 from kasbah.planning.diff import PlanDiff
-from kasbah.planning.export import PLAN_FORMAT, SECTIONS, to_json
+from kasbah.planning.export import PLAN_FORMAT, READABLE_FORMATS, SECTIONS, to_json
 from kasbah.planning.model import Plan
 from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.rendering.phase import render_plans
@@ -41,7 +41,7 @@ EXIT_UNSTABLE = 1
 EXIT_INVALID = 2
 EXIT_INTERNAL = 3
 EXIT_UNREACHABLE = 4
-PLAN_KEYS = ("format", "phase", "summary", *SECTIONS)
+PLAN_KEYS = ("format", "phase", "summary", *(s for s in SECTIONS if s != "upgrades"))  # upgrades: format 4
 DEFAULT_ENV = "environments/campus"
 
 out = Console(highlight=False)
@@ -165,9 +165,10 @@ def _load_side(env_arg: str | None, ref: str, cache: dict[str, list[Plan]]) -> d
             raise UsageError(
                 f"{ref}: not a kasbah plan (no {', '.join(missing)}); write one with `kasbah plan PHASE --output FILE`"
             )
-        if data["format"] != PLAN_FORMAT:
+        if data["format"] not in READABLE_FORMATS:
             raise UsageError(
-                f"{ref}: plan format {data['format']}, this kasbah reads format {PLAN_FORMAT}; plan it again with this version"
+                f"{ref}: plan format {data['format']}, this kasbah reads formats "
+                f"{', '.join(map(str, READABLE_FORMATS))} (writes {PLAN_FORMAT}); plan it again with this version"
             )
         return data
     if "plans" not in cache:
@@ -518,6 +519,8 @@ def cmd_configure(args: argparse.Namespace) -> int:
 def cmd_provision(args: argparse.Namespace) -> int:
     from kasbah.runners import ironic
 
+    if args.in_flight < 1 or args.workers < 1:
+        raise UsageError(f"--in-flight {args.in_flight} --workers {args.workers}: give at least 1 of each")
     env = load_environment(_env_path(args.environment))
     arg = args.target or env.campus.phases[0].name
     tree = Path(arg)
@@ -558,7 +561,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         client = ironic.Ironic(args.ironic or os.environ.get("KASBAH_IRONIC_URL") or "http://127.0.0.1:6385")
         with _progress(f"provisioning {len(wanted):,} nodes of {plan.phase}") as tick:
             results = ironic.Provisioner(
-                client, creds, deployment, tick, workers=args.workers, timeout=args.timeout
+                client, creds, deployment, tick, workers=args.workers, timeout=args.timeout, in_flight=args.in_flight
             ).run(wanted)
     except ironic.IronicError as exc:
         raise UsageError(str(exc)) from None
@@ -958,6 +961,13 @@ def show_diff(d: PlanDiff) -> None:
         for r in d.replaced:
             new = f"serial {escape(r['to'])}" if r["to"] else "no tray recorded"
             out.print(f"  [yellow]~[/] {r['node']}: serial {escape(r['from'])} → {new} ({r['changed']})")
+    if d.upgrades:
+        out.print(
+            f"[bold cyan]UPGRADE[/] ({len(d.upgrades)} cluster(s); rolled out by upgrade.yml: control plane one host "
+            "at a time, then workers rack by rack with drain and health gate):"
+        )
+        for u in d.upgrades:
+            out.print(f"  [cyan]^[/] cluster {u['cluster']}: Kubernetes {u['from']} → {u['to']} (phase {u['phase']})")
     if d.stable:
         out.print(
             "[green]stable[/]: everything in the earlier phase keeps its name, place, addresses, labels and cluster"
@@ -1057,7 +1067,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--image-kind", default="disk", choices=["disk", "iso"], help="what --image-url is (default disk)")
     p.add_argument("--ssh-key", action="append", metavar="FILE", help="public key(s) root accepts on the node")
     p.add_argument("--workers", type=int, default=8, help="Ironic calls at a time (default 8)")
-    p.add_argument("--timeout", type=float, default=3600, help="seconds to wait for every node (default 3600)")
+    p.add_argument(
+        "--timeout", type=float, default=3600,
+        help="seconds a node may take from its first move, and the longest the run may go without progress (default 3600)",
+    )  # fmt: skip
+    p.add_argument(
+        "--in-flight", type=int, default=64,
+        help="nodes Ironic moves at once; the others wait their turn (default 64: a conductor's CPU, not the "
+        "node count, bounds a hall)",
+    )  # fmt: skip
     p.add_argument("--json", action="store_true", help="print each node's state, actions and error as JSON")
     p.set_defaults(func=cmd_provision)
 

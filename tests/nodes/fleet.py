@@ -51,6 +51,19 @@ def inventory_hosts(tree: Path) -> list[str]:
     return hosts
 
 
+def inband_addresses(tree: Path) -> dict[str, str]:
+    """Every host's in-band address (kasbah_inband_ip) from a rendered tree's inventory."""
+    index = json.loads((tree / "inventory" / "index.json").read_text())
+    out: dict[str, str] = {}
+    for part in index["slices"]:
+        doc = json.loads((tree / "inventory" / part["path"]).read_text())
+        for group in doc["all"]["children"].values():
+            for host, hostvars in ((group or {}).get("hosts") or {}).items():
+                if hostvars and "kasbah_inband_ip" in hostvars:
+                    out[host] = hostvars["kasbah_inband_ip"]
+    return out
+
+
 def mirror_repository() -> dict[str, object]:
     return {"name": "kasbah-mirror", "uris": [f"file:{MIRROR_MOUNT}"], "suites": ["./"], "trusted": True}
 
@@ -85,12 +98,29 @@ def up(tree: Path, prefix: str, workdir: Path, hosts: list[str] | None = None) -
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp",
                 # the node's own network namespace: nftables rules load there, not on the machine
                 "--cap-add", "NET_ADMIN",
+                # HAProxy binds the API's VIP before keepalived puts it on the interface (the control_plane role)
+                "--sysctl", "net.ipv4.ip_nonlocal_bind=1",
                 "--volume", f"{mirror}:{MIRROR_MOUNT}:ro",
                 image, "/sbin/init",
             ],
             check=True,
             capture_output=True,
         )  # fmt: skip
+    addresses = inband_addresses(tree)
+    for host, container in mapping.items():
+        # the node's in-band NIC: one end of a veth pair inside the container (a kernel without the dummy module has
+        # veth, Docker's own), holding its Plan address; keepalived puts the VIP beside it
+        pid = subprocess.run(
+            ["docker", "inspect", "--format", "{{.State.Pid}}", container], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        if host in addresses:
+            for cmd in (
+                ["ip", "link", "add", "inband0", "type", "veth", "peer", "name", "inband0-peer"],
+                ["ip", "link", "set", "inband0-peer", "up"],
+                ["ip", "address", "add", f"{addresses[host]}/32", "dev", "inband0"],
+                ["ip", "link", "set", "inband0", "up"],
+            ):
+                subprocess.run(["nsenter", "--target", pid, "--net", *cmd], check=True, capture_output=True)
     for container in mapping.values():
         # systemd must be up before Ansible asks it for services
         subprocess.run(

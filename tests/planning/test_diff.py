@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
 import itertools
 import shutil
 from functools import cache
@@ -295,3 +296,80 @@ def test_a_saved_plan_reads_back_as_the_same_plan() -> None:
     env = load_environment(CAMPUS)
     for plan in plan_campus(env.campus, env.name, upto="phase-2"):
         assert plan_from_dict(plan_to_dict(plan)) == plan
+
+
+UPGRADE_PHASE = {
+    "name": "lab-3",
+    "description": "Kubernetes 1.34 on the lab cluster, and one more GPU rack.",
+    "facility_budget_mw": 0.05,
+    "expansions": {"pools": [{"pool": "gpu-a", "placements": [{"hall": "lab1", "racks": 1}]}]},
+    "upgrades": [{"cluster": "lab", "kubernetes_version": "1.34"}],
+}
+
+
+def test_a_declared_upgrade_is_stable_and_shown_as_an_upgrade(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kasbah.cli import main
+
+    root = _grow_tiny(tmp_path, UPGRADE_PHASE)
+    old, new = _dicts(root)[1:]
+    d = diff_plans(old, new)
+    assert d.stable, [str(v) for v in d.violations]
+    assert d.upgrades == [{"cluster": "lab", "from": "1.33", "to": "1.34", "phase": "lab-3"}]
+    (cluster,) = new["clusters"]
+    assert (cluster["kubernetes_version"], cluster["commissioned_version"]) == ("1.34", "1.33")
+    # the upgrade is history from then on: the next diff does not show it again
+    assert diff_plans(new, new).upgrades == []
+    assert main(["diff", "lab-2", "lab-3", "-e", str(root)]) == 0
+    shown = capsys.readouterr().out
+    assert "UPGRADE" in shown and "cluster lab: Kubernetes 1.33 → 1.34 (phase lab-3)" in shown
+
+
+def test_an_in_place_version_edit_is_refused(tmp_path: Path) -> None:
+    root = _grow_tiny(tmp_path)
+    phase = yaml.safe_load((root / "phases" / "lab-1.yaml").read_text())
+    phase["phase"]["clusters"][0]["kubernetes_version"] = "1.34"
+    (root / "phases" / "lab-1.yaml").write_text(yaml.safe_dump(phase, sort_keys=False))
+    for old, new in zip(_dicts(TINY), _dicts(root), strict=True):  # the same phase, before and after the edit
+        d = diff_plans(old, new)
+        (v,) = [v for v in d.violations if v.kind == "clusters"]
+        assert v.name == "lab" and "from '1.33' to '1.34' without a declared upgrade" in v.what
+        assert "declare `upgrades:" in v.what
+    # a declared upgrade in a later phase does not excuse editing the commissioned version
+    grown = _grow_tiny(tmp_path / "grown", UPGRADE_PHASE)
+    edited = _grow_tiny(tmp_path / "edited", {**UPGRADE_PHASE, "upgrades": []})
+    phase["phase"]["clusters"][0]["kubernetes_version"] = "1.34"
+    (edited / "phases" / "lab-1.yaml").write_text(yaml.safe_dump(phase, sort_keys=False))
+    d = diff_plans(_dicts(grown)[-1], _dicts(edited)[-1])
+    assert [v.name for v in d.violations if v.kind == "clusters"] == ["lab"]
+
+
+def test_the_api_has_a_virtual_ip_of_its_own() -> None:
+    from kasbah.planning.hostnet import records
+
+    env = load_environment(CAMPUS)
+    plan = plan_campus(env.campus, env.name)[-1]
+    inband = {n.inband_ip for n in plan.nodes}
+    vips = [c.api_vip for c in plan.clusters]
+    assert all(vips) and len(set(vips)) == len(vips) and not inband & set(vips)
+    by_name = {r.name: r for r in records(plan)}
+    racks = {r.name: r for r in plan.racks}
+    nodes = {n.name: n for n in plan.nodes}
+    for c in plan.clusters:
+        assert by_name[c.api_host].address == c.api_vip  # one name, one address: the VIP
+        first = racks[nodes[c.control_plane[0]].rack]
+        assert ipaddress.ip_address(c.api_vip) in ipaddress.ip_network(first.inband_cidr)
+    assert len({c.api_vrrp_id for c in plan.clusters}) == len(plan.clusters)
+
+
+def test_a_format_3_plan_still_compares() -> None:
+    old, new = _dicts(TINY)[:2]
+    legacy = copy.deepcopy(old)
+    legacy["format"] = 3
+    legacy.pop("upgrades")
+    for c in legacy["clusters"]:
+        for key in ("api_vip", "api_vrrp_id", "commissioned_version"):
+            c.pop(key)
+    d = diff_plans(legacy, new)
+    assert d.stable, [str(v) for v in d.violations]

@@ -53,7 +53,7 @@ class Host:
                 continue
             match = found["match"]
             ports = re.search(r"dport \{ ([^}]*) \}", match)
-            protocol = "icmp" if "icmp" in match else match.split()[0]
+            protocol = "vrrp" if " 112" in match else next((p for p in ("icmp",) if p in match), match.split()[0])
             out.setdefault(found["name"], []).append(
                 Rule(
                     found["family"],
@@ -156,6 +156,8 @@ def test_the_control_plane_admits_the_api_server_from_admin_inband_and_pods() ->
     rules = host.rules()
     assert rules["kube-apiserver"] == [Rule("ip", host.sources("admin", "inband", "pods"), "tcp", frozenset({"6443"}))]
     assert rules["etcd"] == [Rule("ip", host.sources("inband"), "tcp", frozenset({"2379-2380"}))]
+    # keepalived's adverts for the API's VIP, from the in-band network only
+    assert rules["vrrp"] == [Rule("ip", host.sources("inband"), "vrrp", frozenset())]
 
 
 def test_a_gpu_worker_admits_roce_from_the_compute_network_and_no_control_plane_port() -> None:
@@ -163,7 +165,7 @@ def test_a_gpu_worker_admits_roce_from_the_compute_network_and_no_control_plane_
     for name in inventory.hosts("gpu"):
         host = inventory.render(name)
         rules = host.rules()
-        assert "kube-apiserver" not in rules and "etcd" not in rules, f"{name} is a worker"
+        assert "kube-apiserver" not in rules and "etcd" not in rules and "vrrp" not in rules, f"{name} is a worker"
         assert "6443" not in host.text and "2379" not in host.text
         assert rules["roce"] == [Rule("ip", host.sources("compute"), "udp", frozenset({"4791"}))]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import subprocess
 import sys
@@ -111,17 +112,84 @@ def test_playbook_syntax(book: Path, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.skipif(not shutil.which("gpg"), reason="needs gpg (Debian's gnupg) to read the pinned key")
-def test_the_pinned_kubernetes_key_expires_when_the_role_says(tmp_path: Path) -> None:
-    """The role states the pkgs.k8s.io key's expiry (its preflight warns and refuses by it): the key agrees."""
-    values = yaml.safe_load((ROOT / "playbooks/roles/kubelet/vars/main.yml").read_text())
-    key = tmp_path / "key.asc"
-    key.write_text(values["_kubelet_pkgs_k8s_io_key"])
-    listed = subprocess.run(
-        ["gpg", "--homedir", str(tmp_path), "--show-keys", "--with-colons", str(key)],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    (pub,) = [line.split(":") for line in listed.splitlines() if line.startswith("pub:")]
-    assert pub[4] == "234654DA9A296436"  # the fingerprint's key id, the same for every minor
-    expires = datetime.datetime.fromtimestamp(int(pub[6]), datetime.UTC).date()
-    assert expires.isoformat() == values["_kubelet_pkgs_k8s_io_key_expires"]
+GPG = pytest.mark.skipif(not shutil.which("gpg"), reason="needs gpg (Debian's gnupg) as the reference reader of keys")
+PKGS_K8S_IO_KEY = ROOT / "tests" / "playbooks" / "data" / "pkgs-k8s-io-release-key-2024-10-20.asc"
+
+
+def _gpg(home: Path, *args: str) -> str:
+    return subprocess.run(
+        ["gpg", "--homedir", str(home), "--batch", "--no-tty", *args], capture_output=True, text=True, check=True
+    ).stdout
+
+
+def _new_key(home: Path, name: str, expiry: str, faked_time: str | None = None) -> tuple[str, str]:
+    """A fresh ed25519 key (armored, fingerprint); `faked_time` makes it in the past (an expired key)."""
+    home.mkdir(mode=0o700, exist_ok=True)
+    faked = ["--faked-system-time", faked_time] if faked_time else []
+    _gpg(home, *faked, "--passphrase", "", "--quick-gen-key", f"{name} <{name}@kasbah.test>", "ed25519", "sign", expiry)
+    listed = _gpg(home, "--with-colons", "--list-keys", f"{name}@kasbah.test")
+    fpr = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
+    return _gpg(home, "--armor", "--export", fpr), fpr
+
+
+@GPG
+def test_the_key_filter_reads_fingerprint_and_expiry_as_gpg_does(tmp_path: Path) -> None:
+    """common's openpgp_key filter against gpg, on the pkgs.k8s.io key of 2024 and on keys made here."""
+    sys.path.insert(0, str(PLAYBOOKS / "roles" / "common" / "filter_plugins"))
+    try:
+        import openpgp  # type: ignore[import-not-found]
+    finally:
+        sys.path.pop(0)
+    fresh, _ = _new_key(tmp_path / "gpg", "fresh", "2y")
+    forever, _ = _new_key(tmp_path / "gpg", "forever", "never")
+    for name, text in (("pkgs.k8s.io", PKGS_K8S_IO_KEY.read_text()), ("fresh", fresh), ("forever", forever)):
+        path = tmp_path / f"{name}.asc"
+        path.write_text(text)
+        listed = _gpg(tmp_path / "gpg", "--show-keys", "--with-colons", str(path))
+        pub = next(line.split(":") for line in listed.splitlines() if line.startswith("pub:"))
+        fpr = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
+        info = openpgp.key_info(text)
+        assert info["fingerprint"] == fpr, name
+        expected = datetime.datetime.fromtimestamp(int(pub[6]), datetime.UTC).date().isoformat() if pub[6] else None
+        assert info["expires"] == expected, name
+    assert openpgp.key_info(PKGS_K8S_IO_KEY.read_text())["fingerprint"] == "DE15B14486CD377B9E876E1A234654DA9A296436"
+    defaults = load(PLAYBOOKS / "roles" / "kubelet" / "defaults" / "main.yml")
+    assert defaults["kubelet_repository_key_fingerprint"].replace(" ", "") == "DE15B14486CD377B9E876E1A234654DA9A296436"
+    with pytest.raises(openpgp.OpenPGPError, match="not an armored OpenPGP public key"):
+        openpgp.key_info("hello")
+
+
+@GPG
+def test_a_signing_key_is_checked_by_fingerprint_and_expiry(tmp_path: Path) -> None:
+    """common's signing_key tasks, for real on this machine (nothing outside the test's directory is touched)."""
+    home = tmp_path / "gpg"
+    good, good_fpr = _new_key(home, "good", "2y")
+    soon, soon_fpr = _new_key(home, "soon", "30d")
+    old, old_fpr = _new_key(home, "old", "1y", faked_time="20200101T000000")
+    _, other_fpr = _new_key(home, "other", "2y")
+    cases = {
+        "good": (good, good_fpr, 0, None),
+        "spaced": (good, " ".join(good_fpr[i : i + 4] for i in range(0, 40, 4)), 0, None),
+        "soon": (soon, soon_fpr, 0, "warning: the signing key in"),
+        "expired": (old, old_fpr, 2, "expired on 2020-12-31, so apt refuses its repository"),
+        "foreign": (good, other_fpr, 2, f"has fingerprint {good_fpr}, not the pinned {other_fpr}: it is not trusted"),
+    }
+    for name, (text, fingerprint, rc, says) in cases.items():
+        key = tmp_path / f"{name}.asc"
+        key.write_text(text)
+        play = tmp_path / f"{name}.yml"
+        play.write_text(yaml.safe_dump([{
+            "hosts": "localhost", "gather_facts": False,
+            "tasks": [{"ansible.builtin.include_role": {"name": "common", "tasks_from": "signing_key"},
+                       "vars": {"_common_key_file": str(key), "_common_key_fingerprint": fingerprint,
+                                "_common_key_source": "https://mirror.kasbah.test/Release.key"}}],
+        }]))  # fmt: skip
+        proc = subprocess.run(
+            [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play)],
+            capture_output=True, text=True,
+            env={"ANSIBLE_ROLES_PATH": str(PLAYBOOKS / "roles"), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+                 "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"), "ANSIBLE_PYTHON_INTERPRETER": sys.executable},
+        )  # fmt: skip
+        assert proc.returncode == rc, f"{name}: {proc.stdout}{proc.stderr}"
+        if says:
+            assert says in " ".join(proc.stdout.split()), f"{name}: {proc.stdout}"

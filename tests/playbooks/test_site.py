@@ -96,3 +96,42 @@ def test_node_network_writes_what_cloud_init_writes(converged: Lab) -> None:
     # netplan itself read every file (the role runs `netplan generate`): the networkd units it wrote name the rails
     units = converged.sh(GPU_NODE, "ls /run/systemd/network/")
     assert "10-netplan-rail0.network" in units.stdout, units.stdout
+
+
+def _first_seen(artifacts: object) -> list[str]:
+    """Hosts in the order the run first reached them (ansible-runner's job events, by their counter)."""
+    from pathlib import Path
+
+    events = []
+    for path in Path(str(artifacts)).glob("*/artifacts/run/job_events/*.json"):
+        doc = json.loads(path.read_text())
+        host = (doc.get("event_data") or {}).get("host")
+        if host and doc.get("event") == "runner_on_start":
+            events.append((doc["counter"], host))
+    order: list[str] = []
+    for _, host in sorted(events):
+        if host not in order:
+            order.append(host)
+    return order
+
+
+def test_an_upgrade_runs_the_control_plane_first_and_stops_when_it_fails(converged: Lab) -> None:
+    """upgrade.yml's order on the fleet: the control-plane host, then the workers' rack; a failed control plane stops it."""
+    import subprocess
+
+    workers = [h for h in converged.containers if h.startswith("lab1-r01p03-")]
+    only = ("--skip-tags", UNREACHABLE_TAGS, "--tags", "os_baseline")  # the orchestration, not the whole stack
+    run = converged.configure("upgrade", "-p", "upgrade", *only)
+    assert run.code == 0, run.output
+    order = _first_seen(converged.work / "runs" / "upgrade")
+    assert order[0] == CONTROL_PLANE and set(order[1:]) == set(workers), order  # the management node is no worker
+    # the control-plane host fails: no worker is touched
+    container = converged.containers[CONTROL_PLANE]
+    subprocess.run(["docker", "pause", container], check=True, capture_output=True)
+    try:
+        stopped = converged.configure("upgrade-stopped", "-p", "upgrade", *only)
+    finally:
+        subprocess.run(["docker", "unpause", container], check=True, capture_output=True)
+    assert stopped.code == 1
+    reached = _first_seen(converged.work / "runs" / "upgrade-stopped")
+    assert reached == [CONTROL_PLANE], reached

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,21 +20,14 @@ from pathlib import Path
 import pytest
 
 from kasbah.planning.hostnet import gateway
-from tests.conftest import TINY, planned
+from tests.conftest import TINY, needs, planned
 
 pytestmark = pytest.mark.nodes
 
 TOOLS = ("kea-dhcp4", "dhclient", "knotd", "knotc", "kdig", "ip")
 
 
-def _missing() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root for network namespaces"
-    absent = [t for t in TOOLS if not shutil.which(t)]
-    return f"not installed: {', '.join(absent)} (.ci/run installs them)" if absent else None
-
-
-skip = pytest.mark.skipif(_missing() is not None, reason=str(_missing()))
+skip = needs(*TOOLS, root=True)
 
 
 def _ip(*args: str) -> None:

@@ -152,6 +152,18 @@ def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
             v["kasbah_kubernetes_version"] = c.kubernetes_version
             v["kasbah_api_endpoint"] = f"api.{c.name}.{plan.site}.kasbah.internal:6443"
             v["kasbah_pod_cidr"] = c.pod_cidr
+            if n.role == "control-plane":
+                inband = {m.name: m.inband_ip for m in plan.nodes}
+                v["kasbah_api_vip"] = c.api_vip
+                v["kasbah_api_vrrp_id"] = c.api_vrrp_id
+                v["kasbah_control_plane"] = [{"name": m, "address": inband[m]} for m in c.control_plane]
+                assert plan.etcd_backup is not None  # the tiny site declares them
+                v["kasbah_etcd_backup"] = {
+                    "dir": f"{plan.etcd_backup.path}/etcd/{c.name}",
+                    "target": plan.etcd_backup.target,
+                    "every_minutes": plan.etcd_backup.every_minutes,
+                    "keep": plan.etcd_backup.keep,
+                }
         out[n.name] = v
     return out
 

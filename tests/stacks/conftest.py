@@ -45,7 +45,6 @@ def cluster(env: str, phase: str, name: str) -> MockedRun:
         project="kasbah-cluster",
         stack=f"{env}-{name}",
         config={"environment": f"environments/{env}", "phase": phase, "cluster": name, "siteStack": site_stack(env)},
-        secrets={"kubeconfig": KUBECONFIG},
         stack_outputs={site_stack(env): site(env, phase).outputs},
     )
 

@@ -15,7 +15,7 @@ from kasbah.components.mocked import MockedRun, run_mocked
 from kasbah.components.programs import cluster_program, site_program
 from kasbah.runners.ironic import targets
 from tests.conftest import TINY
-from tests.stacks.conftest import KUBECONFIG, planned, site, site_stack
+from tests.stacks.conftest import planned, site, site_stack
 
 PROVISIONING = "pulumi-python:dynamic/provisioning:RackProvisioning"
 NODE_GROUP = "pulumi-python:dynamic/nodes:NodeGroup"
@@ -40,7 +40,6 @@ def _run(name: str | None, config: dict[str, Any]) -> MockedRun:
         project="kasbah-cluster",
         stack=f"day0-{name}",
         config={**base, "cluster": name, "siteStack": site_stack("tiny")},
-        secrets={"kubeconfig": KUBECONFIG},
         stack_outputs={site_stack("tiny"): site("tiny", PHASE).outputs},
     )
 

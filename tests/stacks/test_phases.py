@@ -6,13 +6,15 @@ from itertools import pairwise
 
 import pytest
 
+from kasbah.components import controlplane
 from kasbah.components.ledger import LedgerProvider
 from kasbah.components.nodes import UNDIFFED, NodeGroupProvider
-from tests.stacks.conftest import ENVIRONMENTS, clusters, phases, run_of
+from tests.stacks.conftest import ENVIRONMENTS, clusters, phases, planned, run_of
 
 RECORD = "pulumi-python:dynamic/ledger:Record"
 NODE_GROUP = "pulumi-python:dynamic/nodes:NodeGroup"
 RELEASE = "kubernetes:helm.sh/v3:Release"
+NAMESPACE = "kubernetes:core/v1:Namespace"
 # Inputs a later phase may update in place, and why.
 GROWS = {
     (RECORD, "budget_kw"): "each phase raises the facility budget",
@@ -26,12 +28,24 @@ GROWS = {
         "spec",
     ): "the cluster's tree moves to the next phase's path",
 }
+
+
+def _without_versions(metadata: dict) -> dict:
+    labels = {k: v for k, v in (metadata.get("labels") or {}).items() if not k.endswith("-version")}
+    return {**metadata, "labels": labels}
+
+
 PAIRS = [(env, a, b) for env in ENVIRONMENTS for a, b in pairwise(phases(env))]
 
 
 @pytest.mark.parametrize(("env", "before", "after"), PAIRS, ids=[f"{e}-{a}-to-{b}" for e, a, b in PAIRS])
 def test_next_phase_replaces_nothing(env: str, before: str, after: str) -> None:
     updated: dict[str, list[str]] = {}
+    # a declared upgrade reaches its clusters' racks and control planes (and only those): rolled, never replaced
+    plan = next(p for p in planned(ENVIRONMENTS[env]) if p.phase == after)
+    upgraded = {u.cluster for u in plan.upgrades if u.phase == after}
+    cluster_of = {n.name: n.cluster for n in plan.nodes}
+    rolled: list[str] = []
     for name in [None, *clusters(env, before)]:
         old, new = run_of(env, before, name), run_of(env, after, name)
         assert set(old.resources) <= set(new.resources), f"{name or 'site'}: resources of {before} missing in {after}"
@@ -42,8 +56,23 @@ def test_next_phase_replaces_nothing(env: str, before: str, after: str) -> None:
                 diff = LedgerProvider().diff("id", was.inputs, now.inputs)
                 assert not diff.replaces, f"{urn}: would replace on {diff.replaces}"
             elif was.type == NODE_GROUP:
-                # the racks of phase N are not reconfigured by phase N+1 (their configuration did not change)
-                assert not NodeGroupProvider().diff("id", was.inputs, now.inputs).changes, urn
+                # the racks of phase N are not reconfigured by phase N+1 (their configuration did not change),
+                # but for the racks of an upgraded cluster, which roll (an update, never a replacement)
+                diff = NodeGroupProvider().diff("id", was.inputs, now.inputs)
+                upgrading = bool({cluster_of.get(h) for h in was.inputs["hosts"]} & upgraded)
+                assert diff.changes == upgrading and not diff.replaces, urn
+                if upgrading:
+                    rolled.append(urn)
+                    continue
+            elif was.type == controlplane.TOKEN:
+                # a control plane is read again only when it moves (a declared upgrade), not because the phase did
+                upgrading = was.inputs["cluster"] in upgraded
+                diff = controlplane.ControlPlaneProvider().diff("id", was.inputs, now.inputs)
+                assert diff.changes == upgrading and not diff.replaces, urn
+                if upgrading:
+                    assert was.inputs["version"] != now.inputs["version"], urn
+                    rolled.append(urn)
+                    continue
             elif was.type == RELEASE:
                 for key in ("name", "chart", "namespace", "repositoryOpts"):
                     assert was.inputs.get(key) == now.inputs.get(key), f"{urn}: {key}"
@@ -52,12 +81,23 @@ def test_next_phase_replaces_nothing(env: str, before: str, after: str) -> None:
                 for k in was.public_inputs.keys() | now.public_inputs.keys()
                 if was.public_inputs.get(k) != now.public_inputs.get(k)
                 and not (was.type == NODE_GROUP and k in UNDIFFED)
+                and not (was.type == controlplane.TOKEN and k in controlplane.UNDIFFED)
                 and not (was.type == RECORD and k == "phase" and was.inputs["kind"] == "site")
             )
+            if name in upgraded and was.type == NAMESPACE and changed == ["metadata"]:
+                # the pod-security labels name the cluster's minor ("…-version: v1.35"): they follow an upgrade
+                assert _without_versions(was.public_inputs["metadata"]) == _without_versions(
+                    now.public_inputs["metadata"]
+                ), urn
+                rolled.append(urn)
+                continue
             unexpected = [k for k in changed if (was.type, k) not in GROWS]
             assert not unexpected, f"{urn}: {unexpected} changed from {before} to {after}"
             if changed:
                 updated.setdefault(was.type, []).append(urn)
+    # an upgrade rolls every rack of its clusters and their control planes
+    if upgraded:
+        assert {r.split("::")[-1].split("-control-plane")[0] for r in rolled if "ControlPlane" in r} == upgraded
     # updates are few: the site record and the objects that follow tenants' quotas and pool membership
     assert len(updated.get(RECORD, [])) <= 1
     assert sum(len(v) for v in updated.values()) <= 12

@@ -62,14 +62,16 @@ def _site(**config: Any) -> None:
     run_mocked(site_program, project="kasbah-site", stack="bad", config=config)
 
 
-def _cluster(config: dict[str, str], secrets: dict[str, str] | None = None) -> None:
+def _cluster(
+    config: dict[str, str], secrets: dict[str, str] | None = None, site_outputs: dict[str, Any] | None = None
+) -> None:
     run_mocked(
         cluster_program,
         project="kasbah-cluster",
         stack="bad",
         config={"environment": "environments/tiny", "siteStack": "o/kasbah-site/tiny", **config},
         secrets=secrets,
-        stack_outputs={"o/kasbah-site/tiny": site("tiny", "lab-1").outputs},
+        stack_outputs={"o/kasbah-site/tiny": site_outputs or site("tiny", "lab-1").outputs},
     )
 
 
@@ -98,16 +100,40 @@ def test_bad_cluster_config_names_the_key_and_the_fix() -> None:
     with pytest.raises(
         pulumi.RunError, match=r"kasbah:cluster = 'nope': no such cluster in tiny lab-1 \(clusters: lab\)"
     ):
-        _cluster({"phase": "lab-1", "cluster": "nope"}, {"kubeconfig": KUBECONFIG})
+        _cluster({"phase": "lab-1", "cluster": "nope"})
     # charts are the environment's (site.yaml platform.charts): an old stack's override is refused, not ignored
     with pytest.raises(pulumi.RunError, match=r"kasbah:charts is no longer read.*fix: pulumi config rm kasbah:charts"):
-        _cluster({"phase": "lab-1", "cluster": "lab", "charts": '{"cilium": {}}'}, {"kubeconfig": KUBECONFIG})
-    with pytest.raises(pulumi.RunError, match=r"kasbah:kubeconfig is not set; fix: pulumi config set --secret"):
-        _cluster({"phase": "lab-1", "cluster": "lab"})
+        _cluster({"phase": "lab-1", "cluster": "lab", "charts": '{"cilium": {}}'})
     with pytest.raises(
         pulumi.RunError, match=r"is at 'lab-1', this stack at 'lab-2'; fix: run the site stack's phase first"
     ):
-        _cluster({"phase": "lab-2", "cluster": "lab"}, {"kubeconfig": KUBECONFIG})
+        _cluster({"phase": "lab-2", "cluster": "lab"})
+
+
+@pytest.mark.parametrize("key", ["kubeconfig", "joinToken", "joinCaCertHash"])
+def test_pasted_credentials_are_refused(key: str) -> None:
+    """The kubeconfig comes from the site stack and tokens are minted in the run: a pasted one is refused, not used."""
+    with pytest.raises(pulumi.RunError, match=rf"kasbah:{key} is no longer read: .*fix: pulumi config rm kasbah:{key}"):
+        _cluster({"phase": "lab-1", "cluster": "lab"}, {key: KUBECONFIG})
+
+
+def test_a_site_without_the_cluster_s_credentials_is_refused() -> None:
+    import gc
+    import logging
+
+    outputs = {**site("tiny", "lab-1").outputs, "kubeconfigs": {}}
+    with pytest.raises(
+        pulumi.RunError, match=r"holds no kubeconfig for cluster lab; fix: run the site stack's pulumi up"
+    ):
+        _cluster({"phase": "lab-1", "cluster": "lab"}, site_outputs=outputs)
+    # every resource that reads the kubeconfig holds the same error; the engine reports it once, the mocks leave
+    # the other futures to the garbage collector, which would log each of them
+    quiet = logging.getLogger("asyncio")
+    was, quiet.disabled = quiet.disabled, True
+    try:
+        gc.collect()
+    finally:
+        quiet.disabled = was
 
 
 def test_an_environment_the_planner_refuses_is_reported_with_its_file(tmp_path: Path) -> None:

@@ -16,6 +16,12 @@ import pulumi
 from pulumi.dynamic.dynamic import PROVIDER_KEY
 from pulumi.runtime import mocks, settings
 
+CONTROL_PLANE = "pulumi-python:dynamic/controlplane:ControlPlane"
+# The mocked control plane's admin kubeconfig (no credentials in it)
+MOCK_KUBECONFIG = (
+    "apiVersion: v1\nkind: Config\nclusters:\n- name: mocked\n  cluster:\n    server: https://{api}\n"
+    "contexts: []\nusers: []\n"
+)
 # registered by the SDK itself, not by the program
 _NOT_PROGRAM = ("pulumi:pulumi:Stack", "pulumi:pulumi:StackReference")
 
@@ -82,6 +88,10 @@ class _Recorder(pulumi.runtime.Mocks):
             if name not in self.stack_outputs:
                 raise KeyError(f"stack reference {name}: no outputs given to the mocks")
             return name, {"name": name, "outputs": dict(self.stack_outputs[name]), "secretOutputNames": []}
+        if args.typ == CONTROL_PLANE:
+            # what credentials.yml would fetch from the first control-plane host: an admin kubeconfig of the endpoint
+            api = args.inputs.get("api", "")
+            return f"{args.name}-id", {**args.inputs, "kubeconfig": MOCK_KUBECONFIG.format(api=api)}
         return f"{args.name}-id", dict(args.inputs)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:

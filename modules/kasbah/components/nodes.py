@@ -122,14 +122,9 @@ def _configure(
     artifacts = Path(str(props["artifacts"])) / str(props["rack"])
     result = run_slices(tree, options, artifacts)
     if not result.ok:
-        failed = [
-            f"{h.host}: {'; '.join(f'{t}: {m}' for t, m in h.failures) or ('unreachable' if h.unreachable else 'failed')}"
-            for h in result.hosts
-            if h.failed or h.unreachable
-        ]
-        detail = "\n  ".join(failed) or "; ".join(s.error or s.status for s in result.slices)
         raise RuntimeError(
-            f"rack {props['rack']}: {PLAYBOOKS[options.playbook]} failed (artifacts {artifacts}):\n  {detail}"
+            f"rack {props['rack']}: {PLAYBOOKS[options.playbook]} failed (artifacts {artifacts}):\n  "
+            f"{result.failure_detail()}"
         )
     return {
         "changed_hosts": sorted(h.host for h in result.hosts if h.changed),
@@ -190,6 +185,7 @@ class _Pool(pulumi.ComponentResource):
             raise ValueError(f"pool {pool.name}: no racks in phase {configs.plan.phase}")
         waves = [w for w in configs.plan.waves if w.pool == pool.name]
         groups: dict[str, str] = {}
+        self.group_resources: dict[str, NodeGroup] = {}  # rack -> its group (what a control plane waits for)
         previous: list[pulumi.Resource] = []
         for wave in waves:
             current: list[pulumi.Resource] = []
@@ -226,6 +222,7 @@ class _Pool(pulumi.ComponentResource):
                     )
                 )
                 groups[rack] = digest
+                self.group_resources[rack] = current[-1]  # type: ignore[assignment]
             previous = current or previous
         self.nodes = pulumi.Output.from_input(pool.nodes)
         self.gpus = pulumi.Output.from_input(pool.gpus)

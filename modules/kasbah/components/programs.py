@@ -16,6 +16,8 @@ from typing import Any
 import pulumi
 
 from kasbah.components.cluster import KubernetesCluster, KubernetesClusterArgs
+from kasbah.components.controlplane import ControlPlane
+from kasbah.components.controlplane import props as control_plane_props
 from kasbah.components.ledger import Record
 from kasbah.components.nodes import NodeConfigs, NodePoolArgs, NodeRun, ServicePool
 from kasbah.components.provisioning import Day0, ProvisionRun
@@ -222,9 +224,27 @@ def site_program() -> dict[str, Any]:
     run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags, extra_inventories=s.extra_inventories)
     configs = _node_configs(plan, _playbooks())
     day0 = _day0(pulumi.Config(NAMESPACE), plan)
+    service: dict[str, ServicePool] = {}
     for pool in plan.pools:
         if pool.cluster is None:
-            ServicePool(pool.name, NodePoolArgs(pool, configs, run, day0))
+            service[pool.name] = ServicePool(pool.name, NodePoolArgs(pool, configs, run, day0))
+    # each cluster's control plane, once the racks of its hosts are configured (kubeadm init and joins run there)
+    node_rack = {n.name: (n.pool, n.rack) for n in plan.nodes}
+    kubeconfigs: dict[str, pulumi.Output[str]] = {}
+    for c in plan.clusters:
+        if not c.control_plane or not c.api_vip:
+            continue
+        seats = [node_rack[h] for h in c.control_plane]
+        owner = service.get(seats[0][0])
+        if owner is None:
+            continue  # the control plane's pool is not the site's (never: control planes live on management pools)
+        waits = [service[p].group_resources[r] for p, r in seats if p in service and r in service[p].group_resources]
+        cp = ControlPlane(
+            f"{c.name}-control-plane",
+            control_plane_props(c, str(s.tree), str(s.artifacts), s.extra_inventories, plan.phase, configs.plan_sha256),
+            pulumi.ResourceOptions(parent=owner, depends_on=waits),
+        )
+        kubeconfigs[c.name] = cp.kubeconfig
     outputs: dict[str, Any] = {
         "environment": plan.environment,
         "phase": plan.phase,
@@ -241,6 +261,9 @@ def site_program() -> dict[str, Any]:
         # the ledger itself is the Record resources' state (`pulumi stack export`), which the policy
         # pack reads; as an output it would be copied into every stack that references this one
         "ledger": {kind: len(table) for kind, table in book.as_dict().items() if kind != "site"},
+        # each cluster's admin kubeconfig, from its ControlPlane: the cluster stacks read it through their stack
+        # reference (a secret here and there; nobody pastes it)
+        "kubeconfigs": pulumi.Output.secret(kubeconfigs),
     }
     for key, value in outputs.items():
         pulumi.export(key, value)
@@ -264,12 +287,13 @@ def cluster_program() -> dict[str, Any]:
             f"kasbah:cluster = {cluster!r}: no such cluster in {plan.environment} {plan.phase} "
             f"(clusters: {', '.join(c.name for c in plan.clusters) or 'none'}); a cluster's stack starts in the phase that creates it"
         )
-    kubeconfig = cfg.get_secret("kubeconfig")
-    if kubeconfig is None:
-        raise pulumi.RunError(
-            "kasbah:kubeconfig is not set; fix: pulumi config set --secret kasbah:kubeconfig < admin.conf "
-            f"(the admin kubeconfig kubeadm init wrote on {cluster}'s first control-plane host)"
-        )
+    for key in ("kubeconfig", "joinToken", "joinCaCertHash"):
+        if cfg.get(key) is not None:
+            raise pulumi.RunError(
+                f"kasbah:{key} is no longer read: the site stack bootstraps {cluster}'s control plane and hands its "
+                "kubeconfig over (output kubeconfigs), and join tokens are minted on a control-plane host during each "
+                f"run; fix: pulumi config rm kasbah:{key}"
+            )
     site = pulumi.StackReference(site_stack)
 
     def same_phase(site_phase: Any) -> str:
@@ -281,18 +305,19 @@ def cluster_program() -> dict[str, Any]:
         return str(site_phase)
 
     phase = site.get_output("phase").apply(same_phase)
-    extra: dict[str, pulumi.Input[str]] = {}
-    for key, var in (("joinToken", "kubelet_join_token"), ("joinCaCertHash", "kubelet_join_ca_cert_hash")):
-        value = cfg.get_secret(key)
-        if value is not None:
-            extra[var] = value
-    run = NodeRun(
-        str(s.tree),
-        str(s.artifacts),
-        skip_tags=s.skip_tags,
-        extra_vars=pulumi.Output.all(**extra),
-        extra_inventories=s.extra_inventories,
-    )
+
+    def kubeconfig_of(given: Any) -> str:
+        found = (given or {}).get(cluster) if isinstance(given, dict) else None
+        if not found:
+            raise pulumi.RunError(
+                f"site stack {site_stack} holds no kubeconfig for cluster {cluster}; fix: run the site stack's "
+                f"pulumi up first (its ControlPlane {cluster}-control-plane brings the control plane up and hands the "
+                "credentials over)"
+            )
+        return str(found)
+
+    kubeconfig: pulumi.Output[str] = pulumi.Output.secret(site.get_output("kubeconfigs")).apply(kubeconfig_of)
+    run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags, extra_inventories=s.extra_inventories)
     if cfg.get("charts") is not None:
         raise pulumi.RunError(
             "kasbah:charts is no longer read: the environment pins every chart (site.yaml platform.charts), "

@@ -576,6 +576,32 @@ class Provisioning(Model):
     image: NodeImage | None = Field(None, description="The OS image Ironic writes to a node, from the site's mirror.")
 
 
+class BackupTarget(Model):
+    """Where backups go: a directory of the campus's own storage, mounted on the hosts that write them."""
+
+    name: Name
+    jurisdiction: Name = Field(description="Where the data lies; every tenant whose objects it holds must allow it.")
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]*$", max_length=200)] = Field(
+        description="An absolute directory on the writing hosts (a mount of the campus storage, storage_client)."
+    )
+    description: str = ""
+
+
+class EtcdBackups(Model):
+    """Scheduled snapshots of every cluster's etcd, from each control-plane host."""
+
+    target: Name = Field(description="A site.backups.targets entry.")
+    every_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    keep: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=48, description="Snapshots kept per cluster and host; older ones are removed after a good snapshot."
+    )
+
+
+class Backups(Model):
+    targets: list[BackupTarget] = Field(default_factory=list)
+    etcd: EtcdBackups | None = Field(default=None, description="Unset: no etcd snapshots (the report says so).")
+
+
 class Site(Model):
     name: Name
     description: str = ""
@@ -588,6 +614,7 @@ class Site(Model):
     admin_zone: AdminZone = Field(default_factory=AdminZone)
     platform: Platform
     provisioning: Provisioning = Field(default_factory=lambda: Provisioning())
+    backups: Backups = Field(default_factory=Backups)
     phases: list[Name] = Field(min_length=1, description="Phase names, in build order.")
     source: str = ""
 
@@ -645,6 +672,14 @@ class PoolSpec(Model):
 class ControlPlane(Model):
     pool: Name = Field(description="Management pool whose nodes host this control plane.")
     replicas: Annotated[int, Field(ge=1, le=7)] = 3
+    api_vip: ipaddress.IPv4Address | ipaddress.IPv6Address | None = Field(
+        default=None,
+        description=(
+            "The API server's virtual IP (keepalived holds it on one control-plane host, HAProxy there spreads "
+            "to every API server): an unused in-band address of a control-plane rack. Unset: the last address "
+            "of the first control-plane rack's in-band block."
+        ),
+    )
 
     @field_validator("replicas")
     @classmethod
@@ -688,6 +723,15 @@ class Expansions(Model):
     tenants: list[QuotaChange] = Field(default_factory=list)
 
 
+class ClusterUpgrade(Model):
+    """A declared Kubernetes minor upgrade of a cluster commissioned in an earlier phase: one minor at a time."""
+
+    cluster: Name
+    kubernetes_version: Annotated[str, StringConstraints(pattern=KUBERNETES_MINOR_PATTERN)] = Field(
+        description="The next minor after the cluster's current one (kubeadm upgrades one minor at a time)."
+    )
+
+
 class Decommission(Model):
     kind: DecommissionKind
     name: Annotated[str, StringConstraints(min_length=1, max_length=63)]
@@ -705,6 +749,9 @@ class Phase(Model):
     clusters: list[ClusterSpec] = Field(default_factory=list)
     tenants: list[TenantSpec] = Field(default_factory=list)
     expansions: Expansions = Expansions()
+    upgrades: list[ClusterUpgrade] = Field(
+        default_factory=list, description="Kubernetes minor upgrades of existing clusters, rolled out by upgrade.yml."
+    )
     decommissions: list[Decommission] = Field(default_factory=list)
 
 

@@ -50,6 +50,7 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
     issues += _duplicates((p.name for p in catalog.hall_profiles), (*cat, "hall_profiles"), "hall profile")
     issues += _duplicates((s.name for s in catalog.switch_models), (*cat, "switch_models"), "switch model")
     issues += _duplicates((j.name for j in site.jurisdictions), ("site", "jurisdictions"), "jurisdiction")
+    issues += _backups(campus)
 
     racks = {p.name: p for p in catalog.rack_profiles}
     switches = {s.name for s in catalog.switch_models}
@@ -214,6 +215,22 @@ def _per_rack_fits(rp: RackProfile, here: Loc, net: Network, name: str, hosts: i
             )
         ]
     return []
+
+
+def _backups(campus: Campus) -> list[ConfigIssue]:
+    """Backup targets name a known jurisdiction; the etcd snapshots name a known target."""
+    site = campus.site
+    here: Loc = ("site", "backups")
+    issues = _duplicates((t.name for t in site.backups.targets), (*here, "targets"), "backup target")
+    known = {j.name for j in site.jurisdictions}
+    for i, t in enumerate(site.backups.targets):
+        if t.jurisdiction not in known:
+            issues.append(_unknown((*here, "targets", i, "jurisdiction"), "jurisdiction", t.jurisdiction, known))
+    etcd = site.backups.etcd
+    targets = {t.name for t in site.backups.targets}
+    if etcd is not None and etcd.target not in targets:
+        issues.append(_unknown((*here, "etcd", "target"), "backup target", etcd.target, targets))
+    return issues
 
 
 def _unknown(path: Loc, what: str, name: str, known: Iterable[str]) -> ConfigIssue:

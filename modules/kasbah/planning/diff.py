@@ -50,7 +50,15 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     ),
     "pools": ("profile", "purpose", "cluster", "tenant"),
     "switches": ("fabric", "tier", "model", "loopback"),
-    "clusters": ("pod_cidr", "service_cidr", "node_pod_prefix", "control_plane", "api_host", "api_port"),
+    "clusters": (
+        "pod_cidr",
+        "service_cidr",
+        "node_pod_prefix",
+        "control_plane",
+        "api_host",
+        "api_port",
+        "api_vip",
+    ),
     "tenants": ("kind", "reseller", "jurisdictions"),
     # what cabling lays out: a changed NIC count, port count or link speed moves cables
     "rack_ports": (
@@ -114,6 +122,8 @@ class PlanDiff:
     # trays that replaced others in a node's slot (an RMA): the node keeps its identity, is provisioned and burned in again
     replaced: list[dict[str, str]] = field(default_factory=list)
     hardware_arrived: list[str] = field(default_factory=list)  # nodes whose rack's manifest is new
+    # declared Kubernetes minor upgrades `new` adds: cluster, from, to, phase
+    upgrades: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def stable(self) -> bool:
@@ -136,6 +146,7 @@ class PlanDiff:
             "repatched_examples": self.repatched_examples,
             "hardware_replaced": self.replaced,
             "hardware_arrived": len(self.hardware_arrived),
+            "upgrades": self.upgrades,
             "violations": [{"kind": v.kind, "name": v.name, "what": v.what} for v in self.violations],
         }
 
@@ -207,8 +218,8 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan
                 continue
             for f in IDENTITY.get(kind, ()):
                 a, b = item.get(f), now.get(f)
-                if a == b:
-                    continue
+                if a == b or f not in item or a == "":
+                    continue  # a field newer than the old plan's format
                 if kind == "nodes" and f in ("role", "cluster"):
                     # a management node taking a control-plane seat, or freed when its cluster retires
                     if (item["role"], now["role"]) == ("management", "control-plane"):
@@ -232,6 +243,7 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan
 
     _cables(d, plans or (old, new), {f for f, scope in fabric_scope.items() if scope in scopes})
     _hardware(d, old, new)
+    _versions(d, old, new)
 
     so, sn = old["summary"], new["summary"]
     for key in (
@@ -249,6 +261,37 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan
     for a in new["addresses"]:
         d.addresses[a["network"]] = (uo.get(a["network"], 0), a["used"])
     return d
+
+
+def _versions(d: PlanDiff, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """A cluster's Kubernetes minor moves only along the upgrades `new` declares; anything else is an in-place edit."""
+    known = {(u["cluster"], u["to_version"]) for u in old.get("upgrades", [])}
+    fresh = [u for u in new.get("upgrades", []) if (u["cluster"], u["to_version"]) not in known]
+    d.upgrades = [
+        {"cluster": u["cluster"], "from": u["from_version"], "to": u["to_version"], "phase": u["phase"]} for u in fresh
+    ]
+    before = {c["name"]: c for c in old["clusters"]}
+    for c in new["clusters"]:
+        was = before.get(c["name"])
+        if was is None:
+            continue
+        path = [was["kubernetes_version"]]
+        for u in fresh:
+            if u["cluster"] == c["name"] and u["from_version"] == path[-1]:
+                path.append(u["to_version"])
+        # the version it was commissioned at is history: editing it is an in-place edit too
+        edited = was.get("commissioned_version", "") not in ("", c.get("commissioned_version"))
+        if path[-1] != c["kubernetes_version"] or edited:
+            d.violations.append(
+                Violation(
+                    "clusters",
+                    c["name"],
+                    f"kubernetes_version changed from {was.get('commissioned_version') if edited else was['kubernetes_version']!r} "
+                    f"to {c.get('commissioned_version') if edited else c['kubernetes_version']!r} without a declared upgrade; fix: keep the version where the cluster is commissioned and declare "
+                    f'`upgrades: [{{cluster: {c["name"]}, kubernetes_version: "..."}}]` in a later phase, one minor '
+                    "at a time",
+                )
+            )
 
 
 def _hardware(d: PlanDiff, old: dict[str, Any], new: dict[str, Any]) -> None:

@@ -8,13 +8,15 @@ import typing
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from kasbah.planning.model import GitOpsSource, Plan, Power
+from kasbah.planning.model import EtcdBackup, GitOpsSource, Plan, Power
 
 # 2: clusters' tenants, API endpoint and GitOps path, namespaces, host flows, tenants' egress,
 # dedicated grants, the port facts cabling needs (rack_ports, switch_ports), Helm releases, GitOps,
 # rollout waves
 # 3: hardware (the trays in each slot), the site's DNS zone and servers, interface MTUs
-PLAN_FORMAT = 3
+# 4: clusters' API virtual IP, VRRP id and commissioned version; declared upgrades; etcd backups
+PLAN_FORMAT = 4
+READABLE_FORMATS = (3, 4)  # a format-3 plan reads with the new fields' defaults
 SECTIONS = (
     "halls",
     "scalable_units",
@@ -37,6 +39,7 @@ SECTIONS = (
     "waves",
     "hardware",
     "bmcs",
+    "upgrades",
 )
 
 
@@ -73,6 +76,9 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "mtus": [list(m) for m in plan.mtus],
         "image": list(plan.image) if plan.image else None,
         "gitops": _row(plan.gitops, tuple(f.name for f in fields(plan.gitops))) if plan.gitops else None,
+        "etcd_backup": _row(plan.etcd_backup, tuple(f.name for f in fields(plan.etcd_backup)))
+        if plan.etcd_backup
+        else None,
     }
     for section in SECTIONS:
         out[section] = _rows(getattr(plan, section))
@@ -88,13 +94,24 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
     hints = typing.get_type_hints(Plan)
     values: dict[str, Any] = {}
     for f in fields(Plan):
-        if f.name not in data and f.name in ("hardware", "zone", "dns_servers", "mtus", "bmcs", "image"):
+        if f.name not in data and f.name in (
+            "hardware",
+            "zone",
+            "dns_servers",
+            "mtus",
+            "bmcs",
+            "image",
+            "upgrades",
+            "etcd_backup",
+        ):
             continue  # a format-2 plan: the field's default
         if f.name in SECTIONS:
             row_type = typing.get_args(hints[f.name])[0]
             values[f.name] = tuple(row_type(**{k: _tuples(v) for k, v in row.items()}) for row in data[f.name])
         elif f.name == "power":
             values[f.name] = Power(**data["power"])
+        elif f.name == "etcd_backup":
+            values[f.name] = EtcdBackup(**data["etcd_backup"]) if data.get("etcd_backup") else None
         elif f.name == "gitops":
             values[f.name] = (
                 GitOpsSource(**{k: _tuples(v) for k, v in data["gitops"].items()}) if data.get("gitops") else None

@@ -39,6 +39,14 @@ FLOWS: tuple[HostFlow, ...] = (
     ),
     HostFlow("etcd", ("inband",), "tcp", (_port(*ports.ETCD),), ("control_plane",), "etcd peers and the API servers"),
     HostFlow(
+        "vrrp",
+        ("inband",),
+        "vrrp",
+        (),
+        ("control_plane",),
+        "keepalived's adverts between control-plane hosts: which one holds the API's virtual IP",
+    ),
+    HostFlow(
         "kubelet", ("inband",), "tcp", (_port(ports.KUBELET),), ("all",), "the API server (logs, exec) and metrics"
     ),
     HostFlow(

@@ -147,7 +147,7 @@ def records(plan: Plan) -> Iterator[Record]:
 
     `<node>.<zone>` is the node's in-band address (its hostname); `<node>.bmc`, `<node>.storage`
     and `<node>.rail<r>` its other addresses; `<switch>.net` a switch's loopback; `api.<cluster>`
-    every control-plane node's in-band address until the control plane has a virtual IP.
+    the control plane's virtual IP (with its PTR: the address is the cluster's alone).
     """
     z = plan.zone
     by_name = {n.name: n for n in plan.nodes}
@@ -160,7 +160,10 @@ def records(plan: Plan) -> Iterator[Record]:
     for s in plan.switches:
         yield Record(f"{s.name}.net.{z}", _kind(s.loopback), s.loopback, s.name)
     for c in plan.clusters:
-        for cp in c.control_plane:
+        if c.api_vip:  # the virtual IP keepalived moves between the control-plane hosts
+            yield Record(c.api_host, _kind(c.api_vip), c.api_vip, f"cluster {c.name} (API virtual IP)")
+            continue
+        for cp in c.control_plane:  # a plan of format 3: every control-plane host
             node = by_name.get(cp)
             if node is not None:
                 yield Record(c.api_host, _kind(node.inband_ip), node.inband_ip, f"cluster {c.name}", ptr=False)

@@ -240,6 +240,12 @@ class Cluster:
     api_port: int
     tenants: tuple[str, ...]  # tenants with GPUs here (a quota grant or a dedicated pool), in commissioning order
     gitops_path: str  # where the cluster's tree is on the published branch (`<environment>/<phase>/clusters/<name>`)
+    # The API's virtual IP (`api_host` resolves to it): keepalived holds it on one control-plane host, whose
+    # HAProxy spreads to every healthy API server. Empty in plans of format 3, before the control plane had one.
+    api_vip: str = ""
+    api_vrrp_id: int = 0  # keepalived's virtual_router_id, unique a cluster (1-255)
+    # The minor the cluster was commissioned at; `kubernetes_version` moves from it only by declared upgrades
+    commissioned_version: str = ""
 
     @property
     def nodes(self) -> int:
@@ -334,7 +340,7 @@ class HostFlow:
 
     name: str
     sources: tuple[str, ...]  # network names (planning.host_flows.NETWORKS)
-    protocol: str  # tcp | udp | icmp
+    protocol: str  # tcp | udp | icmp | vrrp
     ports: tuple[str, ...]  # "22" or "2379-2380"; empty for icmp
     groups: tuple[str, ...]  # inventory groups the flow reaches ("all" for every node)
     why: str
@@ -378,6 +384,27 @@ class Retired:
 
 
 @dataclass(frozen=True, slots=True)
+class EtcdBackup:
+    """Where and how often every control-plane host snapshots its cluster's etcd (site.backups)."""
+
+    target: str
+    jurisdiction: str
+    path: str  # the target's directory; snapshots go to <path>/etcd/<cluster>/
+    every_minutes: int
+    keep: int
+
+
+@dataclass(frozen=True, slots=True)
+class Upgrade:
+    """A declared Kubernetes minor upgrade: the cluster moves from `from_version` to `to_version` in `phase`."""
+
+    cluster: str
+    from_version: str
+    to_version: str
+    phase: str
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     environment: str
     site: str
@@ -414,6 +441,8 @@ class Plan:
     image: tuple[str, str, str] | None = (
         None  # (disk | iso, URL on the site's mirror, sha256:<hex>): what Ironic deploys
     )
+    upgrades: tuple[Upgrade, ...] = field(default=())  # every declared upgrade up to this phase, in order
+    etcd_backup: EtcdBackup | None = None
 
     @property
     def gpus(self) -> int:

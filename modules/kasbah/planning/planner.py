@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from math import ceil
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from kasbah.config.issues import SITE_DOC, ConfigError, ConfigIssue, Loc, Planni
 from kasbah.config.models import (
     Campus,
     ClusterSpec,
+    ClusterUpgrade,
     DecommissionKind,
     HallProfile,
     HallSpec,
@@ -36,6 +38,7 @@ from kasbah.planning.model import (
     BmcAccess,
     Cluster,
     Egress,
+    EtcdBackup,
     Fabric,
     GitOpsSource,
     Hall,
@@ -53,6 +56,7 @@ from kasbah.planning.model import (
     Switch,
     SwitchPorts,
     Tenant,
+    Upgrade,
     Wave,
 )
 from kasbah.planning.tenancy import cluster_namespaces
@@ -109,6 +113,8 @@ class _ClusterState:
     index: int
     phase: str
     control_plane: list[str] = field(default_factory=list)
+    version: str = ""  # the current minor: the commissioned one, moved by declared upgrades
+    vip: str = ""
 
 
 @dataclass
@@ -151,6 +157,7 @@ class _Planner:
         self.ever_racks: set[str] = set()  # every rack laid out so far, decommissioned ones included
         self.nodes: dict[str, Node] = {}
         self.retired: list[Retired] = []
+        self.upgrades: list[Upgrade] = []
         self.used_names: dict[tuple[str, str], str] = {}  # (kind, name) -> phase that commissioned it
         self.next_hall = 0
         self.next_cluster = 0
@@ -269,7 +276,9 @@ class _Planner:
                         f"{cluster.max_pods_per_node} pods a node do not fit a node's /{self.campus.site.addressing.pods.node_prefix} pod range ({pod_ips - 2} usable addresses)",
                         f"lower max_pods_per_node to {pod_ips - 2}, or lower site.addressing.pods.node_prefix",
                     )
-                self.clusters[cluster.name] = _ClusterState(cluster, self.next_cluster, phase.name)
+                self.clusters[cluster.name] = _ClusterState(
+                    cluster, self.next_cluster, phase.name, version=cluster.kubernetes_version
+                )
                 self.next_cluster += 1
                 new_clusters.append((i, cluster))
         for i, pool in enumerate(phase.pools):
@@ -296,6 +305,9 @@ class _Planner:
             self._place(state, exp.placements, path, phase.name)
         for i, cluster in new_clusters:
             self._place_control_plane(cluster, (*p, "clusters", i, "control_plane"))
+        seen: set[str] = set()
+        for i, up in enumerate(phase.upgrades):
+            self._upgrade(up, (*p, "upgrades", i), phase.name, seen)
         for i, change in enumerate(phase.expansions.tenants):
             path = (*p, "expansions", "tenants", i)
             t = self.tenants.get(change.tenant)
@@ -741,6 +753,114 @@ class _Planner:
         for name in chosen:
             self.nodes[name] = replace(self.nodes[name], role="control-plane", cluster=spec.name)
         self.clusters[spec.name].control_plane = chosen
+        self.clusters[spec.name].vip = self._api_vip(spec, chosen, (*path, "api_vip"))
+
+    def _api_vip(self, spec: ClusterSpec, chosen: list[str], path: Loc) -> str:
+        """The API's virtual IP: declared, or the highest free address of the first control-plane rack's in-band block.
+
+        VRRP moves an address between hosts of one segment, so it must be an in-band address of a rack
+        holding a replica, and neither a node's, the gateway's, nor another cluster's VIP.
+        """
+        racks = [self.racks[self.nodes[n].rack] for n in chosen]
+        taken = {c.vip for c in self.clusters.values() if c.vip}
+        used = {ip_address(n.inband_ip) for n in self.nodes.values() if n.rack in {r.name for r in racks}}
+        blocks = [ip_network(r.inband_cidr) for r in racks if r.inband_cidr]
+        if not blocks:
+            return ""
+
+        def reserved(net: IPv4Network | IPv6Network, addr: IPv4Address | IPv6Address) -> bool:
+            first = int(net.network_address)
+            return int(addr) in (first, first + 1, first + net.num_addresses - 1)  # network, gateway, broadcast
+
+        if spec.control_plane.api_vip is not None:
+            vip = spec.control_plane.api_vip
+            home = next((b for b in blocks if vip in b), None)
+            fix = (
+                f"use a free address of {', '.join(map(str, blocks))}, or leave api_vip unset for the Plan to pick one"
+            )
+            if home is None:
+                self.issue(
+                    path,
+                    f"{vip} is outside the management network of cluster {spec.name}'s control plane "
+                    f"(the in-band blocks of its racks: {', '.join(map(str, blocks))}); VRRP can only move it there",
+                    fix,
+                )
+            elif reserved(home, vip):
+                self.issue(path, f"{vip} is the network, gateway or broadcast address of {home}", fix)
+            elif vip in used:
+                owner = next(n.name for n in self.nodes.values() if ip_address(n.inband_ip) == vip)
+                self.issue(path, f"{vip} is the in-band address of node {owner}", fix)
+            elif str(vip) in taken:
+                other = next(c.spec.name for c in self.clusters.values() if c.vip == str(vip))
+                self.issue(path, f"{vip} is already the API address of cluster {other}", fix)
+            else:
+                return str(vip)
+            return ""
+        block = blocks[0]
+        for offset in range(block.num_addresses - 2, 1, -1):
+            addr = block[offset]
+            if addr not in used and str(addr) not in taken:
+                return str(addr)
+        self.issue(
+            path,
+            f"no free in-band address left in {block} (rack {racks[0].name}) for cluster {spec.name}'s API virtual IP",
+            "set clusters[].control_plane.api_vip to a free address of another control-plane rack, or raise "
+            "site.addressing.inband.per_rack (only before phase 1 is built: it renumbers)",
+        )
+        return ""
+
+    def _upgrade(self, up: ClusterUpgrade, path: Loc, phase: str, seen: set[str]) -> None:
+        """A declared minor upgrade: a cluster of an earlier phase, one minor forward, once a phase."""
+        c = self.clusters.get(up.cluster)
+        if c is None:
+            gone = self._gone("cluster", up.cluster)
+            self.issue(
+                (*path, "cluster"),
+                gone or f"no cluster `{up.cluster}` to upgrade",
+                f"upgrade one of: {', '.join(self.clusters) or '(none yet)'}",
+            )
+            return
+        target = (*path, "kubernetes_version")
+        if c.phase == phase:
+            self.issue(
+                (*path, "cluster"),
+                f"cluster `{up.cluster}` is commissioned in this phase",
+                f'set its kubernetes_version to "{up.kubernetes_version}" where it is commissioned instead',
+            )
+            return
+        if ("cluster", up.cluster) in self.retiring:
+            self.issue(
+                (*path, "cluster"), f"cluster `{up.cluster}` is decommissioned in this phase", "drop the upgrade"
+            )
+            return
+        if up.cluster in seen:
+            self.issue(
+                (*path, "cluster"),
+                f"cluster `{up.cluster}` is upgraded twice in this phase",
+                "one minor a phase: declare the next minor in a later phase",
+            )
+            return
+        seen.add(up.cluster)
+        old, new = (tuple(int(x) for x in v.split(".")) for v in (c.version, up.kubernetes_version))
+        if new <= old:
+            what = "is the version it runs" if new == old else "would be a downgrade, which kubeadm does not do"
+            self.issue(
+                target,
+                f"{up.kubernetes_version} for cluster `{up.cluster}` (at {c.version}) {what}",
+                f"declare the next minor, 1.{old[1] + 1}, or drop the upgrade",
+            )
+            return
+        if new[0] != old[0] or new[1] != old[1] + 1:
+            self.issue(
+                target,
+                f"{c.version} to {up.kubernetes_version} skips "
+                f"{', '.join(f'1.{m}' for m in range(old[1] + 1, new[1]))} for cluster `{up.cluster}`: kubeadm upgrades "
+                "one minor at a time",
+                f"declare 1.{old[1] + 1} here and the next minors in later phases",
+            )
+            return
+        self.upgrades.append(Upgrade(up.cluster, c.version, up.kubernetes_version, phase))
+        c.version = up.kubernetes_version
 
     # ------------------------------------------------------------------ decommissioning
     def _retire(self, phase: Phase) -> None:
@@ -1042,6 +1162,8 @@ class _Planner:
             tenants=tenants,
             addresses=self._address_usage(racks, fabrics, switches, clusters),
             retired=tuple(self.retired),
+            upgrades=tuple(self.upgrades),
+            etcd_backup=self._etcd_backup(clusters, tenants),
             grants=grants,
             egress=egress,
             admin_networks=tuple(str(n) for n in site.admin_zone.networks),
@@ -1282,6 +1404,30 @@ class _Planner:
             out += [Wave(pool.name, i, tuple(order[k : k + size])) for i, k in enumerate(range(0, len(order), size))]
         return tuple(out)
 
+    def _etcd_backup(self, clusters: tuple[Cluster, ...], tenants: tuple[Tenant, ...]) -> EtcdBackup | None:
+        """The etcd snapshots' target; it must lie where every tenant with objects in a cluster allows its data."""
+        backups = self.campus.site.backups
+        if backups.etcd is None:
+            return None
+        target = next((t for t in backups.targets if t.name == backups.etcd.target), None)
+        if target is None:
+            return None  # reported by the static checks
+        allowed = {t.name: set(t.jurisdictions) for t in tenants}
+        for c in clusters:
+            outside = [t for t in c.tenants if target.jurisdiction not in allowed.get(t, {target.jurisdiction})]
+            if outside:
+                self.issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        ("site", "backups", "etcd", "target"),
+                        f"etcd snapshots of cluster {c.name} would go to `{target.name}` in {target.jurisdiction}, "
+                        f"but its etcd holds objects of {', '.join(outside)}, whose data stays in "
+                        f"{' / '.join(sorted(set.union(*(allowed[t] for t in outside))))}",
+                        "name a target in a jurisdiction every tenant of the cluster allows",
+                    )
+                )
+        return EtcdBackup(target.name, target.jurisdiction, target.path, backups.etcd.every_minutes, backups.etcd.keep)
+
     def _cluster_snapshot(
         self,
         name: str,
@@ -1295,7 +1441,7 @@ class _Planner:
         present = {g.tenant for g in grants if g.cluster == name and g.gpus}
         return Cluster(
             name=name,
-            kubernetes_version=c.spec.kubernetes_version,
+            kubernetes_version=c.version,
             node_limit=c.spec.node_limit,
             max_pods_per_node=c.spec.max_pods_per_node,
             control_plane=tuple(c.control_plane),
@@ -1310,6 +1456,9 @@ class _Planner:
             api_port=ports.KUBE_APISERVER,
             tenants=tuple(t.name for t in tenants if t.name in present),
             gitops_path="/".join(part for part in (self.environment, self.phase_name, "clusters", name) if part),
+            api_vip=c.vip,
+            api_vrrp_id=c.index % 255 + 1,
+            commissioned_version=c.spec.kubernetes_version,
         )
 
     def _tenant_snapshot(self, t: _TenantState, pools: tuple[Pool, ...], egress: tuple[Egress, ...]) -> Tenant:

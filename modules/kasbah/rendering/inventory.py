@@ -29,7 +29,9 @@ Variables (prefixed `kasbah_`): `ansible_host` and `kasbah_inband_ip` (in-band I
 `kasbah_rail_ips`, `kasbah_node_labels` and `kasbah_node_taints` (from planning.labels),
 `kasbah_gpus`, `kasbah_nvlink_domain`, `kasbah_nvlink_fabric` (imex | fabricmanager | none),
 `kasbah_rdma`, `kasbah_nvidia_driver`, `kasbah_cluster`, `kasbah_kubernetes_version`,
-`kasbah_api_endpoint`, `kasbah_pod_cidr`, `kasbah_pool`, `kasbah_purpose`, `kasbah_rack_profile`,
+`kasbah_api_endpoint`, `kasbah_pod_cidr`, on control-plane hosts `kasbah_api_vip`, `kasbah_api_vrrp_id` and
+`kasbah_control_plane` (the cluster's control-plane hosts and in-band addresses, the first one inits) and
+`kasbah_etcd_backup` (where and how often it snapshots etcd), `kasbah_pool`, `kasbah_purpose`, `kasbah_rack_profile`,
 `kasbah_phase`, `kasbah_network` (the node's interfaces, planning.hostnet; only once its rack has a hardware
 manifest); on `all`: `kasbah_site`, `kasbah_environment`, `kasbah_plan_phase`,
 `kasbah_networks` (address ranges by network name), `kasbah_dns_resolvers` and
@@ -94,6 +96,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
     multi_node = multi_node_nvlink_domains(plan.nodes)
     taint_dicts: dict[tuple[Taint, ...], list[dict[str, str]]] = {}
     net = HostNet(plan)
+    inband = {n.name: n.inband_ip for n in plan.nodes if n.role == "control-plane"}
     out: dict[str, Vars] = {}
     for n in plan.nodes:
         rack, pool = racks[n.rack], pools[n.pool]
@@ -124,6 +127,21 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
             v["kasbah_kubernetes_version"] = c.kubernetes_version
             v["kasbah_api_endpoint"] = c.api_endpoint
             v["kasbah_pod_cidr"] = c.pod_cidr
+            if n.role == "control-plane" and c.api_vip:
+                # the control_plane role: the VIP keepalived holds, the peers HAProxy spreads to (the first inits)
+                v["kasbah_api_vip"] = c.api_vip
+                v["kasbah_api_vrrp_id"] = c.api_vrrp_id
+                v["kasbah_control_plane"] = [
+                    {"name": cp, "address": inband[cp]} for cp in c.control_plane if cp in inband
+                ]
+                if plan.etcd_backup is not None:
+                    b = plan.etcd_backup
+                    v["kasbah_etcd_backup"] = {
+                        "dir": f"{b.path.rstrip('/')}/etcd/{c.name}",
+                        "target": b.target,
+                        "every_minutes": b.every_minutes,
+                        "keep": b.keep,
+                    }
         v["kasbah_pool"] = n.pool
         v["kasbah_purpose"] = pool.purpose
         v["kasbah_rack_profile"] = rack.profile

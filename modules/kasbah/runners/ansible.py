@@ -32,9 +32,13 @@ PLAYBOOKS = {
     "site": "site.yml",
     "scale-out": "scale_out.yml",
     "rolling-upgrade": "rolling_upgrade.yml",
+    "upgrade": "upgrade.yml",
     "burn-in": "burn_in.yml",
     "commission": "commission.yml",
     "decommission": "decommission.yml",
+    "credentials": "credentials.yml",
+    "etcd-restore": "etcd_restore.yml",
+    "certificates": "certificates.yml",
 }
 DEFAULT_PARALLEL = 4
 _FAILED_EVENTS = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
@@ -159,6 +163,15 @@ class RunResult:
             and all(s.status == "successful" for s in ran)
             and not any(h.failed or h.unreachable for h in self.hosts)
         )
+
+    def failure_detail(self) -> str:
+        """One line per failed or unreachable host (its failed tasks), or the slices' errors: for an error message."""
+        failed = [
+            f"{h.host}: {'; '.join(f'{t}: {m}' for t, m in h.failures) or ('unreachable' if h.unreachable else 'failed')}"
+            for h in self.hosts
+            if h.failed or h.unreachable
+        ]
+        return "\n  ".join(failed) or "; ".join(s.error or s.status for s in self.slices)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -298,7 +311,7 @@ def run_slices(
     selected = [p for p in parts if slice_matches(p, options.limit)]
     if not selected:
         raise ConfigureError(f"--limit {options.limit!r} matches no host or group of {tree}/inventory")
-    if options.playbook == "rolling-upgrade" and not any(
+    if options.playbook in ("rolling-upgrade", "upgrade") and not any(
         v.startswith("rolling_upgrade_batch=") for v in options.extra_vars
     ):
         sizes = sorted({n for p in selected for n in p.rack_sizes if n})
@@ -344,8 +357,23 @@ def run_slices(
         )
 
     skipped = [SliceResult(p.name, "skipped", None, 0.0, None, {}) for p in parts if p not in selected]
-    with ThreadPoolExecutor(max_workers=min(options.parallel, len(selected))) as pool:
-        results = list(pool.map(one, selected))
+    first: list[SliceRef] = []
+    if options.playbook == "upgrade":
+        # control planes before kubelets: the slices holding control-plane hosts one after the other, and the
+        # others only once those all succeeded
+        first = [p for p in selected if "control_plane" in p.groups]
+        selected = [p for p in selected if p not in first]
+    results = []
+    for part in first:
+        results.append(one(part))
+        if results[-1].status != "successful":
+            break
+    if first and any(r.status != "successful" for r in results):
+        skipped += [SliceResult(p.name, "skipped", None, 0.0, None, {}) for p in (*first[len(results) :], *selected)]
+        selected = []
+    if selected:
+        with ThreadPoolExecutor(max_workers=min(options.parallel, len(selected))) as pool:
+            results += list(pool.map(one, selected))
     order = {p.name: i for i, p in enumerate(parts)}
     return RunResult(options.playbook, sorted([*results, *skipped], key=lambda s: order[s.name]))
 
