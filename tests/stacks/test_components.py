@@ -122,3 +122,18 @@ def test_a_retired_rack_keeps_its_record_with_its_own_declared_reason() -> None:
     record = ledger([first, declared]).racks[rack.name]
     assert (record["state"], record["retired_in"], record["reason"]) == ("retired", second.phase, "water damage")
     assert ledger([first, replace(second, racks=without)]).racks[rack.name]["reason"] == "undeclared"
+
+
+def test_a_failed_run_names_each_failed_host_and_its_task() -> None:
+    """What a NodeGroup or ControlPlane raises when its playbook fails: the host, the task, the message."""
+    from kasbah.runners.ansible import HostResult, RunResult, SliceResult
+
+    bad = HostResult("cp1", "slice-0001", failed=True, failures=[("Run kubeadm init", "exit 1")])
+    gone = HostResult("cp2", "slice-0001", unreachable=True)
+    fine = HostResult("cp3", "slice-0001", ok=3)
+    hosts = {h.host: h for h in (bad, gone, fine)}
+    run = RunResult("site", [SliceResult("slice-0001", "failed", 2, 1.0, None, hosts)])
+    assert not run.ok
+    assert run.failure_detail() == "cp1: Run kubeadm init: exit 1\n  cp2: unreachable"
+    timed_out = RunResult("site", [SliceResult("slice-0001", "timeout", None, 9.0, None, {}, error="no answer")])
+    assert timed_out.failure_detail() == "no answer"
