@@ -1046,6 +1046,8 @@ class _Planner:
                     f"cluster `{name}` has {nodes} nodes, above its node_limit of {c.spec.node_limit}",
                     "move a pool to another cluster",
                 )
+        # a grant on a pool (or of a tenant) this phase retired goes with it, whether or not the quotas fit
+        self.grants = {k: g for k, g in self.grants.items() if k[0] in self.tenants and k[1] in self.pools}
         if not clean:
             return
         shared = sum(
