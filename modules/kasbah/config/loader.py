@@ -245,6 +245,10 @@ def _fix_for(err: Any, root: type[BaseModel], loc: Loc) -> str:
         return f'quote it, for example "{err.get("input")}" (YAML reads 1.30 as the number 1.3)'
     if kind in ("string_too_long", "string_too_short"):
         return "shorten or lengthen it to the limit given"
+    if kind == "boolean_not_allowed":
+        return "write the number or the text itself; quote text that YAML reads as a boolean, for example 'on'"
+    if kind == "finite_number":
+        return "give a finite number (YAML reads .inf and .nan as infinity and not-a-number)"
     if kind in ("int_parsing", "int_type", "int_from_float"):
         return "give a whole number, without quotes or units"
     if kind in ("float_parsing", "float_type"):
@@ -303,6 +307,10 @@ def _message(err: Any, loc: Loc) -> str:
     if kind in bounds:
         limit = next(iter(ctx.values()), "")
         return f"`{given}` is out of range: it must be {bounds[kind]} {limit}"
+    if kind == "boolean_not_allowed":
+        return f"`{str(given).lower()}` is a boolean (YAML reads true/false and yes/no/on/off so), not a value of this field"
+    if kind == "finite_number":
+        return f"`{given}` is not a finite number"
     if kind in ("int_parsing", "int_type", "int_from_float", "float_parsing", "float_type"):
         return f"`{given}` is not {'a whole number' if kind.startswith('int') else 'a number'}"
     msg: str = err["msg"].removeprefix("Value error, ")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, get_args
 
 from pydantic import (
     BaseModel,
@@ -12,9 +12,11 @@ from pydantic import (
     Field,
     PlainValidator,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 # Names end up in Kubernetes node names, Ansible host names and DNS: a DNS label, kept short
 # enough that a node name (hall-row-rack-node) stays well under the 63-character label limit.
@@ -117,7 +119,24 @@ UPSTREAM_PODS_PER_NODE = 110
 class Model(BaseModel):
     """Base of every config model: immutable, unknown keys refused."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False)
+    # only finite numbers: `.inf` or `.nan` in a power figure is a typo, never a value
+    model_config = ConfigDict(extra="forbid", frozen=True, use_enum_values=False, allow_inf_nan=False)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_for_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """YAML reads `yes`, `no`, `on`, `off`, `true` and `false` as booleans; pydantic would take them as 1 and 0."""
+        field = cls.model_fields.get(info.field_name or "")
+        if isinstance(value, bool) and field is not None and not _admits_bool(field.annotation):
+            raise PydanticCustomError("boolean_not_allowed", "a boolean where this field takes none")
+        return value
+
+
+def _admits_bool(annotation: Any) -> bool:
+    """Whether a field's type takes a boolean: bool itself, Any, or a union or alias holding one."""
+    if annotation is bool or annotation is Any or annotation is object:
+        return True
+    return any(_admits_bool(a) for a in get_args(annotation))
 
 
 class Redundancy(StrEnum):
