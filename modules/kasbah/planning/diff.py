@@ -281,17 +281,19 @@ def _versions(d: PlanDiff, old: dict[str, Any], new: dict[str, Any]) -> None:
                 path.append(u["to_version"])
         # the version it was commissioned at is history: editing it is an in-place edit too
         edited = was.get("commissioned_version", "") not in ("", c.get("commissioned_version"))
-        if path[-1] != c["kubernetes_version"] or edited:
-            d.violations.append(
-                Violation(
-                    "clusters",
-                    c["name"],
-                    f"kubernetes_version changed from {was.get('commissioned_version') if edited else was['kubernetes_version']!r} "
-                    f"to {c.get('commissioned_version') if edited else c['kubernetes_version']!r} without a declared upgrade; fix: keep the version where the cluster is commissioned and declare "
-                    f'`upgrades: [{{cluster: {c["name"]}, kubernetes_version: "..."}}]` in a later phase, one minor '
-                    "at a time",
-                )
+        if path[-1] == c["kubernetes_version"] and not edited:
+            continue
+        key = "commissioned_version" if edited else "kubernetes_version"
+        d.violations.append(
+            Violation(
+                "clusters",
+                c["name"],
+                f"kubernetes_version changed from {was.get(key)!r} to {c.get(key)!r} without a declared upgrade; "
+                "fix: keep the version where the cluster is commissioned and declare "
+                f'`upgrades: [{{cluster: {c["name"]}, kubernetes_version: "..."}}]` in a later phase, one minor '
+                "at a time",
             )
+        )
 
 
 def _hardware(d: PlanDiff, old: dict[str, Any], new: dict[str, Any]) -> None:

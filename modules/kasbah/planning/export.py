@@ -104,7 +104,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             "upgrades",
             "etcd_backup",
         ):
-            continue  # a format-2 plan: the field's default
+            continue  # a plan of an older format: the field's default
         if f.name in SECTIONS:
             row_type = typing.get_args(hints[f.name])[0]
             values[f.name] = tuple(row_type(**{k: _tuples(v) for k, v in row.items()}) for row in data[f.name])

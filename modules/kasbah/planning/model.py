@@ -393,6 +393,10 @@ class EtcdBackup:
     every_minutes: int
     keep: int
 
+    def directory(self, cluster: str) -> str:
+        """Where a cluster's snapshots go on the target."""
+        return f"{self.path.rstrip('/')}/etcd/{cluster}"
+
 
 @dataclass(frozen=True, slots=True)
 class Upgrade:

@@ -31,6 +31,7 @@ from kasbah.config.models import (
 from kasbah.planning import fabric as fab
 from kasbah.planning import platform, ports
 from kasbah.planning.host_flows import FLOWS
+from kasbah.planning.hostnet import gateway
 from kasbah.planning.ipam import AddressPlan
 from kasbah.planning.labels import multi_node_nvlink_domains
 from kasbah.planning.model import (
@@ -769,8 +770,8 @@ class _Planner:
             return ""
 
         def reserved(net: IPv4Network | IPv6Network, addr: IPv4Address | IPv6Address) -> bool:
-            first = int(net.network_address)
-            return int(addr) in (first, first + 1, first + net.num_addresses - 1)  # network, gateway, broadcast
+            ends = (net.network_address, net.broadcast_address)
+            return addr in ends or str(addr) == gateway(str(net))
 
         if spec.control_plane.api_vip is not None:
             vip = spec.control_plane.api_vip

@@ -137,7 +137,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
                 if plan.etcd_backup is not None:
                     b = plan.etcd_backup
                     v["kasbah_etcd_backup"] = {
-                        "dir": f"{b.path.rstrip('/')}/etcd/{c.name}",
+                        "dir": b.directory(c.name),
                         "target": b.target,
                         "every_minutes": b.every_minutes,
                         "keep": b.keep,
