@@ -16,6 +16,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENTS = ROOT / "environments"
 TINY = ENVIRONMENTS / "tiny"
 CAMPUS = ENVIRONMENTS / "campus"
+# A skip whose reason starts so is about the system under test (a cluster that already has what a test
+# would show missing), not about this machine; every other skip fails a CI run (CI=true), where
+# .ci/run has installed everything the tests need.
+NOT_APPLICABLE = "does not apply here: "
 
 
 def needs(*tools: str, root: bool = False, installs: str = "them") -> pytest.MarkDecorator:
@@ -38,6 +42,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="rewrite golden files from the current output instead of comparing with them",
     )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI, a test that skipped because something is missing is a failure of .ci/run."""
+    import os
+
+    if os.environ.get("CI", "").lower() not in ("true", "1"):
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter is not None else []
+    wrong = []
+    for report in skipped:
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        if not reason.removeprefix("Skipped: ").startswith(NOT_APPLICABLE):
+            wrong.append(f"{report.nodeid}: {reason}")
+    if wrong:
+        print(f"\nCI=true: {len(wrong)} test(s) skipped that CI must run; install what they need in .ci/run:")
+        print("\n".join(f"  {w}" for w in wrong))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

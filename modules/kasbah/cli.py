@@ -24,6 +24,7 @@ from rich.table import Table
 
 from kasbah import __version__
 from kasbah.config import ConfigError, Environment, load_environment
+from kasbah.config.files import InputFileError, read_regular
 from kasbah.planning import diff_plans, plan_environment, plan_to_dict
 from kasbah.planning.diff import PlanDiff
 from kasbah.planning.export import PLAN_FORMAT, READABLE_FORMATS, SECTIONS, to_json
@@ -41,6 +42,7 @@ EXIT_UNSTABLE = 1
 EXIT_INVALID = 2
 EXIT_INTERNAL = 3
 EXIT_UNREACHABLE = 4
+MAX_PLAN_BYTES = 512 * 1024 * 1024  # the 500 MW campus's plan is about 23 MB of compact JSON
 PLAN_KEYS = ("format", "phase", "summary", *(s for s in SECTIONS if s != "upgrades"))  # upgrades: format 4
 DEFAULT_ENV = "environments/campus"
 
@@ -153,13 +155,15 @@ def _load_side(env_arg: str | None, ref: str, cache: dict[str, list[Plan]]) -> d
     path = Path(ref)
     if ref.endswith(".json") or path.is_file():
         try:
-            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            data: dict[str, Any] = json.loads(read_regular(path, MAX_PLAN_BYTES, "plan file").decode("utf-8"))
         except FileNotFoundError:
             raise UsageError(f"{ref}: no such plan file (write one with `kasbah plan PHASE --output {ref}`)") from None
+        except InputFileError as exc:
+            raise UsageError(f"{ref}: {exc.problem}; {exc.fix}") from None
         except json.JSONDecodeError as exc:
             raise UsageError(f"{ref}:{exc.lineno}: not a plan JSON file: {exc.msg}") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UsageError(f"{ref}: cannot read the plan file: {exc}") from None
+        except (UnicodeDecodeError, RecursionError, ValueError) as exc:  # nesting or numbers no plan has
+            raise UsageError(f"{ref}: not a plan JSON file: {exc}") from None
         missing = [k for k in PLAN_KEYS if not isinstance(data, dict) or k not in data]
         if missing:
             raise UsageError(
@@ -185,7 +189,17 @@ def cmd_diff(args: argparse.Namespace) -> int:
     cache: dict[str, list[Plan]] = {}
     old = _load_side(args.environment, args.old, cache)
     new = _load_side(args.environment, args.new, cache)
-    d = diff_plans(old, new)
+    files = [ref for ref in (args.old, args.new) if ref.endswith(".json") or Path(ref).is_file()]
+    try:
+        d = diff_plans(old, new)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        if not files:
+            raise  # both sides planned here: a bug, reported as one
+        # a plan file with the right keys and the wrong shapes inside: edited, truncated or not kasbah's
+        raise UsageError(
+            f"{' or '.join(files)}: not a well-formed kasbah plan ({type(exc).__name__}: {exc}); "
+            "write plan files with `kasbah plan PHASE --output FILE` and compare them unedited"
+        ) from None
     if args.json:
         sys.stdout.write(to_json(d.as_dict()))
     else:
@@ -783,9 +797,11 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
         out.print(f"[yellow]note[/]: {note}")
     if result.ok:
         out.print(
-            "[green]ok[/]: every manifest matches its schema; no path between tenants, egress only to their "
-            "jurisdictions, management plane reachable from the admin zone only (platform namespaces: the API "
-            "server), platform egress only where declared, every allowed flow named"
+            "[green]ok[/]: every manifest matches its schema and is read as the appliers apply it; no path "
+            "between tenants (directly or through platform pods), egress only to their jurisdictions, management "
+            "plane reachable from the admin zone only (platform namespaces: the API server), platform egress and "
+            "connections between namespaces only where declared and on their ports, Cilium's enforcement "
+            "pinned on, every allowed flow named"
         )
         return
     err.print(f"[bold red]NOT SAFE TO APPLY[/]: {len(result.findings)} problem(s)")
@@ -1157,7 +1173,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         sys.stderr.write(exc.render() + "\n")
         return EXIT_INVALID
-    except (UsageError, RenderError) as exc:
+    except (UsageError, RenderError, InputFileError) as exc:
         sys.stderr.write(f"kasbah: {exc}\n")
         return EXIT_INVALID
     except BrokenPipeError:

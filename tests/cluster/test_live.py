@@ -35,7 +35,7 @@ from kasbah.verification.schema import custom_resource_definitions
 from kasbah.verification.verify import cluster_manifests, read_tree
 from tests.cluster.apiserver import drop_end_ports
 from tests.cluster.conftest import actions, kasbah, sync_json
-from tests.conftest import TINY, planned
+from tests.conftest import NOT_APPLICABLE, TINY, planned
 
 LAB_1 = next(p for p in planned(TINY) if p.phase == "lab-1")
 assert LAB_1.gitops is not None
@@ -116,7 +116,7 @@ def test_an_empty_cluster_lacks_the_operators_crds(
     by_action = actions(report)
     missing = {k for k, a in by_action.items() if a == "missing-kind"}
     if not missing:
-        pytest.skip("the given cluster already serves the operators' CRDs")
+        pytest.skip(NOT_APPLICABLE + "the given cluster already serves the operators' CRDs")
     assert code == 1
     assert {k.split()[0] for k in missing} <= CRD_KINDS
     assert {"ClusterQueue", "ResourceFlavor", "CiliumClusterwideNetworkPolicy"} <= {k.split()[0] for k in missing}
@@ -340,7 +340,9 @@ def test_an_older_server_refuses_newer_fields(
     kubeconfig: Path, capsys: pytest.CaptureFixture[str], server_minor: int
 ) -> None:
     if server_minor >= ENDPORT_MINOR:
-        pytest.skip(f"the cluster serves Kubernetes 1.{server_minor}, which knows NetworkPolicy endPort")
+        pytest.skip(
+            f"{NOT_APPLICABLE}the cluster serves Kubernetes 1.{server_minor}, which knows NetworkPolicy endPort"
+        )
     # lab-1 as rendered (with endPort), now that its namespaces exist and the server checks everything
     code, report = sync_json(capsys, "preview", "lab-1", "--kubeconfig", str(kubeconfig))
     refused = {(o["namespace"], o["name"]) for o in report["objects"] if o["action"] == "rejected"}

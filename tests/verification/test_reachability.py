@@ -26,14 +26,17 @@ from kasbah.verification.reachability import (
     DEFAULT_DENY,
     EGRESS_JURISDICTION,
     MANAGEMENT_PLANE,
+    PLATFORM_ACCESS,
     PLATFORM_EGRESS,
     TENANT_ISOLATION,
     TRACED,
+    TRANSIT,
     UNSUPPORTED,
     Destination,
     Expectations,
     ManagementTarget,
     PlatformAllowance,
+    PodFlow,
     Report,
     format_matrix,
     verify_cluster,
@@ -60,6 +63,11 @@ ALLOWANCES = {
     "gpu-operator": APISERVER_ONLY,
     "kueue-system": APISERVER_ONLY,
 }
+# between namespaces, the fixture's pods connect for DNS and for monitoring's scrape (on 9090) only
+POD_FLOWS = (
+    PodFlow("dns", None, "kube-system", 53, 53, ("UDP", "TCP")),
+    PodFlow("metrics-scrape", "monitoring", None, 9090, 9090),
+)
 TENANT_KEY = "kasbah.io/tenant"
 NS_TENANT = "io.cilium.k8s.namespace.labels.kasbah.io/tenant"
 
@@ -94,6 +102,8 @@ def expectations(destinations: Mapping[str, tuple[Destination, ...]] = DESTINATI
             ManagementTarget("nodes", (NODES,), None, ("host", "remote-node")),
         ),
         platform=ALLOWANCES,
+        pod_flows=POD_FLOWS,
+        campus_services=(UPSTREAM_DNS,),
     )
 
 
@@ -474,6 +484,29 @@ def _egress_np(ns: str, name: str, cidr: str, ports: list[dict[str, Any]] | None
 
 ALLOW_ALL_A = netpol("tenant-a", "allow-all", "debug", ingress=[{}], egress=[{}])
 P1, P2, P3, P4, P5 = TENANT_ISOLATION, EGRESS_JURISDICTION, MANAGEMENT_PLANE, TRACED, DEFAULT_DENY
+PA = PLATFORM_ACCESS
+PROMETHEUS = {"matchLabels": {"app.kubernetes.io/name": "prometheus"}}
+
+
+def _all_ports(kind: str, name: str, ns: str) -> Seed:
+    """Drop the ports of every rule of one policy: the same peers, on every port."""
+
+    def change(obj: Manifest) -> None:
+        for direction in ("ingress", "egress"):
+            for rule in obj["spec"].get(direction, []):
+                rule.pop("ports", None)
+
+    return _edit(kind, name, ns, change)
+
+
+def _seeds(*seeds: Seed) -> Seed:
+    def seed(m: list[Manifest]) -> None:
+        for s in seeds:
+            s(m)
+
+    return seed
+
+
 PE = PLATFORM_EGRESS
 
 LEAKS: dict[str, Leak] = {
@@ -686,6 +719,48 @@ LEAKS: dict[str, Leak] = {
         _edit(NP, "dns-upstream", "kube-system", _widen_upstream),
         standard=frozenset({(PE, _pol(NP, "kube-system", "dns-upstream"))}),
         cilium=frozenset({(PE, _pol(NP, "kube-system", "dns-upstream"))}),
+    ),
+    # two hops, each harmless alone: tenant-a pushes to Prometheus, Prometheus scrapes tenant-b
+    "transit-through-monitoring": Leak(
+        _add(
+            netpol(
+                "tenant-a",
+                "push-metrics",
+                "metrics-push",
+                types=["Egress"],
+                egress=[
+                    {"to": [{"namespaceSelector": ns_is("monitoring"), "podSelector": PROMETHEUS}], "ports": tcp(9091)}
+                ],
+            ),
+            netpol(
+                "monitoring",
+                "accept-push",
+                "metrics-push",
+                pods=PROMETHEUS,
+                types=["Ingress"],
+                ingress=[{"from": [{"namespaceSelector": ns_is("tenant-a")}], "ports": tcp(9091)}],
+            ),
+        ),
+        standard=frozenset({(PA, _pol(NP, "tenant-a", "push-metrics")), (PA, _pol(NP, "monitoring", "accept-push"))}),
+        cilium=frozenset({(PA, _pol(NP, "tenant-a", "push-metrics")), (PA, _pol(NP, "monitoring", "accept-push"))}),
+        also={"standard": frozenset({TRANSIT}), "cilium": frozenset({TRANSIT})},
+    ),
+    # platform allowances bounded to their rendered ports: DNS on every port is wider than DNS
+    "platform-dns-widened": Leak(
+        _seeds(_all_ports(NP, "allow-dns", "tenant-a"), _all_ports(NP, "dns-from-cluster", "kube-system")),
+        standard=frozenset(
+            {(PA, _pol(NP, "tenant-a", "allow-dns")), (PA, _pol(NP, "kube-system", "dns-from-cluster"))}
+        ),
+        cilium=frozenset({(PA, _pol(NP, "tenant-a", "allow-dns")), (PA, _pol(NP, "kube-system", "dns-from-cluster"))}),
+    ),
+    "platform-scrape-widened": Leak(
+        _seeds(_all_ports(NP, "allow-monitoring", "tenant-b"), _all_ports(NP, "scrape-tenants", "monitoring")),
+        standard=frozenset(
+            {(PA, _pol(NP, "tenant-b", "allow-monitoring")), (PA, _pol(NP, "monitoring", "scrape-tenants"))}
+        ),
+        cilium=frozenset(
+            {(PA, _pol(NP, "tenant-b", "allow-monitoring")), (PA, _pol(NP, "monitoring", "scrape-tenants"))}
+        ),
     ),
     "admin-zone-egress-to-world": Leak(
         # the admin zone may reach the management plane, but its way out must be declared too

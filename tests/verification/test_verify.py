@@ -166,6 +166,32 @@ def test_a_kustomization_may_only_list_resources(tmp_path: Path, capsys: pytest.
         ("policyEnforcementMode: default", "policyEnforcementMode: never", "policyEnforcementMode is 'never'"),
         ("  enabled: true", "  enabled: false", "hostFirewall.enabled is False"),
         ("- nodes", "- cluster", "policyCIDRMatchMode is ['cluster']"),
+        # settings that keep every policy in place and enforce none of them
+        (
+            "policyEnforcementMode: default",
+            "policyEnforcementMode: default\npolicyAuditMode: true",
+            "policyAuditMode is True; the proof assumes unset or false",
+        ),
+        (
+            "policyEnforcementMode: default",
+            "policyEnforcementMode: default\nenableK8sNetworkPolicy: false",
+            "enableK8sNetworkPolicy is False; the proof assumes unset or true",
+        ),
+        (
+            "policyEnforcementMode: default",
+            "policyEnforcementMode: default\nenableCiliumClusterwideNetworkPolicy: false",
+            "enableCiliumClusterwideNetworkPolicy is False",
+        ),
+        (
+            "policyEnforcementMode: default",
+            "policyEnforcementMode: default\nextraConfig:\n  policy-audit-mode: 'true'",
+            "extraConfig sets `policy-audit-mode`",
+        ),
+        (
+            "policyEnforcementMode: default",
+            "policyEnforcementMode: default\nextraArgs: ['--enable-k8s-networkpolicy=false']",
+            "extraArgs passes `--enable-k8s-networkpolicy`",
+        ),
     ],
 )
 def test_the_cilium_settings_the_proof_needs(
@@ -290,3 +316,77 @@ def test_the_gitops_controller_reaches_its_git_servers_and_nothing_else() -> Non
     allowance = e.platform[gitops.namespace]
     assert allowance.management == frozenset({"kube-apiserver"})
     assert [(d.cidr, d.ports) for d in allowance.external] == [(c, (443,)) for c in gitops.sources]
+
+
+# --------------------------------------------------------------------------- the tree as the appliers apply it
+
+OPEN_UP = {
+    "apiVersion": "networking.k8s.io/v1",
+    "kind": "NetworkPolicy",
+    "metadata": {"name": "debug-open-up", "namespace": "tenant-ministry"},
+    "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"], "ingress": [{}], "egress": [{}]},
+}
+
+
+def _verify(out: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    code = main(["verify", str(out), "-e", str(TINY)])
+    return code, capsys.readouterr().err
+
+
+def test_objects_inside_a_list_are_proven_as_the_appliers_apply_them(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """kustomize and kubectl apply a List's items one by one; the proof must see them too."""
+    out = _render(tmp_path)
+    _append(
+        out / "clusters/lab/network-policies/tenant-ministry.yaml",
+        {"apiVersion": "v1", "kind": "List", "items": [OPEN_UP]},
+    )
+    code, err = _verify(out, capsys)
+    assert code == 1
+    assert "[applier] wraps 1 object(s), which the appliers apply one by one" in err
+    assert "tenant-ministry/debug-open-up" in err and "tenant-isolation" in err
+
+
+@pytest.mark.parametrize(
+    ("annotation", "value"),
+    [
+        ("config.kubernetes.io/local-config", "true"),
+        ("argocd.argoproj.io/hook", "PreSync"),
+        ("helm.sh/hook", "pre-install"),
+        ("kustomize.toolkit.fluxcd.io/reconcile", "disabled"),
+    ],
+)
+def test_a_policy_an_applier_would_drop_is_not_counted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], annotation: str, value: str
+) -> None:
+    """A tenant's default-deny that kustomize drops (or Argo CD runs as a hook) isolates nothing in the cluster."""
+    out = _render(tmp_path)
+    path = out / "clusters/lab/network-policies/tenant-ministry.yaml"
+    docs = list(yaml.safe_load_all(path.read_text()))
+    deny = next(d for d in docs if d["metadata"]["name"] == "default-deny")
+    deny["metadata"]["annotations"][annotation] = value
+    path.write_text(yaml.safe_dump_all(docs, explicit_start=True, sort_keys=False))
+    code, err = _verify(out, capsys)
+    assert code == 1
+    assert f"NetworkPolicy tenant-ministry/default-deny: [applier] annotation {annotation}: {value}" in err
+
+
+def test_the_last_of_two_documents_with_one_identity_is_what_is_proven(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A second `default-deny` selecting no pod replaces the first in the cluster; a proof that unions both
+    would still see every pod isolated."""
+    out = _render(tmp_path)
+    path = out / "clusters/lab/network-policies/tenant-ministry.yaml"
+    hollow = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "default-deny", "namespace": "tenant-ministry"},
+        "spec": {"podSelector": {"matchLabels": {"selects": "nothing"}}, "policyTypes": ["Ingress", "Egress"]},
+    }
+    _append(path, hollow)
+    code, err = _verify(out, capsys)
+    assert code == 1
+    assert "NetworkPolicy tenant-ministry/default-deny: [applier] defined twice" in err
+    assert "namespace tenant-ministry has no default-deny NetworkPolicy" in err

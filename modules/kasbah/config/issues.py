@@ -31,6 +31,7 @@ class LocatedIssue:
     yaml_path: str
     message: str
     fix: str
+    scope: str = "the whole file"  # what a problem without a YAML path or line is about
 
     def __str__(self) -> str:
         where = str(self.file)
@@ -38,7 +39,12 @@ class LocatedIssue:
             where += f":{self.line}"
             if self.column is not None:
                 where += f":{self.column}"
-        head = f"{where}: {self.yaml_path}: {self.message}" if self.yaml_path else f"{where}: {self.message}"
+        if self.yaml_path:
+            head = f"{where}: {self.yaml_path}: {self.message}"
+        elif self.line is None and self.scope:
+            head = f"{where}: ({self.scope}) {self.message}"  # a file-level problem has no YAML path
+        else:
+            head = f"{where}: {self.message}"
         return f"{head}\n    fix: {self.fix}" if self.fix else head
 
 

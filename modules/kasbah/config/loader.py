@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from kasbah.config.files import InputFileError, read_regular
 from kasbah.config.issues import (
     SITE_DOC,
     ConfigError,
@@ -84,19 +85,179 @@ def locate(sources: dict[str, SourceDoc], issue: ConfigIssue) -> LocatedIssue:
 # --------------------------------------------------------------------------- YAML with positions
 
 
-def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, SourceDoc] | None:
-    """Parse one YAML file; record duplicate keys and syntax errors as issues."""
-    source = SourceDoc(file)
-    if not file.exists():
+# Limits on what one file may hold. The whole 500 MW campus environment is under 40 KB and its
+# deepest YAML path is 7 levels, so each limit is far above any real environment and far below
+# what would make reading a file slow or unbounded.
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 32  # nested lists and mappings
+MAX_NODES = 200_000  # values in a file after aliases are expanded (a billion-laughs file has 10^9)
+MAX_INT_DIGITS = 18  # no count, size or power figure of a campus needs 10^18
+
+# YAML 1.2's core schema: `yes`, `on`, `0755`, `1:20` and `2026-01-01` stay text (YAML 1.1 and
+# PyYAML's default make them booleans, octal or base-60 numbers and dates); the models turn
+# text into a number only where a field takes one, and then say so when it is not one.
+_INT = re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
+_BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
+_LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+(?:\.[0-9]*)?$")
+_DIGITS = re.compile(rf"^[-+]?[0-9]{{{MAX_INT_DIGITS + 1},}}")
+# what YAML itself refuses in a stream (PyYAML raises a bare ReaderError on it)
+_NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+_STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+
+
+class _CoreLoader(_Loader):  # type: ignore[misc,valid-type]
+    yaml_implicit_resolvers: typing.ClassVar[dict[Any, Any]] = {}
+
+
+for _tag, _regexp, _first in (
+    ("bool", _BOOL, "tTfF"),
+    ("int", _INT, "-+0123456789"),
+    ("float", _FLOAT, "-+0123456789."),
+    ("null", _NULL, ["~", "n", "N", ""]),
+):
+    _CoreLoader.add_implicit_resolver(f"tag:yaml.org,2002:{_tag}", _regexp, list(_first))
+
+
+def _line_col(text: str, index: int) -> tuple[int, int]:
+    line = text.count("\n", 0, index) + 1
+    return line, index - (text.rfind("\n", 0, index) + 1) + 1
+
+
+def _read(file: Path, doc: str, source: SourceDoc, issues: list[ConfigIssue]) -> str | None:
+    """The file's text, if it is a regular UTF-8 file of bounded size holding only printable characters.
+
+    Checked before reading: a FIFO, a device (or a link to one) or a directory is refused rather than read.
+    """
+
+    def refuse(message: str, fix: str, at: tuple[int, int] | None = None) -> None:
+        where: Loc = ()
+        if at is not None:
+            where = ("<syntax>",)
+            source.positions[where] = at
+        issues.append(ConfigIssue(doc, where, message, fix))
+
+    try:
+        data = read_regular(
+            file,
+            MAX_FILE_BYTES,
+            "UTF-8 text file",
+            too_large="an environment file holds a few kilobytes; split it or remove what does not belong",
+        )
+    except InputFileError as exc:
+        refuse(exc.problem, exc.fix)
         return None
     try:
-        text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = "it is a directory" if file.is_dir() else str(exc)
-        issues.append(ConfigIssue(doc, (), f"cannot read the file: {reason}", "make it a readable UTF-8 text file"))
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        refuse(
+            f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded",
+            "save the file as UTF-8",
+            (line, exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1),
+        )
+        return None
+    text = text.removeprefix("\ufeff")
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        refuse(
+            f"a control character (U+{ord(bad.group()):04X}) is in the file; YAML allows none, comments included",
+            "delete it; inside a double-quoted string write it as an escape such as \\t",
+            _line_col(text, bad.start()),
+        )
+        return None
+    return text
+
+
+def _scan(text: str, doc: str, source: SourceDoc, issues: list[ConfigIssue]) -> bool:
+    """Walk the YAML events once, without building anything, and refuse what would not be bounded:
+    nesting deeper than MAX_DEPTH, more than MAX_NODES values once aliases are expanded, an alias
+    to itself, explicit tags, and integers of more than MAX_INT_DIGITS digits. True if the file passed.
+    A syntax error is left to the composer, which reports it with its context."""
+
+    def refuse(mark: Any, message: str, fix: str) -> bool:
+        source.positions[("<syntax>",)] = (mark.line + 1, mark.column + 1)
+        issues.append(ConfigIssue(doc, ("<syntax>",), message, fix))
+        return False
+
+    sizes: dict[str, int] = {}  # an anchor's expanded size
+    stack: list[list[Any]] = [[None, 0]]  # [anchor, values so far] per open collection
+    try:
+        for event in yaml.parse(text, Loader=_Loader):
+            if isinstance(event, yaml.AliasEvent):
+                if event.anchor not in sizes:
+                    if any(frame[0] == event.anchor for frame in stack):
+                        return refuse(
+                            event.start_mark,
+                            f"alias *{event.anchor} refers to the value that contains it",
+                            "write the value out; a value cannot contain itself",
+                        )
+                    continue  # undefined: the composer says so
+                stack[-1][1] += sizes[event.anchor]
+            elif isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
+                tag = event.tag
+                if tag is not None and tag != "!" and tag not in _STANDARD_TAGS:
+                    return refuse(
+                        event.start_mark,
+                        f"YAML tag `{tag.replace('tag:yaml.org,2002:', '!!')}` is not allowed here",
+                        "use plain YAML values: no tags (!...), binary or Python objects",
+                    )
+                if isinstance(event, yaml.ScalarEvent):
+                    if not event.style and _LEADING_ZERO.match(event.value):
+                        return refuse(
+                            event.start_mark,
+                            f"`{event.value}` is a number with a leading zero (YAML 1.1 reads it as octal, YAML 1.2 as decimal)",
+                            "write the number without its leading zeros, or quote it if it is text",
+                        )
+                    if not event.style and _DIGITS.match(event.value):
+                        return refuse(
+                            event.start_mark,
+                            f"a number of {len(event.value.lstrip('+-'))} digits",
+                            f"no figure of a campus has more than {MAX_INT_DIGITS} digits; correct the value",
+                        )
+                    if event.anchor is not None:
+                        sizes[event.anchor] = 1
+                    stack[-1][1] += 1
+                else:
+                    stack.append([event.anchor, 1])
+                    if len(stack) - 1 > MAX_DEPTH:
+                        return refuse(
+                            event.start_mark,
+                            f"lists and mappings nested more than {MAX_DEPTH} deep",
+                            "an environment is a few levels deep; flatten the value",
+                        )
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, count = stack.pop()
+                if anchor is not None:
+                    sizes[anchor] = count
+                stack[-1][1] += count
+            else:
+                continue
+            if stack[-1][1] > MAX_NODES or stack[0][1] > MAX_NODES:
+                return refuse(
+                    event.start_mark,
+                    f"the file expands to more than {MAX_NODES:,} values (aliases included)",
+                    "write fewer values; an alias of an alias multiplies what it repeats",
+                )
+    except yaml.YAMLError:
+        return True
+    return True
+
+
+def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, SourceDoc] | None:
+    """Parse one YAML file; record duplicate keys and syntax errors as issues. None if there is no such file."""
+    source = SourceDoc(file)
+    try:
+        text = _read(file, doc, source, issues)
+    except FileNotFoundError:
+        return None
+    if text is None or not _scan(text, doc, source, issues):
         return None, source
     try:
-        node = yaml.compose(text, Loader=_Loader)
+        node = yaml.compose(text, Loader=_CoreLoader)
     except yaml.MarkedYAMLError as exc:
         # PyYAML notices a missing ':' or an unclosed bracket on a later line; the construct it
         # was reading (the context) starts where the mistake is.
@@ -118,16 +279,23 @@ def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, Source
             )
         )
         return None, source
-    if node is None:
-        issues.append(ConfigIssue(doc, (), "the file is empty", "see the shipped environments for what it must hold"))
+    if node is None or (isinstance(node, yaml.ScalarNode) and node.tag.endswith(":null")):
+        issues.append(
+            ConfigIssue(
+                doc,
+                (),
+                "the file holds nothing (it is empty, or only `---`, `null` or comments)",
+                "see the shipped environments for what it must hold",
+            )
+        )
         return None, source
     before = len(issues)
     _walk(node, (), source, doc, issues)
     if len(issues) > before:
         return None, source
     try:
-        return yaml.load(text, Loader=_Loader), source
-    except yaml.MarkedYAMLError as exc:  # tags such as !custom or !!binary: composable, not loadable
+        return yaml.load(text, Loader=_CoreLoader), source
+    except yaml.MarkedYAMLError as exc:  # a tag the scan let through that no constructor knows
         mark = exc.problem_mark or exc.context_mark
         if mark is not None:
             source.positions[("<syntax>",)] = (mark.line + 1, mark.column + 1)
@@ -370,6 +538,7 @@ def load_environment(root: Path | str) -> Environment:
                     "",
                     "no such environment directory",
                     "give the path of a directory holding site.yaml, for example environments/campus",
+                    scope="",
                 )
             ]
         )

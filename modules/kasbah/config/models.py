@@ -104,11 +104,40 @@ Name = Annotated[
     str,
     StringConstraints(pattern=NAME_PATTERN, min_length=1, max_length=24),
 ]
-PositiveInt = Annotated[int, Field(gt=0)]
-NonNegativeInt = Annotated[int, Field(ge=0)]
-PositiveFloat = Annotated[float, Field(gt=0)]
-NonNegativeFloat = Annotated[float, Field(ge=0)]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+# Physical upper bounds: every count and size a file can give has one, so that no typo (or a
+# hostile file) makes validation, the planner or the cabling allocate billions of anything. Each
+# bound sits well above the largest real value (REFERENCE.md has the figures) and far below what
+# would make planning slow.
+MAX_SWITCH_PORTS = 1024  # the largest modular chassis carries 576 x 400G (Arista 7800R3); fixed switches 64-144
+MAX_PORT_GBPS = 3200  # 1.6T ports ship in 2026 (Quantum-X800, Spectrum-X1600); one generation of headroom
+MAX_BREAKOUT = 8  # an OSFP or QSFP-DD cage carries 8 electrical lanes
+MAX_SWITCH_W = 100_000  # a fully loaded modular chassis draws about 20 kW
+MAX_NODES_PER_RACK = 144  # GB200 NVL72: 18 compute trays; the densest half-width 1U racks hold about 96
+MAX_GPUS_PER_NODE = 16  # HGX boards carry 8; NVL72 trays 4
+MAX_CPUS_PER_NODE = 16  # sockets; 8-socket servers are the largest made
+MAX_NICS_PER_NODE = 16  # one per rail: 8 rails on HGX and GB200, 4 on NVL72 trays
+MAX_NIC_GBPS = 3200
+MAX_OOB_EXTRA = 256  # switch trays, power shelves and PDUs of one rack
+MAX_SU_RACKS = 64  # a SuperPOD scalable unit is 8 GB200 racks or 4 H100 racks
+MAX_RACK_KW = 2000.0  # 600 kW racks are announced for 2027 (Kyber), 1 MW racks are being designed
+MAX_RACK_KG = 10_000.0  # an NVL72 rack weighs about 1.4 t
+MAX_UNITS = 1000  # UPS modules or CDUs in one hall's group
+MAX_UNIT_MW = 100.0  # one UPS module or CDU is 0.5-3 MW
+MAX_HALL_ROWS = 100
+MAX_ROW_POSITIONS = 100  # a hall of 100 x 100 positions holds 10,000 racks; 50 MW halls hold a few hundred
+MAX_HALL_MW = 10_000.0
+MAX_SITE_MW = 10_000.0  # the largest announced AI campuses are 5 GW
+MAX_AIR_RACK_KW = 200.0  # air cooling stops near 40-50 kW a rack
+MAX_HALLS = 256
+MAX_SU_PER_HALL = 256
+MAX_RAILS = 16
+MAX_FABRICS = 4096  # fabrics reserved: a hall has a few (compute, storage, out-of-band); 256 halls x 16
+MAX_SWITCHES_PER_FABRIC = 4096  # a three-tier fat tree of 144-port switches for 100,000+ GPUs has about 3,000
+MAX_RACKS = 10_000  # racks in one pool, expansion or placement: a whole 500 MW campus has about 4,000
+MAX_GPU_QUOTA = 10_000_000  # 500 MW is about 200,000 GPUs
+MAX_SLOT = MAX_NODES_PER_RACK
 
 # Upstream Kubernetes tests clusters up to 5,000 nodes and 110 pods per node
 # (REFERENCE.md, "Kubernetes at scale", kubernetes.io considerations for large clusters).
@@ -240,16 +269,18 @@ class SwitchModel(Model):
     """A switch the fabric planner sizes fabrics with."""
 
     name: Name
-    ports: PositiveInt = Field(description="Physical ports at full speed.")
-    port_gbps: PositiveInt
-    max_breakout: PositiveInt = Field(
+    ports: Annotated[int, Field(gt=0, le=MAX_SWITCH_PORTS)] = Field(description="Physical ports at full speed.")
+    port_gbps: Annotated[int, Field(gt=0, le=MAX_PORT_GBPS)]
+    max_breakout: Annotated[int, Field(gt=0, le=MAX_BREAKOUT)] = Field(
         default=1, description="Lanes one port may be split into (2 for 2x400G on 800G ports)."
     )
-    uplink_ports: NonNegativeInt = Field(
+    uplink_ports: Annotated[int, Field(ge=0, le=MAX_SWITCH_PORTS)] = Field(
         default=0,
         description="Dedicated uplinks besides `ports` (SN2201: 4x100G); 0 = half the ports go up.",
     )
-    power_w: PositiveInt | None = Field(default=None, description="Typical draw, when published.")
+    power_w: Annotated[int, Field(gt=0, le=MAX_SWITCH_W)] | None = Field(
+        default=None, description="Typical draw, when published."
+    )
     source: str = ""
 
     def radix(self, endpoint_gbps: int) -> int:
@@ -265,7 +296,7 @@ def breakout_radix(ports: int, port_gbps: int, max_breakout: int, endpoint_gbps:
 
 class NvlinkSpec(Model):
     domain: NvlinkDomain = NvlinkDomain.NONE
-    switch_trays: NonNegativeInt = 0
+    switch_trays: Annotated[int, Field(ge=0, le=MAX_OOB_EXTRA)] = 0  # NVL72: 9
 
 
 class BmcSpec(Model):
@@ -294,29 +325,35 @@ class RackProfile(Model):
     name: Name
     kind: RackKind
     description: str = ""
-    nodes: NonNegativeInt = Field(description="Kubernetes/Ansible nodes (GB200: compute trays).")
-    gpus_per_node: NonNegativeInt = 0
-    cpus_per_node: NonNegativeInt = 0
-    compute_nics_per_node: NonNegativeInt = Field(default=0, description="Compute-fabric NICs per node, one per rail.")
-    compute_nic_gbps: NonNegativeInt = 0
-    storage_nics_per_node: NonNegativeInt = Field(default=0, description="Storage/in-band NICs per node (BlueField-3).")
-    storage_nic_gbps: NonNegativeInt = 0
-    oob_ports_extra: NonNegativeInt = Field(
+    nodes: Annotated[int, Field(ge=0, le=MAX_NODES_PER_RACK)] = Field(
+        description="Kubernetes/Ansible nodes (GB200: compute trays)."
+    )
+    gpus_per_node: Annotated[int, Field(ge=0, le=MAX_GPUS_PER_NODE)] = 0
+    cpus_per_node: Annotated[int, Field(ge=0, le=MAX_CPUS_PER_NODE)] = 0
+    compute_nics_per_node: Annotated[int, Field(ge=0, le=MAX_NICS_PER_NODE)] = Field(
+        default=0, description="Compute-fabric NICs per node, one per rail."
+    )
+    compute_nic_gbps: Annotated[int, Field(ge=0, le=MAX_NIC_GBPS)] = 0
+    storage_nics_per_node: Annotated[int, Field(ge=0, le=MAX_NICS_PER_NODE)] = Field(
+        default=0, description="Storage/in-band NICs per node (BlueField-3)."
+    )
+    storage_nic_gbps: Annotated[int, Field(ge=0, le=MAX_NIC_GBPS)] = 0
+    oob_ports_extra: Annotated[int, Field(ge=0, le=MAX_OOB_EXTRA)] = Field(
         default=0,
         description="Out-of-band ports per rack besides node BMCs (switch trays, power shelves).",
     )
     nvlink: NvlinkSpec = NvlinkSpec()
     bmc: BmcSpec = Field(default_factory=lambda: BmcSpec(), description="How the nodes' BMCs are reached (Redfish).")
-    power_kw: PositiveFloat
+    power_kw: Annotated[float, Field(gt=0, le=MAX_RACK_KW)]
     cooling: Cooling
-    weight_kg: PositiveFloat
+    weight_kg: Annotated[float, Field(gt=0, le=MAX_RACK_KG)]
     feeds: Annotated[int, Field(ge=1, le=2)] = Field(
         default=2, description="Independent power feeds the rack needs (2 for A/B)."
     )
     nvidia_driver: Annotated[str, Field(pattern=DRIVER_VERSION_PATTERN)] | None = Field(
         default=None, description="NVIDIA data-center driver the nodes run, pinned (GPU racks only)."
     )
-    scalable_unit_racks: PositiveInt = Field(
+    scalable_unit_racks: Annotated[int, Field(gt=0, le=MAX_SU_RACKS)] = Field(
         default=1, description="Racks in one scalable unit; pools grow in whole units."
     )
     source: str = ""
@@ -359,8 +396,8 @@ class RackProfile(Model):
 class UnitGroup(Model):
     """A group of identical power or cooling units with a redundancy scheme."""
 
-    units: PositiveInt
-    unit_mw: PositiveFloat
+    units: Annotated[int, Field(gt=0, le=MAX_UNITS)]
+    unit_mw: Annotated[float, Field(gt=0, le=MAX_UNIT_MW)]
     redundancy: Redundancy = Redundancy.N_PLUS_1
 
     @model_validator(mode="after")
@@ -379,7 +416,7 @@ class UnitGroup(Model):
 
 class NetworkRacks(Model):
     profile: Name
-    count: NonNegativeInt
+    count: Annotated[int, Field(ge=0, le=MAX_RACKS)]
 
 
 class HallProfile(Model):
@@ -387,8 +424,8 @@ class HallProfile(Model):
 
     name: Name
     description: str = ""
-    rows: PositiveInt
-    positions_per_row: PositiveInt
+    rows: Annotated[int, Field(gt=0, le=MAX_HALL_ROWS)]
+    positions_per_row: Annotated[int, Field(gt=0, le=MAX_ROW_POSITIONS)]
     power: UnitGroup = Field(description="IT power modules (UPS/busway) and their redundancy.")
     feeds: Annotated[int, Field(ge=1, le=2)] = Field(
         default=2, description="Independent power feeds at each position (2 = A/B)."
@@ -396,9 +433,11 @@ class HallProfile(Model):
     liquid_cooling: UnitGroup | None = Field(
         default=None, description="Coolant distribution units feeding direct-liquid racks."
     )
-    air_cooling_mw: NonNegativeFloat = 0.0
-    max_rack_kw: PositiveFloat = Field(description="Power one position's busway tap delivers.")
-    max_rack_weight_kg: PositiveFloat
+    air_cooling_mw: Annotated[float, Field(ge=0, le=MAX_HALL_MW)] = 0.0
+    max_rack_kw: Annotated[float, Field(gt=0, le=MAX_RACK_KW)] = Field(
+        description="Power one position's busway tap delivers."
+    )
+    max_rack_weight_kg: Annotated[float, Field(gt=0, le=MAX_RACK_KG)]
     network_racks: NetworkRacks | None = Field(
         default=None, description="Positions reserved at the head of row 1 for fabric switches."
     )
@@ -438,7 +477,7 @@ class Network(Model):
     """An address pool carved site → hall → scalable unit → rack, `per_rack` addresses a rack."""
 
     supernet: IPNetwork
-    per_rack: PositiveInt
+    per_rack: Annotated[int, Field(gt=0, le=65536)]
     mtu: Annotated[int, Field(ge=1280, le=9216)] | None = Field(
         None, description="The nodes' interface MTU on this network; unset: 1500, 9000 on storage and compute."
     )
@@ -469,12 +508,12 @@ class ServiceNetwork(Model):
 class Reservations(Model):
     """Index space reserved up front so that growth never renumbers anything."""
 
-    halls: PositiveInt
-    scalable_units_per_hall: PositiveInt
-    racks_per_scalable_unit: PositiveInt
-    rails: PositiveInt
-    fabrics: PositiveInt
-    switches_per_fabric: PositiveInt
+    halls: Annotated[int, Field(gt=0, le=MAX_HALLS)]
+    scalable_units_per_hall: Annotated[int, Field(gt=0, le=MAX_SU_PER_HALL)]
+    racks_per_scalable_unit: Annotated[int, Field(gt=0, le=MAX_SU_RACKS)]
+    rails: Annotated[int, Field(gt=0, le=MAX_RAILS)]
+    fabrics: Annotated[int, Field(gt=0, le=MAX_FABRICS)]
+    switches_per_fabric: Annotated[int, Field(gt=0, le=MAX_SWITCHES_PER_FABRIC)]
 
 
 class Addressing(Model):
@@ -489,7 +528,9 @@ class Addressing(Model):
 
 
 class FabricDefaults(Model):
-    compute_switch: dict[int, Name] = Field(description="Compute-fabric switch model by NIC speed in Gb/s.")
+    compute_switch: dict[Annotated[int, Field(gt=0, le=MAX_NIC_GBPS)], Name] = Field(
+        description="Compute-fabric switch model by NIC speed in Gb/s."
+    )
     storage_switch: Name
     oob_switch: Name
 
@@ -624,9 +665,13 @@ class Backups(Model):
 class Site(Model):
     name: Name
     description: str = ""
-    renewable_supply_mw: PositiveFloat = Field(description="Facility power the supply can deliver.")
+    renewable_supply_mw: Annotated[float, Field(gt=0, le=MAX_SITE_MW)] = Field(
+        description="Facility power the supply can deliver."
+    )
     pue: Annotated[float, Field(ge=1.0, le=3.0)]
-    air_cooling_ceiling_kw: PositiveFloat = Field(description="Most an air-cooled rack may draw.")
+    air_cooling_ceiling_kw: Annotated[float, Field(gt=0, le=MAX_AIR_RACK_KW)] = Field(
+        description="Most an air-cooled rack may draw."
+    )
     jurisdictions: list[Jurisdiction] = Field(min_length=1)
     addressing: Addressing
     fabrics: FabricDefaults
@@ -655,7 +700,7 @@ class HallSpec(Model):
 
 class Placement(Model):
     hall: Name
-    racks: PositiveInt
+    racks: Annotated[int, Field(gt=0, le=MAX_RACKS)]
 
 
 class Rollout(Model):
@@ -724,7 +769,9 @@ class TenantSpec(Model):
     kind: TenantKind
     reseller: Name | None = Field(default=None, description="White-label reseller serving it.")
     jurisdictions: list[Name] = Field(min_length=1)
-    gpu_quota: NonNegativeInt = Field(default=0, description="Nominal GPUs on shared pools.")
+    gpu_quota: Annotated[int, Field(ge=0, le=MAX_GPU_QUOTA)] = Field(
+        default=0, description="Nominal GPUs on shared pools."
+    )
 
 
 class PoolExpansion(Model):
@@ -734,7 +781,7 @@ class PoolExpansion(Model):
 
 class QuotaChange(Model):
     tenant: Name
-    gpu_quota: NonNegativeInt
+    gpu_quota: Annotated[int, Field(ge=0, le=MAX_GPU_QUOTA)]
 
 
 class Expansions(Model):
@@ -762,7 +809,7 @@ class Phase(Model):
 
     name: Name
     description: str = ""
-    facility_budget_mw: PositiveFloat
+    facility_budget_mw: Annotated[float, Field(gt=0, le=MAX_SITE_MW)]
     halls: list[HallSpec] = Field(default_factory=list)
     pools: list[PoolSpec] = Field(default_factory=list)
     clusters: list[ClusterSpec] = Field(default_factory=list)
@@ -786,7 +833,9 @@ Mac = Annotated[str, StringConstraints(pattern=MAC_PATTERN, to_lower=True)]
 class SlotHardware(Model):
     """One tray or server as the integrator delivered it: the row of its manifest."""
 
-    slot: PositiveInt = Field(description="Position in the rack as the Plan numbers it (node n01 is slot 1).")
+    slot: Annotated[int, Field(gt=0, le=MAX_SLOT)] = Field(
+        description="Position in the rack as the Plan numbers it (node n01 is slot 1)."
+    )
     serial: Annotated[str, StringConstraints(pattern=SERIAL_PATTERN)]
     bmc_mac: Mac
     inband_mac: Mac = Field(description="The in-band NIC: the node boots and is reached through it.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 
 from kasbah.config.issues import SITE_DOC, ConfigIssue, Loc
@@ -243,6 +244,51 @@ def _unknown(path: Loc, what: str, name: str, known: Iterable[str]) -> ConfigIss
     )
 
 
+def _special(net: IPNetwork) -> str | None:
+    """What makes a range unusable as a campus network or a destination (RFC 6890 special-purpose blocks)."""
+    if net.prefixlen == 0:
+        return "the whole address space"
+    if net.version == 4 and net.subnet_of(ipaddress.IPv4Network("0.0.0.0/8")):
+        return "this-network (0.0.0.0/8)"
+    for what, flag in (
+        ("loopback", net.is_loopback),
+        ("link-local", net.is_link_local),
+        ("multicast", net.is_multicast),
+        ("unspecified", net.is_unspecified),
+        ("reserved", net.is_reserved),
+    ):
+        if flag:
+            return what
+    return None
+
+
+def _special_ranges(campus: Campus, ranges: Sequence[tuple[str, IPNetwork]]) -> list[ConfigIssue]:
+    """Loopback, link-local, multicast, unspecified and reserved ranges are no network of a campus, nor a destination."""
+    site = campus.site
+    given: list[tuple[Loc, IPNetwork]] = [(("site", "addressing", n), net) for n, net in ranges]
+    given += [(("site", "admin_zone", "networks", i), n) for i, n in enumerate(site.admin_zone.networks)]
+    given += [(("site", "admin_zone", "dns_resolvers", i), n) for i, n in enumerate(site.admin_zone.dns_resolvers)]
+    given += [
+        (("site", "jurisdictions", j, "egress", d, "cidr"), dest.cidr)
+        for j, jur in enumerate(site.jurisdictions)
+        for d, dest in enumerate(jur.egress)
+    ]
+    given += [(("site", "platform", "gitops", "sources", i), n) for i, n in enumerate(site.platform.gitops.sources)]
+    out = []
+    for path, net in given:
+        what = _special(net)
+        if what is not None:
+            out.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    path,
+                    f"{net} is {what if what.startswith('the ') else f'a {what} range'}, which no campus network or destination can be",
+                    "give a routable range: RFC 1918 space (10/8, 172.16/12, 192.168/16) or the site's own public or IPv6 ULA blocks",
+                )
+            )
+    return out
+
+
 def _check_addressing(campus: Campus) -> list[ConfigIssue]:
     a = campus.site.addressing
     r = a.reserve
@@ -379,8 +425,21 @@ def _check_addressing(campus: Campus) -> list[ConfigIssue]:
                         "give every network its own, non-overlapping range",
                     )
                 )
+    issues.extend(_special_ranges(campus, ranges))
+    zone = campus.site.admin_zone
     for j, jur in enumerate(campus.site.jurisdictions):
         for d, dest in enumerate(jur.egress):
+            for admin in zone.networks:
+                if dest.cidr.version == admin.version and dest.cidr.overlaps(admin):
+                    issues.append(
+                        ConfigIssue(
+                            SITE_DOC,
+                            ("site", "jurisdictions", j, "egress", d, "cidr"),
+                            f"egress destination {dest.cidr} overlaps the admin zone's {admin}: tenants' pods "
+                            "would be allowed into the management plane's own network",
+                            "give the destination's external range only; the admin zone is never a tenant's destination",
+                        )
+                    )
             for name, net in ranges:
                 if dest.cidr.version == net.version and dest.cidr.overlaps(net):
                     issues.append(
@@ -391,7 +450,6 @@ def _check_addressing(campus: Campus) -> list[ConfigIssue]:
                             "egress destinations are outside the campus; give the external range",
                         )
                     )
-    zone = campus.site.admin_zone
     for key, nets in (("networks", zone.networks), ("dns_resolvers", zone.dns_resolvers)):
         for i, admin in enumerate(nets):
             for name, net in ranges:

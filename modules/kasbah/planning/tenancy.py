@@ -15,12 +15,17 @@ from kasbah.planning.platform import BOOTSTRAP, GITOPS
 
 SYSTEM_NAMESPACE = "kube-system"
 ADMIN_NAMESPACE = "kasbah-admin"
+MONITORING_NAMESPACE = "monitoring"  # scrapes every namespace's metrics ports
+# Namespaces the API server itself creates in every cluster. Nothing of the platform or of a tenant
+# runs in them; kasbah owns no Namespace object for them, but holds each to default deny, so that a
+# pod started there by mistake reaches nothing and is reached by nothing.
+BUILTIN_NAMESPACES = ("default", "kube-public", "kube-node-lease")
 # Platform namespaces and the Pod Security level their workloads need: the NVIDIA operators and
 # node exporters run privileged DaemonSets; everything else is held to `restricted`.
 PLATFORM_NAMESPACES = {
     ADMIN_NAMESPACE: "restricted",
     "kueue-system": "restricted",
-    "monitoring": "privileged",
+    MONITORING_NAMESPACE: "privileged",
     "gpu-operator": "privileged",
     "network-operator": "privileged",
     "nvidia-dra-driver-gpu": "privileged",

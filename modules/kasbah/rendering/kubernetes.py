@@ -25,6 +25,8 @@ from kasbah.planning import platform, ports
 from kasbah.planning.model import GitOpsSource, Plan, Pool
 from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.planning.tenancy import (
+    BUILTIN_NAMESPACES,
+    MONITORING_NAMESPACE,
     PLATFORM,
     SYSTEM_NAMESPACE,
     TENANT,
@@ -150,7 +152,7 @@ def _monitoring_scrape(namespace: str) -> Obj:
             "policyTypes": ["Ingress"],
             "ingress": [
                 {
-                    "from": [_ns_peer(**{"kubernetes.io/metadata.name": "monitoring"})],
+                    "from": [_ns_peer(**{"kubernetes.io/metadata.name": MONITORING_NAMESPACE})],
                     "ports": _ports(("TCP",), *ports.METRICS),
                 }
             ],
@@ -566,7 +568,7 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
             )
         if ns == _gitops(view).namespace:
             rules.append(_gitops_source_egress(ns, _gitops(view)))
-        if ns == "monitoring":
+        if ns == MONITORING_NAMESPACE:
             rules.append(
                 _policy(
                     "allow-scrape-everywhere",
@@ -618,6 +620,8 @@ def network_policies(view: ClusterView) -> dict[str, list[Obj]]:
                 )
             )
         by_ns[ns] = rules
+    for ns in BUILTIN_NAMESPACES:
+        by_ns[ns] = [_default_deny(ns)]
     return by_ns
 
 

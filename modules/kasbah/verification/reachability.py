@@ -24,7 +24,11 @@ every target) and from the non-tenant namespaces whose ``PlatformAllowance`` nam
 its ports), no outside connection into a non-tenant namespace but from the admin networks, egress of
 every non-tenant namespace (admin zone included) only to the outside destinations its allowance
 declares (``platform-egress``; flows to a management target on its ports are judged by the
-management-plane property alone), every allow traced to a policy annotated ``kasbah.io/rule``,
+management-plane property alone), every connection between two namespaces that are not both
+tenants' one the platform declared (``pod_flows``: DNS to CoreDNS, monitoring's scrape), on its
+ports (``platform-access``), no path of allowed connections from a tenant through platform pods to
+another tenant or out of its jurisdictions (``transit``: each hop may pass alone, a pod in the
+middle can relay), every allow traced to a policy annotated ``kasbah.io/rule``,
 default deny in every namespace; features the verifier cannot read soundly are reported as
 ``unsupported``. A tenant namespace (labelled ``kasbah.io/tenant``) gets tenant rules only: no
 allowance or admin-zone membership applies to it. A non-tenant namespace ``platform`` does not
@@ -50,14 +54,17 @@ Conservative rules — each can only add reachability, never hide it:
   another tenant's pods is a violation even while the other tenant's side happens to block it,
   because a tenant can edit the policies of its own namespaces and zero trust relies on no side.
 
-Outside the proof: namespaces absent from the manifests; traffic from nodes and BMCs to pods
+Outside the proof: namespaces absent from the manifests but for ``builtin_namespaces`` (those
+every cluster has); traffic from nodes and BMCs to pods
 (Cilium admits the local host by default); Cilium host policies (nodeSelector, which only
-restrict nodes); policy enforcement modes other than Cilium's default.
+restrict nodes); policy enforcement modes other than Cilium's default (the verifier pins the Helm
+values that would set one).
 """
 
 from __future__ import annotations
 
 import ipaddress
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +95,8 @@ TENANT_ISOLATION = "tenant-isolation"
 EGRESS_JURISDICTION = "egress-jurisdiction"
 MANAGEMENT_PLANE = "management-plane"
 PLATFORM_EGRESS = "platform-egress"
+PLATFORM_ACCESS = "platform-access"
+TRANSIT = "transit"
 TRACED = "traced"
 DEFAULT_DENY = "default-deny"
 UNSUPPORTED = "unsupported"
@@ -96,6 +105,8 @@ PROPERTIES = (
     EGRESS_JURISDICTION,
     MANAGEMENT_PLANE,
     PLATFORM_EGRESS,
+    PLATFORM_ACCESS,
+    TRANSIT,
     TRACED,
     DEFAULT_DENY,
     UNSUPPORTED,
@@ -146,6 +157,26 @@ NO_ALLOWANCE = PlatformAllowance()
 
 
 @dataclass(frozen=True)
+class PodFlow:
+    """A connection between pods of two namespaces the platform needs, on these ports only.
+
+    `source` or `target` None: any namespace (a tenant's included). Flows inside one namespace and
+    between two tenants are judged elsewhere (tenant isolation); every other flow between
+    namespaces must be one of these, or the platform-access property fails.
+    """
+
+    name: str
+    source: str | None
+    target: str | None
+    first: int
+    last: int
+    protocols: tuple[str, ...] = ("TCP",)
+
+    def ports(self) -> PortSet:
+        return PortSet.union_of(PortSet.of(p.lower(), self.first, self.last) for p in self.protocols)
+
+
+@dataclass(frozen=True)
 class Expectations:
     cluster: str
     tenants: Mapping[str, tuple[Destination, ...]]
@@ -155,6 +186,13 @@ class Expectations:
     management: tuple[ManagementTarget, ...]
     # non-tenant namespace -> what it may reach outside; a non-tenant namespace not listed may reach nothing
     platform: Mapping[str, PlatformAllowance] = field(default_factory=dict)
+    # connections between namespaces the platform needs (DNS, metrics); None: not checked (older callers)
+    pod_flows: tuple[PodFlow, ...] | None = None
+    # the campus's own services outside the cluster (the site's resolvers, its Git servers): traffic a
+    # platform pod relays there stays on site
+    campus_services: tuple[str, ...] = ()
+    # namespaces every cluster has whether or not the tree holds them (`default`...): in the proof all the same
+    builtin_namespaces: tuple[str, ...] = ()
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -242,6 +280,8 @@ class _Cluster:
         for policy in self.policies:
             if policy.namespace and policy.namespace not in labels:
                 labels[policy.namespace] = {}
+        for ns in expect.builtin_namespaces:
+            labels.setdefault(ns, {})  # exists in the cluster: its pods are in the proof, policies or not
         self.namespaces = sorted(labels)
         self.labels = labels
         self.tenant = {ns: labels[ns].get(TENANT_LABEL) for ns in self.namespaces}
@@ -306,6 +346,7 @@ class _Cluster:
         nets += [_net(d.cidr) for _, d in dests] + [_net(c) for c in (*e.admin_networks, *e.internal_cidrs)]
         nets += [_net(c) for t in e.management for c in t.cidrs]
         nets += [_net(d.cidr) for allowance in e.platform.values() for d in allowance.external]
+        nets += [_net(x) for x in e.campus_services]
         atoms = self.atoms = AddressAtoms(nets)
         self.internal = atoms.masks(_net(c) for c in e.internal_cidrs)
         self.external = atoms.everything & ~self.internal
@@ -326,6 +367,8 @@ class _Cluster:
         any_target = 0
         for mask in self.target.values():
             any_target |= mask
+        self.any_target = any_target
+        self.on_campus = self.admin | any_target | (atoms.masks(_net(x) for x in e.campus_services) & self.external)
         self.dest: dict[tuple[str, str], int] = {
             (t, d.name): atoms.mask(_net(d.cidr)) & self.external for t, d in dests
         }
@@ -556,6 +599,9 @@ class _Verifier:
         self.refs: dict[tuple[str, str], set[str]] = {}
         self.names: dict[tuple[str, str], set[str]] = {}
         count = len(cluster.region_ns)
+        # allowed connections, region to region and region to address atom, for the path properties
+        self.pod_edges: dict[int, dict[int, tuple[PortSet, list[str]]]] = {}
+        self.out_edges: dict[int, dict[int, tuple[PortSet, list[str]]]] = {}
         self.egress = [_Side() for _ in range(count)]
         self.ingress = [_Side() for _ in range(count)]
         cilium = mode == "cilium"
@@ -638,6 +684,67 @@ class _Verifier:
         self._pods_to_outside()
         self._outside_to_pods()
         self._default_deny()
+        self._transit()
+
+    def _platform_access(self, s: int, t: int, ports: PortSet, rules: list[_Rule]) -> None:
+        """A connection between two namespaces, not both tenants', is one the platform declared, on its ports."""
+        c = self.c
+        declared = c.expect.pod_flows
+        if declared is None:
+            return
+        s_ns, t_ns = c.region_ns[s], c.region_ns[t]
+        allowed = PortSet.union_of(f.ports() for f in declared if f.source in (None, s_ns) and f.target in (None, t_ns))
+        extra = ports - allowed
+        if not extra:
+            return
+        names = ", ".join(f.name for f in declared if f.source in (None, s_ns) and f.target in (None, t_ns)) or "none"
+        refs = sorted({r.ref for r in rules})
+        blamed: list[str | None] = [*sorted({r.policy.label for r in rules})]
+        for policy in blamed or [None]:  # no rule: a side that is not isolated admits it
+            key: _FindingKey = (PLATFORM_ACCESS, policy, "platform-access", s_ns, t_ns, names)
+            self.find(key, extra, src_pods=1 << s, dst_pods=1 << t, first=refs)
+
+    def _transit(self) -> None:
+        """No chain of allowed connections through platform pods joins two tenants or takes a tenant's traffic
+        outside its jurisdictions: each hop may be allowed on its own (a tenant to a platform service, that
+        service to another tenant), and a pod in the middle can relay what it receives.
+
+        From each tenant's regions, the platform regions reachable through platform regions only (a hop into
+        another tenant is tenant isolation's); from each of those, any connection into another tenant's pods,
+        or out to an address outside the campus that is neither the tenant's destination nor one the platform
+        namespace was declared (its declared destinations are the site's own resolvers and Git servers).
+        """
+        c = self.c
+        for first in bits(c.any_tenant_pods):
+            tenant = c.region_tenant[first] or ""
+            via: dict[int, tuple[int, ...]] = {}
+            todo: list[tuple[int, tuple[int, ...]]] = [(first, (first,))]
+            while todo:
+                region, path = todo.pop()
+                for t in sorted(self.pod_edges.get(region, {})):
+                    if c.region_tenant[t] or t in via:
+                        continue
+                    via[t] = (*path, t)
+                    todo.append((t, via[t]))
+            for p, path in sorted(via.items()):
+                chain = " -> ".join(c.region_ns[r] for r in path)
+                hops = [ref for a, b in itertools.pairwise(path) for ref in self.pod_edges[a][b][1]]
+                for t, (ports, refs) in sorted(self.pod_edges.get(p, {}).items()):
+                    other = c.region_tenant[t]
+                    if other and other != tenant:
+                        key: _FindingKey = (TRANSIT, None, "transit", c.region_ns[path[0]], c.region_ns[t], chain)
+                        self.find(key, ports, src_pods=1 << path[0], dst_pods=1 << t, first=hops, second=refs)
+                for a, (ports, refs) in sorted(self.out_edges.get(p, {}).items()):
+                    bit = 1 << a
+                    if bit & c.on_campus:
+                        continue  # the campus's own services and management plane: data stays on site
+                    # what the platform namespace may not reach at all is platform-egress's finding; here,
+                    # what it was declared to reach, relayed for a tenant whose jurisdictions do not allow it
+                    extra = (ports & c.platform_ports(c.region_ns[p], a)) - c.dest_ports(tenant, a)
+                    if extra:
+                        for col in c.columns_of[a]:
+                            key = (TRANSIT, None, "transit-egress", c.region_ns[path[0]], col, chain)
+                            self.find(key, extra, src_pods=1 << path[0], dst_atoms=bit, first=hops, second=refs)
 
     def _unisolated(self, i: int, direction: str) -> str:
         # per namespace: the flow of the finding says which pods of it
@@ -659,6 +766,12 @@ class _Verifier:
                 t_ns, t_tenant = c.region_ns[t], c.region_tenant[t]
                 if both:
                     e_rules, i_rules = eg.pod_rules(t_bit, both), ing.pod_rules(s_bit, both)
+                    self.pod_edges.setdefault(s, {})[t] = (
+                        both,
+                        self._refs(eg, e_rules, s, "egress") + self._refs(ing, i_rules, t, "ingress"),
+                    )
+                    if s_ns != t_ns and not (s_tenant and t_tenant):
+                        self._platform_access(s, t, both, e_rules + i_rules)
                     self.record(
                         s_ns,
                         t_ns,
@@ -709,6 +822,7 @@ class _Verifier:
                 e = eg.atom_ports(a_bit)
                 if not e:
                     continue
+                self.out_edges.setdefault(s, {})[a] = (e, self._refs(eg, eg.atom_rules(a_bit, e), s, "egress"))
                 for col in c.columns_of[a]:
                     self.record(
                         s_ns, col, e, [(eg, eg.atom_rules(a_bit, e), unisolated)], src_pods=s_bit, dst_atoms=a_bit
@@ -836,6 +950,21 @@ class _Verifier:
             )
         elif kind == "platform-egress":
             message = f"{src} -> {dst} ({dst_text}) {ports}: outside the destinations declared for namespace {src} ({extra}); allowed by {first}"
+        elif kind == "platform-access":
+            message = (
+                f"{src} -> {dst} {ports}: not a connection the platform declared between these namespaces "
+                f"(declared: {extra}); allowed by {first}"
+            )
+        elif kind == "transit":
+            message = (
+                f"{extra} -> {dst} {ports}: a path between tenants through platform pods, each hop allowed on its own "
+                f"({first}; then {second})"
+            )
+        elif kind == "transit-egress":
+            message = (
+                f"{extra} -> {dst} ({dst_text}) {ports}: a tenant's traffic can leave through platform pods to a "
+                f"destination outside its jurisdictions ({first}; then {second})"
+            )
         elif kind == "admin-ingress":
             message = f"{src_text} -> {dst} {ports}: the admin zone and the platform namespaces accept outside connections only from the admin networks; allowed by {second}"
         elif kind == "untraced":

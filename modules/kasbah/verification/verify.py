@@ -11,11 +11,20 @@ from typing import Any
 
 import yaml
 
+from kasbah.config.files import read_regular
 from kasbah.planning import ports
 from kasbah.planning.labels import TENANT as TENANT_LABEL
 from kasbah.planning.model import Cluster, ClusterNamespace, Plan
 from kasbah.planning.platform import BOOTSTRAP, GITOPS
-from kasbah.planning.tenancy import ADMIN_NAMESPACE, PLATFORM, SYSTEM, cluster_view
+from kasbah.planning.tenancy import (
+    ADMIN_NAMESPACE,
+    BUILTIN_NAMESPACES,
+    MONITORING_NAMESPACE,
+    PLATFORM,
+    SYSTEM,
+    SYSTEM_NAMESPACE,
+    cluster_view,
+)
 from kasbah.rendering.kubernetes import OWNER, PLATFORM_DIR, owner_of, sync_objects
 from kasbah.rendering.tree import MARKER
 from kasbah.verification.provisioning import check_provisioning
@@ -24,6 +33,7 @@ from kasbah.verification.reachability import (
     Expectations,
     ManagementTarget,
     PlatformAllowance,
+    PodFlow,
     Report,
     verify_cluster,
 )
@@ -66,8 +76,16 @@ class Verification:
         return not self.findings
 
 
+MAX_TREE_FILE = 256 * 1024 * 1024  # the largest rendered file of the 500 MW campus is a few MB
+
+
 def read_tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every regular file of a rendered tree (links followed; FIFOs and devices are no part of a tree)."""
+    return {
+        p.relative_to(root).as_posix(): read_regular(p, MAX_TREE_FILE, "rendered file")
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 class _Loader(yaml.CSafeLoader):
@@ -131,14 +149,15 @@ def cluster_manifests(
         findings.append(Finding("tree", kpath, "`resources` is not a list"))
         return
     listed = set()
+    read: list[tuple[str, dict[str, Any]]] = []
     for rel in resources:
         path = f"{base}/{rel}"
         listed.add(path)
         if path not in files:
             findings.append(Finding("tree", kpath, f"lists `{rel}`, which does not exist"))
             continue
-        for obj in _documents(path, files[path], findings):
-            yield path, obj
+        read.extend((path, obj) for obj in _documents(path, files[path], findings))
+    yield from as_applied(read, findings)
     for path in files:
         if path.startswith(base + "/") and path.endswith(".yaml") and path not in listed:
             top = path[len(base) + 1 :].split("/", 1)[0]
@@ -146,6 +165,90 @@ def cluster_manifests(
                 findings.append(
                     Finding("tree", path, "a manifest the kustomization does not list: it would never be applied")
                 )
+
+
+# Annotations with which an applier leaves an object out, applies it only once, or runs it as a
+# hook instead of keeping it: the object in the file is then not the object in the cluster.
+# kustomize drops local-config objects from its output; Argo CD runs hooks (its own and Helm's) at
+# a sync phase and may delete them after, and skips `hook: Skip`; Flux leaves `reconcile: disabled`
+# objects alone and creates `ssa: IfNotPresent` ones once, never updating them.
+APPLIER_ANNOTATIONS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "config.kubernetes.io/local-config": (lambda v: v != "false", "kustomize leaves it out of what it builds"),
+    "argocd.argoproj.io/hook": (lambda v: True, "Argo CD runs it as a hook (or skips it), not as a kept object"),
+    "helm.sh/hook": (lambda v: True, "Argo CD runs it as a Helm hook, not as a kept object"),
+    "argocd.argoproj.io/hook-delete-policy": (lambda v: True, "Argo CD deletes it after the sync"),
+    "kustomize.toolkit.fluxcd.io/reconcile": (lambda v: v == "disabled", "Flux does not apply or update it"),
+    "kustomize.toolkit.fluxcd.io/ssa": (
+        lambda v: v in ("IfNotPresent", "Ignore"),
+        "Flux creates it once (or never) and does not update it",
+    ),
+}
+
+
+def as_applied(objs: list[tuple[str, dict[str, Any]]], findings: list[Finding]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The objects as kustomize, Argo CD, Flux and `kasbah apply` would put them in the cluster.
+
+    A `List` is expanded (kustomize and kubectl apply its items, one by one); an object an applier
+    would drop, skip or run as a hook is left out; of two documents with one identity the last is
+    kept (kustomize refuses the tree, an applier by identity keeps the last). Each difference is
+    also a finding: the renderer never writes any of them, so the tree was edited.
+    """
+    expanded: list[tuple[str, dict[str, Any]]] = []
+    for path, obj in objs:
+        kind = str(obj.get("kind", ""))
+        if kind == "List" or (kind.endswith("List") and "items" in obj):
+            items = obj.get("items")
+            items = items if isinstance(items, list) else []
+            findings.append(
+                Finding(
+                    "applier",
+                    f"{path}: {kind}",
+                    f"wraps {len(items)} object(s), which the appliers apply one by one; write each as its own document",
+                )
+            )
+            for item in items:
+                if isinstance(item, dict):
+                    expanded.append((path, item))
+                else:
+                    findings.append(
+                        Finding("yaml", f"{path}: {kind}", f"an item is {type(item).__name__}, not an object")
+                    )
+            continue
+        expanded.append((path, obj))
+    last: dict[tuple[str, str, str, str], int] = {}
+    kept: list[tuple[str, dict[str, Any]] | None] = []
+    for path, obj in expanded:
+        meta = obj.get("metadata")
+        notes = meta.get("annotations") if isinstance(meta, dict) else None
+        notes = notes if isinstance(notes, dict) else {}
+        skip = [k for k in sorted(notes) if k in APPLIER_ANNOTATIONS and APPLIER_ANNOTATIONS[k][0](str(notes[k]))]
+        for key in skip:
+            findings.append(
+                Finding(
+                    "applier",
+                    f"{path}: {_object_name(obj)}",
+                    f"annotation {key}: {notes[key]}: {APPLIER_ANNOTATIONS[key][1]}; the proof leaves it out "
+                    "(remove the annotation)",
+                )
+            )
+        if skip:
+            continue
+        key = _identity(obj)
+        if key in last:
+            earlier = kept[last[key]]
+            assert earlier is not None
+            findings.append(
+                Finding(
+                    "applier",
+                    f"{path}: {_object_name(obj)}",
+                    f"defined twice (also in {earlier[0]}): kustomize refuses the tree and an applier keeps only "
+                    "the last; the proof reads the last",
+                )
+            )
+            kept[last[key]] = None
+        last[key] = len(kept)
+        kept.append((path, obj))
+    yield from (k for k in kept if k is not None)
 
 
 def tree_base(cluster: str, owner: str) -> str:
@@ -253,6 +356,22 @@ CILIUM_VALUES: tuple[tuple[tuple[str, ...], Callable[[object], bool], str], ...]
     (("policyEnforcementMode",), lambda v: v in ("default", "always"), "`default` or `always`"),
     (("hostFirewall", "enabled"), lambda v: v is True, "true"),
     (("policyCIDRMatchMode",), lambda v: isinstance(v, list) and "nodes" in v, "a list holding `nodes`"),
+    # the switches that turn enforcement off while the policies stay in place: audit mode (allow all,
+    # log what would drop), and ignoring Kubernetes NetworkPolicy or Cilium's own policy kinds
+    (("policyAuditMode",), lambda v: v in (None, False), "unset or false (audit mode enforces nothing)"),
+    (("enableK8sNetworkPolicy",), lambda v: v in (None, True), "unset or true (false ignores NetworkPolicy)"),
+    (("enableCiliumNetworkPolicy",), lambda v: v in (None, True), "unset or true"),
+    (("enableCiliumClusterwideNetworkPolicy",), lambda v: v in (None, True), "unset or true"),
+)
+# the agent options behind those values: set through extraConfig or extraArgs they would override them
+CILIUM_ENFORCEMENT_OPTIONS = (
+    "enable-policy",
+    "policy-audit-mode",
+    "enable-k8s-networkpolicy",
+    "enable-cilium-network-policy",
+    "enable-cilium-clusterwide-network-policy",
+    "enable-host-firewall",
+    "policy-cidr-match-mode",
 )
 
 
@@ -314,6 +433,28 @@ def check_cilium_values(files: Mapping[str, bytes], cluster: str, findings: list
             v = v.get(k) if isinstance(v, dict) else None
         if not ok(v):
             findings.append(Finding("zero-trust", path, f"{'.'.join(keys)} is {v!r}; the proof assumes {wanted}"))
+    if not isinstance(values, dict):
+        return
+    extra = values.get("extraConfig")
+    for option in sorted(set(extra) & set(CILIUM_ENFORCEMENT_OPTIONS) if isinstance(extra, dict) else ()):
+        findings.append(
+            Finding(
+                "zero-trust",
+                path,
+                f"extraConfig sets `{option}`, which overrides the enforcement settings the proof pins; remove it",
+            )
+        )
+    args = values.get("extraArgs")
+    for arg in args if isinstance(args, list) else ():
+        flag = str(arg).lstrip("-").split("=", 1)[0]
+        if flag in CILIUM_ENFORCEMENT_OPTIONS:
+            findings.append(
+                Finding(
+                    "zero-trust",
+                    path,
+                    f"extraArgs passes `--{flag}`, which overrides the enforcement settings the proof pins; remove it",
+                )
+            )
 
 
 def expectations(plan: Plan, cluster: str) -> Expectations:
@@ -354,12 +495,20 @@ def expectations(plan: Plan, cluster: str) -> Expectations:
         platform[g.namespace] = PlatformAllowance(
             api, tuple(Destination(f"git-{i}", c, (g.port,), ("TCP",)) for i, c in enumerate(g.sources))
         )
+    # between namespaces, pods connect only for DNS (to CoreDNS) and for monitoring's scrape
+    pod_flows = (
+        PodFlow("dns", None, SYSTEM_NAMESPACE, ports.DNS, ports.DNS, ("UDP", "TCP")),
+        PodFlow("metrics-scrape", MONITORING_NAMESPACE, None, *ports.METRICS),
+    )
     return Expectations(
         cluster=cluster,
         tenants=tenants,
         admin_networks=tuple(plan.admin_networks),
         admin_namespaces=frozenset({ADMIN_NAMESPACE}),
         platform=platform,
+        pod_flows=pod_flows,
+        builtin_namespaces=BUILTIN_NAMESPACES,
+        campus_services=(*plan.dns_resolvers, *(plan.gitops.sources if plan.gitops is not None else ())),
         internal_cidrs=(c.pod_cidr, c.service_cidr),
         management=tuple(management),
     )
