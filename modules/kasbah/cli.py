@@ -337,7 +337,7 @@ def _role(args: argparse.Namespace, dry_run: bool, plan: Plan) -> tuple[str, str
 
 def _sync(args: argparse.Namespace, dry_run: bool) -> int:
     from kasbah.kube import client, sync
-    from kasbah.verification.schema import custom_resource_definitions
+    from kasbah.verification.schema import CRD_RULES_SINCE, custom_resource_definitions
 
     if args.concurrency < 1:
         raise UsageError(f"--concurrency {args.concurrency}: give 1 or more")
@@ -356,14 +356,26 @@ def _sync(args: argparse.Namespace, dry_run: bool) -> int:
     cluster, objs = _cluster_objects(t, args.cluster, owner)
     if not dry_run and not args.crds_only:
         _safe_to_apply(t, args.unsafe)
-    crds = (
-        [("(kasbah's vendored CRDs)", o) for o in custom_resource_definitions()] if args.crds or args.crds_only else []
-    )
-    objs = crds if args.crds_only else crds + objs
     try:
         kube = client.Kube(Path(args.kubeconfig), args.context, args.concurrency, args.timeout)
     except client.KubeconfigError as exc:
         raise UsageError(str(exc)) from None
+    crds: list[tuple[str, dict[str, Any]]] = []
+    if args.crds or args.crds_only:
+        try:
+            server = kube.version()
+        except client.UnreachableError as exc:
+            kube.close()
+            err.print(f"kasbah: {escape(str(exc))}")
+            return EXIT_UNREACHABLE
+        rules = _version_skew(server, ".".join(map(str, CRD_RULES_SINCE))) is None
+        if not rules:
+            err.print(
+                f"[yellow]note[/]: the cluster runs Kubernetes {server}, which does not know CRD validation rules "
+                "(CEL, 1.25 and later): the vendored CRDs are installed without them; `kasbah verify` still checks them"
+            )
+        crds = [("(kasbah's vendored CRDs)", o) for o in custom_resource_definitions(with_rules=rules)]
+    objs = crds if args.crds_only else crds + objs
     verb = "previewing" if dry_run else "applying"
     try:
         with _progress(f"{verb} {len(objs)} objects of {cluster}") as tick:
@@ -800,8 +812,9 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
             "[green]ok[/]: every manifest matches its schema and is read as the appliers apply it; no path "
             "between tenants (directly or through platform pods), egress only to their jurisdictions, management "
             "plane reachable from the admin zone only (platform namespaces: the API server), platform egress and "
-            "connections between namespaces only where declared and on their ports, Cilium's enforcement "
-            "pinned on, every allowed flow named"
+            "connections between namespaces only where declared and on their ports, nothing from outside or "
+            "the BMC network into a tenant, Cilium's enforcement pinned on, the nodes' host firewall the Plan's, "
+            "every allowed flow named"
         )
         return
     err.print(f"[bold red]NOT SAFE TO APPLY[/]: {len(result.findings)} problem(s)")

@@ -298,3 +298,20 @@ def test_apply_refuses_a_tree_that_fails_verification(tmp_path: Path, capsys: py
         capsys, "apply", str(tree), "-e", str(TINY), "--kubeconfig", str(kc), "--break-glass", "--unsafe"
     )
     assert code == 4 and "applying a tree that fails verification" in " ".join(err.split())
+
+
+def test_a_kind_served_under_another_version_is_named(tmp_path: Path) -> None:
+    """The CRD is installed but its release serves the kind under another version: not 'CRD not installed'."""
+    group = "kueue.x-k8s.io"
+    answers = {
+        "/version": [(200, {"gitVersion": "v1.34.1"}, {})],
+        f"/apis/{group}": [(200, {"versions": [{"groupVersion": f"{group}/v1beta1", "version": "v1beta1"}]}, {})],
+        f"/apis/{group}/v1beta1": [(200, {"resources": [{"name": "topologies", "kind": "Topology"}]}, {})],
+    }
+    with answering(tmp_path, answers) as (kube, _):
+        report = sync(kube, [obj("Topology", "default", api=f"{group}/v1alpha1")], dry_run=True)
+        missing = sync(kube, [obj("Widget", "w", api=f"{group}/v1alpha1")], dry_run=True)
+    (out,) = report.outcomes
+    assert out.action == "missing-kind"
+    assert out.message.startswith(f"the cluster serves Topology as {group}/v1beta1, not {group}/v1alpha1")
+    assert missing.outcomes[0].message == "the cluster does not serve this kind: its CRD is not installed"

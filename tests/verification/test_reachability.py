@@ -25,6 +25,7 @@ from kasbah.verification.reach_space import ALL_PORTS, AddressAtoms, PortSet
 from kasbah.verification.reachability import (
     DEFAULT_DENY,
     EGRESS_JURISDICTION,
+    INBOUND,
     MANAGEMENT_PLANE,
     PLATFORM_ACCESS,
     PLATFORM_EGRESS,
@@ -104,6 +105,9 @@ def expectations(destinations: Mapping[str, tuple[Destination, ...]] = DESTINATI
         platform=ALLOWANCES,
         pod_flows=POD_FLOWS,
         campus_services=(UPSTREAM_DNS,),
+        # every tenant publishes its web tier on 443 (the fixture's web-from-internet policies)
+        tenant_ingress={t: (Destination("public-web", "0.0.0.0/0", (443,)),) for t in destinations},
+        no_initiate=(OOB,),
     )
 
 
@@ -191,7 +195,7 @@ def baseline_namespace(ns: str, tenant: str | None, destinations: Sequence[Desti
                 ingress=[{"from": [prometheus], "ports": tcp(9090)}],
             )
         )
-        internet = {"ipBlock": {"cidr": "0.0.0.0/0", "except": [POD_CIDR, SERVICE_CIDR]}}
+        internet = {"ipBlock": {"cidr": "0.0.0.0/0", "except": [POD_CIDR, SERVICE_CIDR, OOB]}}
         out.append(
             netpol(
                 ns,
@@ -762,6 +766,33 @@ LEAKS: dict[str, Leak] = {
             {(PA, _pol(NP, "tenant-b", "allow-monitoring")), (PA, _pol(NP, "monitoring", "scrape-tenants"))}
         ),
     ),
+    # inbound: another cluster's pods (their pod range is outside this cluster) and the BMC network
+    "tenant-ingress-from-another-cluster": Leak(
+        _add(
+            netpol(
+                "tenant-a",
+                "from-cluster-2",
+                "debug",
+                types=["Ingress"],
+                ingress=[{"from": [{"ipBlock": {"cidr": "100.80.0.0/16"}}], "ports": tcp(8080)}],
+            )
+        ),
+        standard=frozenset({(INBOUND, _pol(NP, "tenant-a", "from-cluster-2"))}),
+        cilium=frozenset({(INBOUND, _pol(NP, "tenant-a", "from-cluster-2"))}),
+    ),
+    "tenant-ingress-from-bmc-network": Leak(
+        _add(
+            netpol(
+                "tenant-b",
+                "from-bmcs",
+                "debug",
+                types=["Ingress"],
+                ingress=[{"from": [{"ipBlock": {"cidr": OOB}}], "ports": tcp(22)}],
+            )
+        ),
+        standard=frozenset({(INBOUND, _pol(NP, "tenant-b", "from-bmcs"))}),
+        cilium=frozenset({(INBOUND, _pol(NP, "tenant-b", "from-bmcs"))}),
+    ),
     "admin-zone-egress-to-world": Leak(
         # the admin zone may reach the management plane, but its way out must be declared too
         _add(_egress_np("kasbah-admin", "to-internet", "0.0.0.0/0", tcp(443))),
@@ -895,6 +926,24 @@ LEAKS: dict[str, Leak] = {
         cilium=frozenset({(UNSUPPORTED, _pol(CNP, "tenant-a", "to-fqdn"))}),
     ),
 }
+
+# Leaks that also open pods to connections from outside the cluster (beyond a tenant's declared sources)
+# or from the BMC network: the inbound property fails too, in these modes.
+_ALSO_INBOUND = {
+    "allow-all-ingress": ("standard", "cilium"),
+    "new-namespace-without-policies": ("standard", "cilium"),
+    "policy-types-egress-only-ingress-rule-allows-all-under-cilium": ("cilium",),
+    "not-in-forgets-does-not-exist": ("cilium",),
+    "platform-ingress-from-world": ("standard", "cilium"),
+    "cilium-guardrail-deleted-and-allow-all": ("standard", "cilium"),
+    "allow-all-overridden-by-guardrail": ("standard", "cilium"),
+    "cilium-from-entities-all": ("cilium",),
+}
+for _name, _modes in _ALSO_INBOUND.items():
+    _leak = LEAKS[_name]
+    LEAKS[_name] = dataclasses.replace(
+        _leak, also={**_leak.also, **{m: _leak.also.get(m, frozenset()) | {INBOUND} for m in _modes}}
+    )
 
 
 @pytest.mark.parametrize("name", list(LEAKS))
@@ -1210,7 +1259,7 @@ def test_twenty_tenants_verify_clean() -> None:
     manifests, expect = scaled(20)
     report = verify_cluster(manifests, expect)
     assert report.ok(), dump(report)
-    assert len(report.matrix["cilium"].rows) == 20 * 3 + len(PLATFORM) + 2
+    assert len(report.matrix["cilium"].rows) == 20 * 3 + len(PLATFORM) + 3  # admin networks, world, bmc network
 
 
 # -- the algebra underneath --------------------------------------------------------------------

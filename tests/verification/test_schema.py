@@ -174,7 +174,7 @@ COHORT: Obj = {
 }
 
 TOPOLOGY: Obj = {
-    "apiVersion": "kueue.x-k8s.io/v1alpha1",
+    "apiVersion": "kueue.x-k8s.io/v1beta1",
     "kind": "Topology",
     "metadata": {"name": "campus-fabric"},
     "spec": {
@@ -604,7 +604,7 @@ def test_unknown_kind_in_known_group_lists_the_group(validator: SchemaValidator)
         "no schema for kueue.x-k8s.io/v1beta2 Foo in Kubernetes 1.34; known in kueue.x-k8s.io:"
     )
     assert "v1beta1 ClusterQueue" in issue.message
-    assert "v1alpha1 Topology" in issue.message
+    assert "v1beta1 Topology" in issue.message
 
 
 def test_unknown_group_lists_known_groups(validator: SchemaValidator) -> None:
@@ -780,6 +780,7 @@ def test_update_script_keeps_fields_named_like_dropped_keywords() -> None:
                     "properties": {
                         "spec": {
                             "type": "object",
+                            "x-kubernetes-validations": [{"rule": "self == oldSelf"}],  # CEL rules are kept
                             "properties": {"description": {"type": "string"}, "default": {"type": "boolean"}},
                         },
                         "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
@@ -788,3 +789,36 @@ def test_update_script_keeps_fields_named_like_dropped_keywords() -> None:
             }
         ],
     }
+
+
+def _topology(*levels: str, api: str = "kueue.x-k8s.io/v1beta1") -> Obj:
+    return {
+        "apiVersion": api,
+        "kind": "Topology",
+        "metadata": {"name": "default"},
+        "spec": {"levels": [{"nodeLabel": level} for level in levels]},
+    }
+
+
+def test_crd_cel_rules_are_evaluated(validator: SchemaValidator) -> None:
+    """Kueue's Topology carries CEL rules the API server evaluates on create; so does verify."""
+    assert validator.validate(_topology("kasbah.io/hall", "kasbah.io/rack", "kubernetes.io/hostname")) == []
+    (issue,) = validator.validate(_topology("kubernetes.io/hostname", "kasbah.io/rack"))
+    assert issue.path == "spec.levels"
+    assert issue.message.startswith("the kubernetes.io/hostname label can only be used at the lowest level of topology")
+    (issue,) = validator.validate(_topology("kasbah.io/rack", "kasbah.io/rack"))
+    assert issue.message.startswith("must be unique (CEL: ")
+
+
+def test_cel_waits_for_the_structure_and_skips_transition_rules(validator: SchemaValidator) -> None:
+    """No CEL verdict on a value the schema already refused; `self == oldSelf` (update only) passes on create."""
+    (issue,) = validator.validate(_topology())
+    assert "at least 1 item" in issue.message
+    bad = _topology("kasbah.io/rack")
+    bad["spec"]["levels"][0]["nodeLabel"] = 7
+    assert all("CEL" not in i.message for i in validator.validate(bad))
+
+
+def test_a_version_the_pinned_release_no_longer_serves_is_named(validator: SchemaValidator) -> None:
+    (issue,) = validator.validate(_topology("kasbah.io/rack", api="kueue.x-k8s.io/v1alpha1"))
+    assert "Topology is served at kueue.x-k8s.io/v1beta1" in issue.message

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -390,3 +391,39 @@ def test_the_last_of_two_documents_with_one_identity_is_what_is_proven(
     assert code == 1
     assert "NetworkPolicy tenant-ministry/default-deny: [applier] defined twice" in err
     assert "namespace tenant-ministry has no default-deny NetworkPolicy" in err
+
+
+# --------------------------------------------------------------------------- the host firewall
+
+
+def _slice(out: Path) -> tuple[Path, dict[str, object]]:
+    path = out / "inventory/all/slice-0001.json"
+    return path, json.loads(path.read_text())
+
+
+@pytest.mark.parametrize("change", ["widen", "add", "drop", "networks"])
+def test_a_host_firewall_table_that_is_not_the_plans_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    """What reaches a node from outside is the host firewall's table: an edited slice opens nodes the Plan does not know."""
+    out = _render(tmp_path)
+    path, doc = _slice(out)
+    shared = doc["all"]["vars"]  # type: ignore[index]
+    flows = shared["kasbah_host_flows"]
+    ssh = next(f for f in flows if f["name"] == "ssh")
+    if change == "widen":
+        ssh["ports"] = ["1-65535"]
+        expected = "host flow `ssh` differs from the Plan's in ports"
+    elif change == "add":
+        flows.append({**ssh, "name": "debug-kubelet", "ports": ["10250"]})
+        expected = "host flow `debug-kubelet` is not the Plan's"
+    elif change == "drop":
+        flows.remove(ssh)
+        expected = "host flow `ssh` of the Plan is missing"
+    else:
+        shared["kasbah_networks"]["admin"] = ["0.0.0.0/0"]
+        expected = "kasbah_networks differs from the Plan's address plan"
+    path.write_text(json.dumps(doc))
+    assert main(["verify", str(out), "-e", str(TINY)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"inventory/all/slice-0001.json: [host-firewall] {expected}" in err

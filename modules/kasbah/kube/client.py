@@ -186,3 +186,18 @@ class Kube:
             with self._lock:
                 self._gvs[api_version] = kinds
         return None if kinds is None else kinds.get(kind)
+
+    def other_versions(self, api_version: str, kind: str) -> list[str]:
+        """The apiVersions under which the server does serve `kind` of that API group (none for the core group)."""
+        if "/" not in api_version:
+            return []
+        group = api_version.split("/", 1)[0]
+        r = self.request("GET", f"/apis/{group}")
+        if not r.ok:
+            return []
+        out = []
+        for v in r.body.get("versions", []):
+            gv = str(v.get("groupVersion", "")) if isinstance(v, dict) else ""
+            if gv and gv != api_version and self.resource(gv, kind) is not None:
+                out.append(gv)
+        return out

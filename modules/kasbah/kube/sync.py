@@ -235,6 +235,16 @@ class _Run:
                 out.action = CREATE
                 out.message = UNCHECKED_CRD
                 return
+            other = self.kube.other_versions(out.api_version, out.kind)
+            if other:
+                # the CRD is installed, but its release serves the kind under another version
+                out.action = MISSING_KIND
+                out.message = (
+                    f"the cluster serves {out.kind} as {', '.join(other)}, not {out.api_version}: the installed "
+                    "release no longer (or not yet) serves this version; render with the version the pinned "
+                    "release serves"
+                )
+                return
             out.action, out.message = MISSING_KIND, "the cluster does not serve this kind: its CRD is not installed"
             return
         if res.namespaced and not out.namespace:

@@ -316,7 +316,7 @@ def quotas(view: ClusterView) -> list[Obj]:
 
 # ---------------------------------------------------------------------------- Kueue
 KUEUE = "kueue.x-k8s.io/v1beta1"
-KUEUE_TOPOLOGY = "kueue.x-k8s.io/v1alpha1"
+KUEUE_TOPOLOGY = "kueue.x-k8s.io/v1beta1"  # Kueue 0.14 serves Topology as v1beta1 only
 
 
 def kueue(view: ClusterView) -> list[Obj]:

@@ -54,8 +54,12 @@ Conservative rules — each can only add reachability, never hide it:
   another tenant's pods is a violation even while the other tenant's side happens to block it,
   because a tenant can edit the policies of its own namespaces and zero trust relies on no side.
 
+Inbound: a tenant's pods accept connections from outside the cluster (the world, other clusters'
+pod ranges, the admin networks) only from the sources declared for it (``tenant_ingress``), and no
+pod accepts one from the BMC network (``no_initiate``).
+
 Outside the proof: namespaces absent from the manifests but for ``builtin_namespaces`` (those
-every cluster has); traffic from nodes and BMCs to pods
+every cluster has); traffic from nodes to pods
 (Cilium admits the local host by default); Cilium host policies (nodeSelector, which only
 restrict nodes); policy enforcement modes other than Cilium's default (the verifier pins the Helm
 values that would set one).
@@ -97,6 +101,7 @@ MANAGEMENT_PLANE = "management-plane"
 PLATFORM_EGRESS = "platform-egress"
 PLATFORM_ACCESS = "platform-access"
 TRANSIT = "transit"
+INBOUND = "inbound"
 TRACED = "traced"
 DEFAULT_DENY = "default-deny"
 UNSUPPORTED = "unsupported"
@@ -107,6 +112,7 @@ PROPERTIES = (
     PLATFORM_EGRESS,
     PLATFORM_ACCESS,
     TRANSIT,
+    INBOUND,
     TRACED,
     DEFAULT_DENY,
     UNSUPPORTED,
@@ -114,6 +120,7 @@ PROPERTIES = (
 
 ADMIN_ROW = "admin networks"
 WORLD_ROW = "world"
+BMC_ROW = "bmc network"
 OTHER_EXTERNAL = "other external"
 
 
@@ -193,6 +200,11 @@ class Expectations:
     campus_services: tuple[str, ...] = ()
     # namespaces every cluster has whether or not the tree holds them (`default`...): in the proof all the same
     builtin_namespaces: tuple[str, ...] = ()
+    # tenant -> the outside sources (and ports) its pods may accept connections from: a published
+    # endpoint; None: not checked; a tenant not listed accepts nothing from outside the cluster
+    tenant_ingress: Mapping[str, tuple[Destination, ...]] | None = None
+    # ranges from which no pod may ever be reached (the BMC network): a row of their own
+    no_initiate: tuple[str, ...] = ()
 
 
 # -- results -----------------------------------------------------------------------------------
@@ -347,6 +359,8 @@ class _Cluster:
         nets += [_net(c) for t in e.management for c in t.cidrs]
         nets += [_net(d.cidr) for allowance in e.platform.values() for d in allowance.external]
         nets += [_net(x) for x in e.campus_services]
+        nets += [_net(x) for x in e.no_initiate]
+        nets += [_net(d.cidr) for sources in (e.tenant_ingress or {}).values() for d in sources]
         atoms = self.atoms = AddressAtoms(nets)
         self.internal = atoms.masks(_net(c) for c in e.internal_cidrs)
         self.external = atoms.everything & ~self.internal
@@ -364,6 +378,11 @@ class _Cluster:
             self.entity_backed |= mask
         self.world = self.external & ~self.entity_backed
         self.admin = atoms.masks(_net(c) for c in e.admin_networks) & self.external
+        self.no_initiate = atoms.masks(_net(c) for c in e.no_initiate) & self.external
+        self.ingress_from: dict[str, list[tuple[int, PortSet]]] = {
+            t: [(atoms.mask(_net(d.cidr)) & self.external, _dest_ports(d)) for d in sources]
+            for t, sources in (e.tenant_ingress or {}).items()
+        }
         any_target = 0
         for mask in self.target.values():
             any_target |= mask
@@ -380,7 +399,9 @@ class _Cluster:
             cols = [f"{t}:{d.name}" for t, d in dests if self.dest[(t, d.name)] & bit]
             cols += [f"mgmt:{t.name}" for t in e.management if self.target[t.name] & bit]
             self.columns_of[a] = cols or [OTHER_EXTERNAL]
-            if bit & self.admin:
+            if bit & self.no_initiate:
+                self.row_of[a] = BMC_ROW
+            elif bit & self.admin:
                 self.row_of[a] = ADMIN_ROW
             elif not bit & any_target:
                 self.row_of[a] = WORLD_ROW
@@ -867,11 +888,34 @@ class _Verifier:
                     continue
                 rules = ing.atom_rules(a_bit, i)
                 self.record(row, t_ns, i, [(ing, rules, unisolated)], src_atoms=a_bit, dst_pods=t_bit)
-                if not c.region_tenant[t] and row == WORLD_ROW:
+                tenant = c.region_tenant[t]
+                if row == BMC_ROW:  # a BMC never opens a connection to a pod
+                    refs = self._refs(ing, rules, t, "ingress")
+                    for policy in self._blame(ing, rules):
+                        self.find(
+                            (INBOUND, policy, "bmc-ingress", row, t_ns, ""),
+                            i,
+                            src_atoms=a_bit,
+                            dst_pods=t_bit,
+                            second=refs,
+                        )
+                elif not tenant and row == WORLD_ROW:
                     refs = self._refs(ing, rules, t, "ingress")
                     for policy in self._blame(ing, rules):
                         key = (MANAGEMENT_PLANE, policy, "admin-ingress", WORLD_ROW, t_ns, "")
                         self.find(key, i, src_atoms=a_bit, dst_pods=t_bit, second=refs)
+                elif tenant and c.expect.tenant_ingress is not None:
+                    allowed = NO_PORTS
+                    for mask, ports in c.ingress_from.get(tenant, ()):
+                        if mask & a_bit:
+                            allowed |= ports
+                    if extra := i - allowed:
+                        rules = ing.atom_rules(a_bit, extra)
+                        refs = self._refs(ing, rules, t, "ingress")
+                        declared = ", ".join(d.name for d in c.expect.tenant_ingress.get(tenant, ())) or "none"
+                        for policy in self._blame(ing, rules):
+                            key = (INBOUND, policy, "tenant-inbound", row, t_ns, declared)
+                            self.find(key, extra, src_atoms=a_bit, dst_pods=t_bit, second=refs)
 
     def _default_deny(self) -> None:
         c = self.c
@@ -965,6 +1009,13 @@ class _Verifier:
                 f"{extra} -> {dst} ({dst_text}) {ports}: a tenant's traffic can leave through platform pods to a "
                 f"destination outside its jurisdictions ({first}; then {second})"
             )
+        elif kind == "bmc-ingress":
+            message = f"{src_text} -> {dst} {ports}: a pod accepts connections from the BMC network, which never opens one to a pod; allowed by {second}"
+        elif kind == "tenant-inbound":
+            message = (
+                f"{src_text} -> {dst} {ports}: a tenant's pods accept connections from outside the cluster only from "
+                f"the sources declared for it (declared: {extra}); allowed by {second}"
+            )
         elif kind == "admin-ingress":
             message = f"{src_text} -> {dst} {ports}: the admin zone and the platform namespaces accept outside connections only from the admin networks; allowed by {second}"
         elif kind == "untraced":
@@ -990,7 +1041,7 @@ class _Verifier:
         cells = tuple(
             tuple(
                 "n/a"
-                if row in (ADMIN_ROW, WORLD_ROW) and col in external
+                if row in (ADMIN_ROW, WORLD_ROW, BMC_ROW) and col in external
                 else self.cells.get((row, col), NO_PORTS).format()
                 for col in columns
             )
@@ -1011,7 +1062,7 @@ class _Verifier:
 
     def _axes(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         c = self.c
-        rows = (*c.namespaces, ADMIN_ROW, WORLD_ROW)
+        rows = (*c.namespaces, ADMIN_ROW, WORLD_ROW, *((BMC_ROW,) if c.expect.no_initiate else ()))
         dest_cols = [f"{t}:{d.name}" for t, d in c.dests]
         mgmt_cols = [f"mgmt:{t.name}" for t in c.expect.management]
         columns = (*c.namespaces, *dict.fromkeys(dest_cols), OTHER_EXTERNAL, *dict.fromkeys(mgmt_cols))

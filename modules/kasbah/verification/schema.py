@@ -268,7 +268,6 @@ _IGNORED_KEYWORDS = frozenset(
         "externalDocs",
         "$schema",
         "$id",
-        "x-kubernetes-validations",
         "x-kubernetes-group-version-kind",
         "x-kubernetes-patch-strategy",
         "x-kubernetes-patch-merge-key",
@@ -402,6 +401,9 @@ class _Compiler:
         if array_check is not None:
             checks.append(array_check)
         checks.extend(self._junctor_checks(node, int_or_string))
+        cel = _cel_check(node.get("x-kubernetes-validations"))
+        if cel is not None:
+            checks.append(_after_structure(checks, cel))
 
         # Unknown vendor extensions (x-…) carry no validation; an unknown JSON Schema keyword would
         # silently weaken the check, so it stops compilation instead.
@@ -719,6 +721,80 @@ _HANDLED_KEYWORDS = frozenset(
 )
 
 
+# ---------------------------------------------------------------------------- CEL rules
+
+
+@functools.cache
+def _cel_program(rule: str) -> Any:
+    """A compiled CEL rule (cel-python); None where it does not compile here (reported, never passed over)."""
+    import celpy  # imported on first use: only the CRDs that carry rules need it
+    from celpy.celparser import CELParseError
+
+    env = celpy.Environment()
+    try:
+        return env.program(env.compile(rule))
+    except CELParseError:
+        return None
+
+
+def _cel_check(rules: Any) -> _Check | None:
+    """The CRD's `x-kubernetes-validations`, evaluated as the API server does on create.
+
+    A rule that mentions `oldSelf` is a transition rule, which the API server evaluates on update
+    only: a new object passes it. Each other rule is evaluated with `self` bound to the value; a rule
+    that is false is reported with its message, one that cannot be evaluated with why.
+    """
+    if not isinstance(rules, list):
+        return None
+    compiled = []
+    for r in rules:
+        rule = str(r.get("rule", "")) if isinstance(r, dict) else ""
+        if not rule or re.search(r"\boldSelf\b", rule):
+            continue
+        message = str(r.get("message") or f"failed rule: {rule}")
+        compiled.append((rule, message, _cel_program(rule)))
+    if not compiled:
+        return None
+
+    def check(value: Any, path: _Path, out: _Sink) -> None:
+        from celpy.adapter import json_to_cel
+        from celpy.celtypes import BoolType
+        from celpy.evaluation import CELEvalError
+
+        bound = {"self": json_to_cel(value)}
+        for rule, message, program in compiled:
+            if program is None:
+                out.append((path, f"CEL rule `{rule}` does not compile with cel-python; the check cannot be made"))
+                continue
+            try:
+                result = program.evaluate(bound)
+            except CELEvalError as exc:
+                out.append((path, f"CEL rule `{rule}` cannot be evaluated: {exc.args[0] if exc.args else exc}"))
+                continue
+            if isinstance(result, CELEvalError):
+                out.append(
+                    (path, f"CEL rule `{rule}` cannot be evaluated: {result.args[0] if result.args else result}")
+                )
+            elif result is not True and not (isinstance(result, BoolType) and bool(result)):
+                out.append((path, f"{message} (CEL: {rule})"))
+
+    return check
+
+
+def _after_structure(checks: Sequence[_Check], cel: _Check) -> _Check:
+    """CEL runs only on a value the structural schema accepted, as in the API server."""
+    structural = tuple(checks)
+
+    def check(value: Any, path: _Path, out: _Sink) -> None:
+        probe: _Sink = []
+        for c in structural:
+            c(value, path, probe)
+        if not probe:
+            cel(value, path, out)
+
+    return check
+
+
 def _typed(check: _Check, test: Callable[[Any], bool], expected: str, nullable: bool) -> _Check:
     """The type test and the structure check of an object or array node in one call."""
 
@@ -934,18 +1010,36 @@ def _custom_resources() -> tuple[_CustomResource, ...]:
     return tuple(loaded)
 
 
-def custom_resource_definitions() -> list[dict[str, Any]]:
+def _without_rules(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_without_rules(n) for n in node]
+    if not isinstance(node, dict):
+        return node
+    return {k: _without_rules(v) for k, v in node.items() if k != "x-kubernetes-validations"}
+
+
+# CEL validation rules in CRDs: beta and on by default from Kubernetes 1.25 (GA in 1.29); an older
+# API server refuses a CRD that carries them
+CRD_RULES_SINCE = (1, 25)
+
+
+def custom_resource_definitions(with_rules: bool = True) -> list[dict[str, Any]]:
     """The vendored CRDs as `apiextensions.k8s.io/v1` objects, for clusters that have no operators.
 
-    Their schemas are the ones `kasbah verify` checks against (descriptions, defaults and CEL rules
-    dropped, see `crds/SOURCES.md`). On a real cluster the CRDs come with the Helm charts; these
+    Their schemas are the ones `kasbah verify` checks against (descriptions and defaults dropped,
+    CEL rules kept where the source had them, see `crds/SOURCES.md`). On a real cluster the CRDs come with the Helm charts; these
     are for kind and test clusters, where `kasbah apply --crds` installs them.
     """
     out = []
     for cr in _custom_resources():
         names = {"plural": cr.plural, "singular": cr.kind.lower(), "kind": cr.kind, "listKind": f"{cr.kind}List"}
         versions = [
-            {"name": name, "served": True, "storage": i == 0, "schema": {"openAPIV3Schema": schema}}
+            {
+                "name": name,
+                "served": True,
+                "storage": i == 0,
+                "schema": {"openAPIV3Schema": schema if with_rules else _without_rules(schema)},
+            }
             for i, (name, schema) in enumerate(cr.versions.items())
         ]
         out.append(

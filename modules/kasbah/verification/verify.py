@@ -27,6 +27,7 @@ from kasbah.planning.tenancy import (
 )
 from kasbah.rendering.kubernetes import OWNER, PLATFORM_DIR, owner_of, sync_objects
 from kasbah.rendering.tree import MARKER
+from kasbah.verification.host_firewall import check_host_firewall
 from kasbah.verification.provisioning import check_provisioning
 from kasbah.verification.reachability import (
     Destination,
@@ -508,6 +509,9 @@ def expectations(plan: Plan, cluster: str) -> Expectations:
         platform=platform,
         pod_flows=pod_flows,
         builtin_namespaces=BUILTIN_NAMESPACES,
+        # the model declares no published tenant endpoint yet: nothing from outside reaches a tenant's pods
+        tenant_ingress=dict.fromkeys(tenants, ()),
+        no_initiate=(nets["oob"],),
         campus_services=(*plan.dns_resolvers, *(plan.gitops.sources if plan.gitops is not None else ())),
         internal_cidrs=(c.pod_cidr, c.service_cidr),
         management=tuple(management),
@@ -540,6 +544,9 @@ def verify_files(
     tick("day-0 data")
     for where, message in check_provisioning(files, plan):
         findings.append(Finding("provisioning", where, message))
+    tick("host firewall")
+    for where, message in check_host_firewall(files, plan):
+        findings.append(Finding("host-firewall", where, message))
     results: list[ClusterResult] = []
     for c in plan.clusters:
         tick(f"cluster {c.name}")
