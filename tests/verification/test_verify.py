@@ -427,3 +427,15 @@ def test_a_host_firewall_table_that_is_not_the_plans_is_caught(
     assert main(["verify", str(out), "-e", str(TINY)]) == 1
     err = " ".join(capsys.readouterr().err.split())
     assert f"inventory/all/slice-0001.json: [host-firewall] {expected}" in err
+
+
+def test_a_namespace_every_cluster_has_is_in_the_proof(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`default` exists in every cluster although the tree holds no Namespace for it: without its
+    default deny, a pod started there would be open; the proof counts it all the same."""
+    out = _render(tmp_path)
+    kustomization = out / "clusters/lab/kustomization.yaml"
+    kustomization.write_text(kustomization.read_text().replace("- network-policies/default.yaml\n", ""))
+    (out / "clusters/lab/network-policies/default.yaml").unlink()
+    code, err = _verify(out, capsys)
+    assert code == 1
+    assert "namespace default has no default-deny NetworkPolicy for ingress and egress" in " ".join(err.split())
