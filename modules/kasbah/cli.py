@@ -123,6 +123,22 @@ def _pick_cluster(plan: Plan, cluster: str | None, label: str) -> str:
 # --------------------------------------------------------------------------- commands
 
 
+# Optional parts of kasbah: the import a command needs, the extra that installs it
+EXTRAS = {"ansible_runner": "ansible", "kubernetes": "cluster", "pulumi": "pulumi"}
+
+
+def _requires(module: str, command: str) -> None:
+    """Refuse, naming the extra to install, a command whose optional dependency is missing."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        extra = EXTRAS[module]
+        raise UsageError(
+            f"`kasbah {command}` needs the `{extra}` extra, which is not installed; "
+            f"fix: pip install 'kasbah[{extra}]' (or 'kasbah[all]')"
+        )
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     env = load_environment(_env_path(args.environment))
     plans = _plans(env, None)
@@ -336,6 +352,7 @@ def _role(args: argparse.Namespace, dry_run: bool, plan: Plan) -> tuple[str, str
 
 
 def _sync(args: argparse.Namespace, dry_run: bool) -> int:
+    _requires("kubernetes", "preview" if dry_run else "apply")
     from kasbah.kube import client, sync
     from kasbah.verification.schema import CRD_RULES_SINCE, custom_resource_definitions
 
@@ -504,6 +521,7 @@ def _configured_tree(env: Environment, target: str) -> Path:
 
 
 def cmd_configure(args: argparse.Namespace) -> int:
+    _requires("ansible_runner", "configure")
     from kasbah.runners import ansible as runner
 
     env = load_environment(_env_path(args.environment))

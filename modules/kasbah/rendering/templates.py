@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from functools import cache
-from pathlib import Path
 
 import jinja2
 
-# The package is installed in editable mode from `modules/`, so the templates sit beside it.
-TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
+from kasbah.resources import shipped
+
+# the repository's templates/ in a checkout, the wheel's copy in an installed package
+TEMPLATES = shipped("templates")
 
 
 def new_environment() -> jinja2.Environment:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from kasbah.resources import shipped
+
 # The playbooks `kasbah configure` knows, by the name users type.
 PLAYBOOKS = {
     "site": "site.yml",
@@ -49,12 +51,12 @@ class ConfigureError(ValueError):
 
 
 def playbooks_dir() -> Path:
-    """The project directory: $KASBAH_PLAYBOOKS, or the repository's playbooks/ (editable install)."""
+    """The project directory: $KASBAH_PLAYBOOKS, or the playbooks kasbah ships (checkout or wheel)."""
     env = os.environ.get("KASBAH_PLAYBOOKS")
-    path = Path(env) if env else Path(__file__).resolve().parents[3] / "playbooks"
+    path = Path(env) if env else shipped("playbooks")
     if not (path / "site.yml").is_file():
         raise ConfigureError(
-            f"no playbooks at {path}; fix: run from a kasbah checkout (pip install -e .) or set KASBAH_PLAYBOOKS"
+            f"no playbooks at {path}; fix: reinstall kasbah (the wheel ships them) or set KASBAH_PLAYBOOKS"
         )
     return path
 
