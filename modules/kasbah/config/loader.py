@@ -103,7 +103,7 @@ _FLOAT = re.compile(
 _BOOL = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _LEADING_ZERO = re.compile(r"^[-+]?0[0-9_]+(?:\.[0-9]*)?$")
-_DIGITS = re.compile(rf"^[-+]?[0-9]{{{MAX_INT_DIGITS + 1},}}")
+_DIGITS = re.compile(rf"^[-+]?[0-9]{{{MAX_INT_DIGITS + 1},}}$")
 # what YAML itself refuses in a stream (PyYAML raises a bare ReaderError on it)
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 _STANDARD_TAGS = {f"tag:yaml.org,2002:{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
@@ -441,10 +441,18 @@ def _is_key(part: str | int) -> bool:
     return isinstance(part, int) or (not any(c in part for c in "[](),") and part not in ("IPv4Network", "IPv6Network"))
 
 
+def _short(value: Any) -> Any:
+    """A given value as a message quotes it: long text cut, so that a refusal stays one readable line."""
+    text = value if isinstance(value, str) else None
+    if text is not None and len(text) > 80:
+        return f"{text[:60]}… ({len(text):,} characters)"
+    return value
+
+
 def _message(err: Any, loc: Loc) -> str:
     kind = err["type"]
     key = loc[-1] if loc else ""
-    given = err.get("input")
+    given = _short(err.get("input"))
     if kind == "missing":
         return f"required key `{key}` is missing"
     if kind == "extra_forbidden":
