@@ -154,3 +154,42 @@ def test_provision_moves_a_bounded_number_of_nodes_by_default(capsys: pytest.Cap
     assert args.in_flight == IN_FLIGHT
     code, _, err = run(capsys, "provision", "lab-1", "-e", str(TINY), "--in-flight", "0")
     assert code == EXIT_INVALID and "--in-flight 0" in err and "at least 1" in err
+
+
+def test_every_command_that_prints_a_result_offers_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """validate, render and verify print machine-readable results too (plan, diff, preview... already did)."""
+    code, out, _ = run(capsys, "validate", "-e", str(TINY), "--json")
+    report = json.loads(out)
+    assert code == EXIT_OK and report["ok"] is True
+    assert [p["phase"] for p in report["phases"]] == ["lab-1", "lab-2"] and report["phases"][1]["gpus"] == 8
+
+    tree = tmp_path / "tree"
+    code, out, _ = run(capsys, "render", "lab-2", "-e", str(TINY), "-o", str(tree), "--json")
+    written = json.loads(out)
+    assert code == EXIT_OK and written["out"] == str(tree) and written["files"] == sum(written["by_directory"].values())
+
+    code, out, _ = run(capsys, "verify", str(tree), "-e", str(TINY), "--json", "--matrix")
+    verdict = json.loads(out)
+    assert code == EXIT_OK and verdict["ok"] is True and verdict["findings"] == []
+    (lab,) = verdict["clusters"]
+    assert lab["proven"] == {"standard": True, "cilium": True} and lab["violations"] == []
+    assert "tenant-ministry" in lab["matrix"]["cilium"]["rows"]
+
+    # a failing verification is JSON too, with its findings
+    (tree / "clusters/lab/network-policies/default.yaml").unlink()
+    code, out, _ = run(capsys, "verify", str(tree), "-e", str(TINY), "--json")
+    verdict = json.loads(out)
+    assert code == EXIT_UNSTABLE and verdict["ok"] is False
+    assert any(f["check"] == "tree" and "does not exist" in f["message"] for f in verdict["findings"])
+
+
+def test_a_refusal_under_json_is_json_and_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    env = tmp_path / "env"
+    shutil.copytree(TINY, env)
+    (env / "phases" / "lab-2.yaml").write_text("---\nphase:\n  name: lab-2\n  facility_budget_mw: yes\n")
+    for command in (("validate",), ("plan", "lab-2"), ("render", "lab-2", "-o", str(tmp_path / "t"))):
+        code, out, err = run(capsys, *command, "-e", str(env), "--json")
+        assert code == EXIT_INVALID and "problem" in err
+        (problem, *_) = json.loads(out)["problems"]
+        assert problem["file"].endswith("phases/lab-2.yaml") and problem["line"] == 4
+        assert problem["yaml_path"] == "phase.facility_budget_mw" and problem["fix"]

@@ -146,8 +146,28 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for prev, cur in itertools.pairwise(plans):
         d = diff_plans(plan_to_dict(prev), plan_to_dict(cur), (prev, cur))
         if not d.stable:
+            if args.json:
+                _json({"ok": False, "environment": str(env.root), "unstable": [prev.phase, cur.phase], **d.as_dict()})
             _print_violations(d)
             return EXIT_UNSTABLE
+    if args.json:
+        _json(
+            {
+                "ok": True,
+                "environment": str(env.root),
+                "phases": [
+                    {
+                        "phase": p.phase,
+                        "nodes": len(p.nodes),
+                        "gpus": p.gpus,
+                        "facility_load_kw": p.power.facility_load_kw,
+                        "supply_kw": p.power.supply_kw,
+                    }
+                    for p in plans
+                ],
+            }
+        )
+        return EXIT_OK
     out.print(
         f"[green]ok[/]: {env.root} — {len(plans)} phase(s) valid and stable; "
         f"{last.phase}: {len(last.nodes):,} nodes, {last.gpus:,} GPUs, "
@@ -241,6 +261,18 @@ def cmd_render(args: argparse.Namespace) -> int:
     for path in rendered.files:
         top = path.split("/", 1)[0]
         tops[top] = tops.get(top, 0) + 1
+    if args.json:
+        _json(
+            {
+                "environment": env.name,
+                "phase": phase,
+                "out": str(target),
+                "files": len(rendered.files),
+                "bytes": rendered.bytes,
+                "by_directory": tops,
+            }
+        )
+        return EXIT_OK
     out.print(
         f"[green]rendered[/] {env.name}/{phase} into {target}: {len(rendered.files):,} files, "
         f"{rendered.bytes / 1e6:,.1f} MB ({', '.join(f'{k} {v:,}' for k, v in tops.items())})"
@@ -304,8 +336,49 @@ def cmd_verify(args: argparse.Namespace) -> int:
         result = verify_files(t.files, t.plans[-1], t.marker, tick)
     if t.stale:
         result.findings.insert(0, Finding("tree", t.label, t.stale))
-    show_verification(result, t.label, args.matrix)
+    if args.json:
+        _json(_verification_dict(result, t.label, args.matrix))
+    else:
+        show_verification(result, t.label, args.matrix)
     return EXIT_OK if result.ok else EXIT_UNSTABLE
+
+
+def _verification_dict(result: Verification, label: str, matrix: bool) -> dict[str, Any]:
+    """What `kasbah verify --json` prints: the verdict, every finding, each cluster's figures."""
+    clusters = []
+    for c in result.clusters:
+        entry: dict[str, Any] = {
+            "name": c.name,
+            "kubernetes_version": c.kubernetes_version,
+            "files": c.files,
+            "objects": c.objects,
+            "schema_issues": len(c.schema_issues),
+        }
+        if c.reachability is not None:
+            report = c.reachability
+            entry["proven"] = {mode: report.ok(mode) for mode in report.matrix}
+            entry["violations"] = [
+                {"mode": v.mode, "property": v.property, "message": v.message, "policy": v.policy, "flow": v.flow}
+                for v in report.violations
+            ]
+            if matrix:
+                entry["matrix"] = {
+                    mode: {"rows": list(m.rows), "columns": list(m.columns), "cells": [list(r) for r in m.cells]}
+                    for mode, m in report.matrix.items()
+                }
+        clusters.append(entry)
+    return {
+        "target": label,
+        "phase": result.phase,
+        "ok": result.ok,
+        "findings": [{"check": f.check, "where": f.where, "message": f.message} for f in result.findings],
+        "clusters": clusters,
+        "notes": list(result.notes),
+    }
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def _cluster_objects(
@@ -1037,6 +1110,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("validate", help="check the environment: every phase valid, feasible and stable")
     p.add_argument("-e", "--environment", help=env_help)
+    p.add_argument("--json", action="store_true", help="print the verdict (or the problems) as JSON")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("plan", help="plan one phase: capacity, power, cooling, fabrics, clusters, addresses")
@@ -1062,6 +1136,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "-o", "--out", help="output directory, replaced as a whole (default: rendered/<environment>/<phase>)"
     )
+    p.add_argument("--json", action="store_true", help="print what was written as JSON")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("verify", help="check a rendered tree (or a phase): schemas, zero-trust reachability")
@@ -1070,6 +1145,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("-e", "--environment", help=env_help)
     p.add_argument("--matrix", action="store_true", help="print each cluster's reachability matrix")
+    p.add_argument("--json", action="store_true", help="print the verdict, findings and violations as JSON")
     p.set_defaults(func=cmd_verify)
     p = sub.add_parser(
         "configure",
@@ -1196,12 +1272,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _issue_dict(issue: Any) -> dict[str, Any]:
+    return {
+        "file": str(issue.file),
+        "line": issue.line,
+        "column": issue.column,
+        "yaml_path": issue.yaml_path or None,
+        "message": issue.message,
+        "fix": issue.fix,
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         code: int = args.func(args)
         return code
     except ConfigError as exc:
+        if getattr(args, "json", False):  # a machine reads the refusal too, located
+            _json({"ok": False, "problems": [_issue_dict(i) for i in exc.issues]})
         sys.stderr.write(exc.render() + "\n")
         return EXIT_INVALID
     except (UsageError, RenderError, InputFileError) as exc:
