@@ -439,3 +439,35 @@ def test_a_namespace_every_cluster_has_is_in_the_proof(tmp_path: Path, capsys: p
     code, err = _verify(out, capsys)
     assert code == 1
     assert "namespace default has no default-deny NetworkPolicy for ingress and egress" in " ".join(err.split())
+
+
+@pytest.mark.parametrize("hostile", ["alias-bomb", "deep", "fifo"])
+def test_a_hostile_tree_is_refused_not_expanded(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], hostile: str
+) -> None:
+    """A tree is input too: a file that would expand without bound, nest without end or never end is a finding or
+    a refusal, in seconds, never a hang or a traceback."""
+    import os
+
+    out = _render(tmp_path)
+    path = out / "clusters/lab/network-policies/tenant-ministry.yaml"
+    if hostile == "alias-bomb":
+        lines = ["a: &a [x, x, x, x, x, x, x, x, x, x]"]
+        lines += [f"{c}: &{c} [{', '.join([f'*{p}'] * 10)}]" for p, c in zip("abcdefgh", "bcdefghi", strict=True)]
+        path.write_text(path.read_text() + "---\n" + "\n".join(lines) + "\n")
+    elif hostile == "deep":
+        path.write_text(path.read_text() + "---\nx: " + "[" * 5000 + "]" * 5000 + "\n")
+    else:
+        path.unlink()
+        os.mkfifo(path)
+    code = main(["verify", str(out), "-e", str(TINY)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err
+    if hostile == "fifo":
+        assert code == 1 and "lists `network-policies/tenant-ministry.yaml`, which does not exist" in err
+    else:
+        assert code == 1 and "tenant-ministry.yaml" in err and "[yaml]" in err
+        if hostile == "alias-bomb":
+            assert "expands to more than 200,000 values" in err
+        else:  # libyaml itself stops at 1,000 levels, sometimes before kasbah's own bound is met
+            assert "nested more than 32 deep" in err or "not valid YAML" in err

@@ -172,17 +172,14 @@ def _read(file: Path, doc: str, source: SourceDoc, issues: list[ConfigIssue]) ->
     return text
 
 
-def _scan(text: str, doc: str, source: SourceDoc, issues: list[ConfigIssue]) -> bool:
-    """Walk the YAML events once, without building anything, and refuse what would not be bounded:
-    nesting deeper than MAX_DEPTH, more than MAX_NODES values once aliases are expanded, an alias
-    to itself, explicit tags, and integers of more than MAX_INT_DIGITS digits. True if the file passed.
-    A syntax error is left to the composer, which reports it with its context."""
+def bounded_yaml(text: str | bytes, strict: bool = True) -> tuple[str, str, Any] | None:
+    """The first reason this YAML stream would not be bounded to build, as (problem, fix, mark), or None.
 
-    def refuse(mark: Any, message: str, fix: str) -> bool:
-        source.positions[("<syntax>",)] = (mark.line + 1, mark.column + 1)
-        issues.append(ConfigIssue(doc, ("<syntax>",), message, fix))
-        return False
-
+    One walk over the parser's events, building nothing: nesting deeper than MAX_DEPTH, more than
+    MAX_NODES values once aliases are expanded, an alias inside the value it names. `strict` (an
+    environment) also refuses explicit tags, integers of more than MAX_INT_DIGITS digits and numbers
+    with a leading zero. A syntax error is left to the caller's loader, which reports it in context.
+    """
     sizes: dict[str, int] = {}  # an anchor's expanded size
     stack: list[list[Any]] = [[None, 0]]  # [anchor, values so far] per open collection
     try:
@@ -190,33 +187,33 @@ def _scan(text: str, doc: str, source: SourceDoc, issues: list[ConfigIssue]) -> 
             if isinstance(event, yaml.AliasEvent):
                 if event.anchor not in sizes:
                     if any(frame[0] == event.anchor for frame in stack):
-                        return refuse(
-                            event.start_mark,
+                        return (
                             f"alias *{event.anchor} refers to the value that contains it",
                             "write the value out; a value cannot contain itself",
+                            event.start_mark,
                         )
-                    continue  # undefined: the composer says so
+                    continue  # undefined: the loader says so
                 stack[-1][1] += sizes[event.anchor]
             elif isinstance(event, yaml.ScalarEvent | yaml.CollectionStartEvent):
                 tag = event.tag
-                if tag is not None and tag != "!" and tag not in _STANDARD_TAGS:
-                    return refuse(
-                        event.start_mark,
+                if strict and tag is not None and tag != "!" and tag not in _STANDARD_TAGS:
+                    return (
                         f"YAML tag `{tag.replace('tag:yaml.org,2002:', '!!')}` is not allowed here",
                         "use plain YAML values: no tags (!...), binary or Python objects",
+                        event.start_mark,
                     )
                 if isinstance(event, yaml.ScalarEvent):
-                    if not event.style and _LEADING_ZERO.match(event.value):
-                        return refuse(
-                            event.start_mark,
+                    if strict and not event.style and _LEADING_ZERO.match(event.value):
+                        return (
                             f"`{event.value}` is a number with a leading zero (YAML 1.1 reads it as octal, YAML 1.2 as decimal)",
                             "write the number without its leading zeros, or quote it if it is text",
-                        )
-                    if not event.style and _DIGITS.match(event.value):
-                        return refuse(
                             event.start_mark,
+                        )
+                    if strict and not event.style and _DIGITS.match(event.value):
+                        return (
                             f"a number of {len(event.value.lstrip('+-'))} digits",
                             f"no figure of a campus has more than {MAX_INT_DIGITS} digits; correct the value",
+                            event.start_mark,
                         )
                     if event.anchor is not None:
                         sizes[event.anchor] = 1
@@ -224,10 +221,10 @@ def _scan(text: str, doc: str, source: SourceDoc, issues: list[ConfigIssue]) -> 
                 else:
                     stack.append([event.anchor, 1])
                     if len(stack) - 1 > MAX_DEPTH:
-                        return refuse(
-                            event.start_mark,
+                        return (
                             f"lists and mappings nested more than {MAX_DEPTH} deep",
-                            "an environment is a few levels deep; flatten the value",
+                            "flatten the value; nothing kasbah reads or writes is that deep",
+                            event.start_mark,
                         )
             elif isinstance(event, yaml.CollectionEndEvent):
                 anchor, count = stack.pop()
@@ -237,14 +234,25 @@ def _scan(text: str, doc: str, source: SourceDoc, issues: list[ConfigIssue]) -> 
             else:
                 continue
             if stack[-1][1] > MAX_NODES or stack[0][1] > MAX_NODES:
-                return refuse(
-                    event.start_mark,
+                return (
                     f"the file expands to more than {MAX_NODES:,} values (aliases included)",
                     "write fewer values; an alias of an alias multiplies what it repeats",
+                    event.start_mark,
                 )
     except yaml.YAMLError:
+        return None
+    return None
+
+
+def _scan(text: str, doc: str, source: SourceDoc, issues: list[ConfigIssue]) -> bool:
+    """Refuse, located, what `bounded_yaml` finds; True if the file passed."""
+    found = bounded_yaml(text)
+    if found is None:
         return True
-    return True
+    problem, fix, mark = found
+    source.positions[("<syntax>",)] = (mark.line + 1, mark.column + 1)
+    issues.append(ConfigIssue(doc, ("<syntax>",), problem, fix))
+    return False
 
 
 def _parse(file: Path, doc: str, issues: list[ConfigIssue]) -> tuple[Any, SourceDoc] | None:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from kasbah.config.files import read_regular
+from kasbah.config.loader import bounded_yaml
 from kasbah.planning import ports
 from kasbah.planning.labels import TENANT as TENANT_LABEL
 from kasbah.planning.model import Cluster, ClusterNamespace, Plan
@@ -94,6 +95,12 @@ class _Loader(yaml.CSafeLoader):
 
 
 def _documents(path: str, data: bytes, findings: list[Finding]) -> list[dict[str, Any]]:
+    # bounded before it is built: an alias bomb or a 10,000-deep nesting in a tree would hang the proof
+    unbounded = bounded_yaml(data, strict=False)
+    if unbounded is not None:
+        problem, fix, mark = unbounded
+        findings.append(Finding("yaml", f"{path}:{mark.line + 1}:{mark.column + 1}", f"{problem}; {fix}"))
+        return []
     try:
         docs = [d for d in yaml.load_all(data, Loader=_Loader) if d is not None]
     except yaml.YAMLError as exc:
