@@ -147,11 +147,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         d = diff_plans(plan_to_dict(prev), plan_to_dict(cur), (prev, cur))
         if not d.stable:
             if args.json:
-                _json({"ok": False, "environment": str(env.root), "unstable": [prev.phase, cur.phase], **d.as_dict()})
+                _print_json(
+                    {"ok": False, "environment": str(env.root), "unstable": [prev.phase, cur.phase], **d.as_dict()}
+                )
             _print_violations(d)
             return EXIT_UNSTABLE
     if args.json:
-        _json(
+        _print_json(
             {
                 "ok": True,
                 "environment": str(env.root),
@@ -262,7 +264,7 @@ def cmd_render(args: argparse.Namespace) -> int:
         top = path.split("/", 1)[0]
         tops[top] = tops.get(top, 0) + 1
     if args.json:
-        _json(
+        _print_json(
             {
                 "environment": env.name,
                 "phase": phase,
@@ -337,10 +339,14 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if t.stale:
         result.findings.insert(0, Finding("tree", t.label, t.stale))
     if args.json:
-        _json(_verification_dict(result, t.label, args.matrix))
+        _print_json(_verification_dict(result, t.label, args.matrix))
     else:
         show_verification(result, t.label, args.matrix)
     return EXIT_OK if result.ok else EXIT_UNSTABLE
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(to_json(data))
 
 
 def _verification_dict(result: Verification, label: str, matrix: bool) -> dict[str, Any]:
@@ -375,10 +381,6 @@ def _verification_dict(result: Verification, label: str, matrix: bool) -> dict[s
         "clusters": clusters,
         "notes": list(result.notes),
     }
-
-
-def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def _cluster_objects(
@@ -1272,17 +1274,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _issue_dict(issue: Any) -> dict[str, Any]:
-    return {
-        "file": str(issue.file),
-        "line": issue.line,
-        "column": issue.column,
-        "yaml_path": issue.yaml_path or None,
-        "message": issue.message,
-        "fix": issue.fix,
-    }
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -1290,7 +1281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except ConfigError as exc:
         if getattr(args, "json", False):  # a machine reads the refusal too, located
-            _json({"ok": False, "problems": [_issue_dict(i) for i in exc.issues]})
+            _print_json({"ok": False, "problems": [i.as_dict() for i in exc.issues]})
         sys.stderr.write(exc.render() + "\n")
         return EXIT_INVALID
     except (UsageError, RenderError, InputFileError) as exc:

@@ -33,6 +33,17 @@ class LocatedIssue:
     fix: str
     scope: str = "the whole file"  # what a problem without a YAML path or line is about
 
+    def as_dict(self) -> dict[str, object]:
+        """The problem for machines (`--json`): where it is, what is wrong, the fix."""
+        return {
+            "file": str(self.file),
+            "line": self.line,
+            "column": self.column,
+            "yaml_path": self.yaml_path or None,
+            "message": self.message,
+            "fix": self.fix,
+        }
+
     def __str__(self) -> str:
         where = str(self.file)
         if self.line is not None:

@@ -714,11 +714,11 @@ class _Verifier:
         if declared is None:
             return
         s_ns, t_ns = c.region_ns[s], c.region_ns[t]
-        allowed = PortSet.union_of(f.ports() for f in declared if f.source in (None, s_ns) and f.target in (None, t_ns))
-        extra = ports - allowed
+        covering = [f for f in declared if f.source in (None, s_ns) and f.target in (None, t_ns)]
+        extra = ports - PortSet.union_of(f.ports() for f in covering)
         if not extra:
             return
-        names = ", ".join(f.name for f in declared if f.source in (None, s_ns) and f.target in (None, t_ns)) or "none"
+        names = ", ".join(f.name for f in covering) or "none"
         refs = sorted({r.ref for r in rules})
         blamed: list[str | None] = [*sorted({r.policy.label for r in rules})]
         for policy in blamed or [None]:  # no rule: a side that is not isolated admits it

@@ -401,9 +401,6 @@ class _Compiler:
         if array_check is not None:
             checks.append(array_check)
         checks.extend(self._junctor_checks(node, int_or_string))
-        cel = _cel_check(node.get("x-kubernetes-validations"))
-        if cel is not None:
-            checks.append(_after_structure(checks, cel))
 
         # Unknown vendor extensions (x-…) carry no validation; an unknown JSON Schema keyword would
         # silently weaken the check, so it stops compilation instead.
@@ -412,10 +409,13 @@ class _Compiler:
             raise ValueError(f"schema keyword(s) not supported by kasbah's validator: {sorted(unknown)}")
         # Object and array nodes are most of a manifest: one call instead of a type check plus a chain.
         if object_check is not None and checks == [type_check, object_check] and types == ["object"]:
-            return _typed(object_check, _is_object, "object", nullable)
-        if array_check is not None and checks == [type_check, array_check] and types == ["array"]:
-            return _typed(array_check, _is_array, "array", nullable)
-        return self._chain(checks, typed=type_check is not None)
+            built = _typed(object_check, _is_object, "object", nullable)
+        elif array_check is not None and checks == [type_check, array_check] and types == ["array"]:
+            built = _typed(array_check, _is_array, "array", nullable)
+        else:
+            built = self._chain(checks, typed=type_check is not None)
+        cel = _cel_check(node.get("x-kubernetes-validations"))
+        return built if cel is None else _after_structure(built, cel)
 
     @staticmethod
     def _chain(checks: Sequence[_Check], *, typed: bool) -> _Check:
@@ -781,15 +781,13 @@ def _cel_check(rules: Any) -> _Check | None:
     return check
 
 
-def _after_structure(checks: Sequence[_Check], cel: _Check) -> _Check:
+def _after_structure(structural: _Check, cel: _Check) -> _Check:
     """CEL runs only on a value the structural schema accepted, as in the API server."""
-    structural = tuple(checks)
 
     def check(value: Any, path: _Path, out: _Sink) -> None:
-        probe: _Sink = []
-        for c in structural:
-            c(value, path, probe)
-        if not probe:
+        before = len(out)
+        structural(value, path, out)
+        if len(out) == before:
             cel(value, path, out)
 
     return check
