@@ -13,6 +13,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent
 CHECKOUT = PACKAGE.parents[1]  # modules/kasbah -> the repository
 SHIPPED = ("templates", "playbooks")
+# The node roles: the Ansible collection kasbah.campus, beside the playbooks that use it
+COLLECTION = Path("collections", "ansible_collections", "kasbah", "campus")
 
 
 def shipped(name: str) -> Path:
@@ -21,3 +23,8 @@ def shipped(name: str) -> Path:
         raise ValueError(f"{name!r} is not shipped with kasbah (only {', '.join(SHIPPED)})")
     installed = PACKAGE / "data" / name
     return installed if installed.is_dir() else CHECKOUT / name
+
+
+def roles(playbooks: Path | None = None) -> Path:
+    """The roles directory of the kasbah.campus collection under a playbook project (default: the shipped one)."""
+    return (playbooks if playbooks is not None else shipped("playbooks")) / COLLECTION / "roles"

@@ -19,14 +19,23 @@ from typing import Any
 
 from kasbah.planning.model import Node, Plan
 from kasbah.rendering.inventory import PLAN_PHASE, host_vars, site_vars
+from kasbah.resources import COLLECTION
 
 
 def _reaches_nodes(path: Path, root: Path) -> bool:
-    """Files that decide what a node becomes: playbooks, roles, ansible.cfg; not docs, caches or hidden tool state."""
+    """Files that decide what a node becomes: playbooks, ansible.cfg, the collection's roles and plugins.
+
+    Not docs, the collection's build metadata, caches or hidden tool state.
+    """
     rel = path.relative_to(root)
     if any(part.startswith(".") or part == "__pycache__" for part in rel.parts):
         return False
-    return rel.parts[0] == "roles" or (len(rel.parts) == 1 and path.suffix in (".yml", ".cfg"))
+    if len(rel.parts) == 1:
+        return path.suffix in (".yml", ".cfg")
+    inner = rel.parts[len(COLLECTION.parts) :]
+    return (
+        rel.parts[: len(COLLECTION.parts)] == COLLECTION.parts and len(inner) > 1 and inner[0] in ("roles", "plugins")
+    )
 
 
 @functools.cache

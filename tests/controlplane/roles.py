@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from kasbah.resources import roles
 from tests.conftest import ROOT
 
-ROLES = ROOT / "playbooks" / "roles"
+ROLES = roles(ROOT / "playbooks")
 MANAGED = "Managed by kasbah (test)"
 
 

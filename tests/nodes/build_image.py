@@ -26,8 +26,10 @@ from pathlib import Path
 
 import yaml
 
+from kasbah.resources import roles
+
 ROOT = Path(__file__).resolve().parents[2]
-ROLES = ROOT / "playbooks" / "roles"
+ROLES = roles(ROOT / "playbooks")
 SUITE = "bookworm"
 DEBIAN = os.environ.get("KASBAH_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 # What a node has before Ansible first reaches it: an init system, Python, python3-apt and python3-debian

@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 
+from kasbah.resources import roles
 from tests.conftest import CAMPUS, ROOT, TINY, planned
 
-ROLE = ROOT / "playbooks" / "roles" / "host_firewall"
+ROLE = roles(ROOT / "playbooks") / "host_firewall"
 TEMPLATE = ROLE / "templates" / "etc" / "nftables.conf.j2"
 MANAGED = "Ansible managed: test"
 # The campus inventory in small slices, so that a test loads a few hundred hosts rather than 2,000

@@ -17,9 +17,10 @@ from typing import Any
 import jinja2
 import pytest
 
+from kasbah.resources import roles
 from tests.conftest import ROOT
 
-TEMPLATE = ROOT / "playbooks/roles/node_health/templates/usr/local/libexec/kasbah/node-health.j2"
+TEMPLATE = roles(ROOT / "playbooks") / "node_health/templates/usr/local/libexec/kasbah/node-health.j2"
 
 DCGM_4_PASS = {
     "DCGM Diagnostic": {

@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 import yaml
 
+from kasbah.resources import roles
 from tests.conftest import ROOT
 
 PLAYBOOKS = ROOT / "playbooks"
-ROLES = PLAYBOOKS / "roles"
+ROLES = roles(PLAYBOOKS)
 ANSIBLE_PLAYBOOK = str(Path(sys.executable).parent / "ansible-playbook")
 
 DEBIAN12_X86 = {

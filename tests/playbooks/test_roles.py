@@ -7,16 +7,18 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from kasbah.resources import COLLECTION, roles
 from tests.conftest import ROOT, TINY
 
 PLAYBOOKS = ROOT / "playbooks"
-ROLES = sorted(p for p in (PLAYBOOKS / "roles").iterdir() if p.is_dir())
+ROLES = sorted(p for p in roles(PLAYBOOKS).iterdir() if p.is_dir())
 BOOKS = sorted(PLAYBOOKS.glob("*.yml"))
 MARKER = "# {{ ansible_managed }}"
 
@@ -82,10 +84,84 @@ def test_site_runs_every_role_and_the_readme_lists_them() -> None:
     site = load(PLAYBOOKS / "site.yml")[0]
     used = [r["role"] for r in site["roles"]]
     helpers = {"common", "node_maintenance"}
-    assert sorted(used) == sorted(r.name for r in ROLES if r.name not in helpers)
-    readme = (PLAYBOOKS / "README.md").read_text()
+    assert sorted(used) == sorted(f"kasbah.campus.{r.name}" for r in ROLES if r.name not in helpers)
+    readme = (PLAYBOOKS / COLLECTION / "README.md").read_text()
     for role in ROLES:
-        assert f"`{role.name}`" in readme, f"playbooks/README.md does not describe {role.name}"
+        assert f"`{role.name}`" in readme, f"the collection's README does not describe {role.name}"
+
+
+def _role_references(doc: object) -> list[str]:
+    """Every role a playbook or task file names: `roles:` entries and include_role/import_role names."""
+    found: list[str] = []
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            if key == "roles" and isinstance(value, list):
+                found += [r["role"] if isinstance(r, dict) else r for r in value]
+            elif key in ("ansible.builtin.include_role", "ansible.builtin.import_role") and isinstance(value, dict):
+                found.append(value["name"])
+            else:
+                found += _role_references(value)
+    elif isinstance(doc, list):
+        for item in doc:
+            found += _role_references(item)
+    return found
+
+
+def test_every_role_is_named_by_its_fully_qualified_name() -> None:
+    """Playbooks and roles name roles as kasbah.campus.<role>, and every name is a role of the collection."""
+    files = [*BOOKS, *(PLAYBOOKS / COLLECTION).rglob("tasks/*.yml")]
+    names = {f"kasbah.campus.{r.name}" for r in ROLES}
+    seen = 0
+    for path in files:
+        for ref in _role_references(load(path)):
+            seen += 1
+            assert ref in names, f"{path.relative_to(ROOT)}: role {ref!r} is not a kasbah.campus role by FQCN"
+    assert seen > 60
+
+
+def test_the_collection_is_kasbah_s_own_version_and_builds(tmp_path: Path) -> None:
+    """galaxy.yml carries pyproject's version; `ansible-galaxy collection build` makes an artifact that installs."""
+    import tomllib
+
+    galaxy = load(PLAYBOOKS / COLLECTION / "galaxy.yml")
+    assert (galaxy["namespace"], galaxy["name"]) == ("kasbah", "campus")
+    assert galaxy["version"] == tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert load(PLAYBOOKS / COLLECTION / "meta" / "runtime.yml")["requires_ansible"].startswith(">=")
+    galaxy_cli = str(Path(sys.executable).parent / "ansible-galaxy")
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp")}
+    build = subprocess.run(
+        [galaxy_cli, "collection", "build", str(PLAYBOOKS / COLLECTION), "--output-path", str(tmp_path)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert build.returncode == 0, build.stdout + build.stderr
+    artifact = tmp_path / f"kasbah-campus-{galaxy['version']}.tar.gz"
+    with tarfile.open(artifact) as tar:
+        members = set(tar.getnames())
+    assert {"MANIFEST.json", "FILES.json", "meta/runtime.yml", "plugins/filter/openpgp.py"} <= members
+    assert {f"roles/{r.name}/tasks/main.yml" for r in ROLES} <= members
+    assert not [m for m in members if "__pycache__" in m or m.endswith(".tar.gz")]
+    install = subprocess.run(
+        [galaxy_cli, "collection", "install", "--offline", "--no-deps", "-p", str(tmp_path / "installed"), str(artifact)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert install.returncode == 0, install.stdout + install.stderr
+    assert (
+        tmp_path / "installed" / COLLECTION.relative_to("collections") / "roles" / "kubelet" / "tasks" / "main.yml"
+    ).is_file()
+
+
+def test_the_private_role_refuses_to_run_on_its_own(tmp_path: Path) -> None:
+    play = tmp_path / "play.yml"
+    play.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "roles": ["kasbah.campus.common"]}]))
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play)],
+        capture_output=True, text=True,
+        env={"ANSIBLE_COLLECTIONS_PATH": str(PLAYBOOKS / "collections"), "PATH": os.environ["PATH"],
+             "HOME": str(tmp_path), "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"),
+             "ANSIBLE_PYTHON_INTERPRETER": sys.executable},
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "private to the collection" in " ".join(proc.stdout.split())
 
 
 @pytest.mark.parametrize("book", BOOKS, ids=ids(BOOKS))
@@ -135,7 +211,7 @@ def _new_key(home: Path, name: str, expiry: str, faked_time: str | None = None) 
 @GPG
 def test_the_key_filter_reads_fingerprint_and_expiry_as_gpg_does(tmp_path: Path) -> None:
     """common's openpgp_key filter against gpg, on the pkgs.k8s.io key of 2024 and on keys made here."""
-    sys.path.insert(0, str(PLAYBOOKS / "roles" / "common" / "filter_plugins"))
+    sys.path.insert(0, str(PLAYBOOKS / COLLECTION / "plugins" / "filter"))
     try:
         import openpgp  # type: ignore[import-not-found]
     finally:
@@ -153,7 +229,7 @@ def test_the_key_filter_reads_fingerprint_and_expiry_as_gpg_does(tmp_path: Path)
         expected = datetime.datetime.fromtimestamp(int(pub[6]), datetime.UTC).date().isoformat() if pub[6] else None
         assert info["expires"] == expected, name
     assert openpgp.key_info(PKGS_K8S_IO_KEY.read_text())["fingerprint"] == "DE15B14486CD377B9E876E1A234654DA9A296436"
-    defaults = load(PLAYBOOKS / "roles" / "kubelet" / "defaults" / "main.yml")
+    defaults = load(roles(PLAYBOOKS) / "kubelet" / "defaults" / "main.yml")
     assert defaults["kubelet_repository_key_fingerprint"].replace(" ", "") == "DE15B14486CD377B9E876E1A234654DA9A296436"
     with pytest.raises(openpgp.OpenPGPError, match="not an armored OpenPGP public key"):
         openpgp.key_info("hello")
@@ -180,14 +256,14 @@ def test_a_signing_key_is_checked_by_fingerprint_and_expiry(tmp_path: Path) -> N
         play = tmp_path / f"{name}.yml"
         play.write_text(yaml.safe_dump([{
             "hosts": "localhost", "gather_facts": False,
-            "tasks": [{"ansible.builtin.include_role": {"name": "common", "tasks_from": "signing_key"},
+            "tasks": [{"ansible.builtin.include_role": {"name": "kasbah.campus.common", "tasks_from": "signing_key"},
                        "vars": {"_common_key_file": str(key), "_common_key_fingerprint": fingerprint,
                                 "_common_key_source": "https://mirror.kasbah.test/Release.key"}}],
         }]))  # fmt: skip
         proc = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", "localhost,", "-c", "local", str(play)],
             capture_output=True, text=True,
-            env={"ANSIBLE_ROLES_PATH": str(PLAYBOOKS / "roles"), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+            env={"ANSIBLE_COLLECTIONS_PATH": str(PLAYBOOKS / "collections"), "PATH": os.environ["PATH"], "HOME": str(tmp_path),
                  "ANSIBLE_LOCAL_TEMP": str(tmp_path / "tmp"), "ANSIBLE_PYTHON_INTERPRETER": sys.executable},
         )  # fmt: skip
         assert proc.returncode == rc, f"{name}: {proc.stdout}{proc.stderr}"

@@ -93,21 +93,29 @@ def test_node_group_diff_runs_only_on_configuration() -> None:
 
 
 def test_the_playbooks_digest_follows_roles_not_docs_or_tool_state(tmp_path: Path) -> None:
+    from kasbah.resources import COLLECTION
     from kasbah.rollout import playbooks_digest
 
     root = tmp_path / "playbooks"
-    (root / "roles" / "r" / "tasks").mkdir(parents=True)
+    collection = root / COLLECTION
+    (collection / "roles" / "r" / "tasks").mkdir(parents=True)
+    (collection / "plugins" / "filter").mkdir(parents=True)
     (root / "site.yml").write_text("---\n")
-    (root / "roles" / "r" / "tasks" / "main.yml").write_text("---\n")
+    (collection / "roles" / "r" / "tasks" / "main.yml").write_text("---\n")
+    (collection / "plugins" / "filter" / "f.py").write_text("# a filter\n")
     before = playbooks_digest(root)
     (root / "README.md").write_text("docs\n")
+    (collection / "README.md").write_text("docs\n")
+    (collection / "galaxy.yml").write_text("version: 0.1.0\n")
     (root / ".ansible").mkdir()
     (root / ".ansible" / "cache.json").write_text("{}\n")
     playbooks_digest.cache_clear()
     assert playbooks_digest(root) == before
-    (root / "roles" / "r" / "tasks" / "main.yml").write_text("---\n- name: changed\n")
-    playbooks_digest.cache_clear()
-    assert playbooks_digest(root) != before
+    for changed in (collection / "roles" / "r" / "tasks" / "main.yml", collection / "plugins" / "filter" / "f.py"):
+        changed.write_text(changed.read_text() + "# changed\n")
+        playbooks_digest.cache_clear()
+        assert playbooks_digest(root) != before
+        before = playbooks_digest(root)
 
 
 def test_a_retired_rack_keeps_its_record_with_its_own_declared_reason() -> None:

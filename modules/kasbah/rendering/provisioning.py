@@ -28,10 +28,10 @@ import yaml
 
 from kasbah.planning.hostnet import HostNet, Record, gateway, records, reverse_zone
 from kasbah.planning.model import Node, Plan
-from kasbah.resources import shipped
+from kasbah.resources import roles
 
 PART = "provisioning"
-ROLE_TEMPLATE = shipped("playbooks") / "roles" / "node_network" / "templates"
+ROLE_TEMPLATE = roles() / "node_network" / "templates"
 NETWORK_CONFIG = "netplan.yaml.j2"
 # What `{{ ansible_managed }}` expands to (ansible-core's default; the project's ansible.cfg keeps it), so the
 # file cloud-init writes and the file the role writes are the same bytes

@@ -46,7 +46,7 @@ from kasbah.planning.model import Plan
 from kasbah.rendering.provisioning import network_config
 
 API_VERSION = "1.96"  # Ironic 2025.x; every call below exists since 1.56 (configdrive as a dict)
-NETPLAN_FILE = "/etc/netplan/60-kasbah.yaml"  # the node_network role's file (roles/node_network/vars)
+NETPLAN_FILE = "/etc/netplan/60-kasbah.yaml"  # the node_network role's file (kasbah.campus.node_network, its vars)
 STABLE = {"available", "active", "manageable", "enroll"}
 FAILED = {"deploy failed", "clean failed", "inspect failed", "rescue failed", "error", "service failed"}
 # the one way back from each failure state (Ironic's state machine)
