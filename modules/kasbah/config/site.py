@@ -1,0 +1,277 @@
+"""The site: its jurisdictions, addressing, fabric defaults, admin zone, platform (GitOps and charts),
+day-0 provisioning and backups, and `site.yaml` as a whole."""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import (
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from kasbah.config.catalog import Catalog
+from kasbah.config.fields import (
+    BRANCH_PATTERN,
+    CHART_VERSION_PATTERN,
+    CHECKSUM_PATTERN,
+    DOMAIN_PATTERN,
+    IMAGE_KIND_PATTERN,
+    MAX_AIR_RACK_KW,
+    MAX_FABRICS,
+    MAX_HALLS,
+    MAX_NIC_GBPS,
+    MAX_RAILS,
+    MAX_SITE_MW,
+    MAX_SU_PER_HALL,
+    MAX_SU_RACKS,
+    MAX_SWITCHES_PER_FABRIC,
+    MIRROR_URL_PATTERN,
+    IPNetwork,
+    Model,
+    Name,
+)
+
+
+class GitOpsController(StrEnum):
+    """The controller that syncs each cluster's rendered tree."""
+
+    ARGOCD = "argocd"
+    FLUX = "flux"
+
+
+class Destination(Model):
+    """An address range a jurisdiction allows egress to."""
+
+    name: Name
+    cidr: IPNetwork
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(default_factory=lambda: [443])
+
+
+class Jurisdiction(Model):
+    """A legal area for data residency, with the egress destinations it allows."""
+
+    name: Name
+    description: str = ""
+    egress: list[Destination] = Field(default_factory=list)
+
+
+class Network(Model):
+    """An address pool carved site → hall → scalable unit → rack, `per_rack` addresses a rack."""
+
+    supernet: IPNetwork
+    per_rack: Annotated[int, Field(gt=0, le=65536)]
+    mtu: Annotated[int, Field(ge=1280, le=9216)] | None = Field(
+        None, description="The nodes' interface MTU on this network; unset: 1500, 9000 on storage and compute."
+    )
+
+    @field_validator("per_rack")
+    @classmethod
+    def _power_of_two(cls, v: int) -> int:
+        if v & (v - 1):
+            raise ValueError(
+                f"{v} is not a power of two (a subnet size); fix: use {1 << (v.bit_length() - 1)} or {1 << v.bit_length()}"
+            )
+        return v
+
+
+class PodNetwork(Model):
+    """Pod ranges: one block a cluster, one `node_prefix` a node inside it."""
+
+    supernet: IPNetwork
+    cluster_prefix: Annotated[int, Field(ge=1, le=127)]
+    node_prefix: Annotated[int, Field(ge=1, le=128)]
+
+
+class ServiceNetwork(Model):
+    supernet: IPNetwork
+    cluster_prefix: Annotated[int, Field(ge=1, le=128)]
+
+
+class Reservations(Model):
+    """Index space reserved up front so that growth never renumbers anything."""
+
+    halls: Annotated[int, Field(gt=0, le=MAX_HALLS)]
+    scalable_units_per_hall: Annotated[int, Field(gt=0, le=MAX_SU_PER_HALL)]
+    racks_per_scalable_unit: Annotated[int, Field(gt=0, le=MAX_SU_RACKS)]
+    rails: Annotated[int, Field(gt=0, le=MAX_RAILS)]
+    fabrics: Annotated[int, Field(gt=0, le=MAX_FABRICS)]
+    switches_per_fabric: Annotated[int, Field(gt=0, le=MAX_SWITCHES_PER_FABRIC)]
+
+
+class Addressing(Model):
+    reserve: Reservations
+    oob: Network
+    inband: Network
+    storage: Network
+    compute: Network = Field(description="Split into `reserve.rails` ranges, one a compute rail.")
+    loopback: IPNetwork
+    pods: PodNetwork
+    services: ServiceNetwork
+
+
+class FabricDefaults(Model):
+    compute_switch: dict[Annotated[int, Field(gt=0, le=MAX_NIC_GBPS)], Name] = Field(
+        description="Compute-fabric switch model by NIC speed in Gb/s."
+    )
+    storage_switch: Name
+    oob_switch: Name
+
+
+class AdminZone(Model):
+    """Where the management plane (BMC/out-of-band, Kubernetes control plane, node SSH) may be reached from."""
+
+    networks: list[IPNetwork] = Field(
+        default_factory=list, description="Operators' bastions and CI runners; empty: reachable from no network."
+    )
+    dns_resolvers: list[IPNetwork] = Field(
+        default_factory=list, description="Site resolvers CoreDNS forwards to; empty: cluster names only."
+    )
+
+
+def _userinfo(url: str) -> str:
+    """The `user[:password]` part of a URL's authority, if any."""
+    authority = url.split("//", 1)[-1].split("/", 1)[0]
+    return authority.rsplit("@", 1)[0] if "@" in authority else ""
+
+
+class ChartSource(Model):
+    """Where one Helm chart comes from, pinned: a chart in an HTTPS repository, or an OCI reference."""
+
+    chart: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]
+    version: Annotated[str, StringConstraints(pattern=CHART_VERSION_PATTERN)]
+    repository: Annotated[str, StringConstraints(pattern=r"^https://\S+$")] | None = Field(
+        default=None, description="The chart repository (a mirror on a sovereign site); none for an oci:// chart."
+    )
+
+    @model_validator(mode="after")
+    def _source(self) -> ChartSource:
+        oci = self.chart.startswith("oci://")
+        if oci and self.repository:
+            raise ValueError("an oci:// chart names its registry itself; fix: remove `repository`")
+        if not oci and not self.repository:
+            raise ValueError(
+                f"chart {self.chart} needs a `repository` (https://...), or write it as an oci:// reference"
+            )
+        if self.repository and _userinfo(self.repository):
+            raise ValueError("credentials in a repository URL end up in state and logs; fix: remove `user:password@`")
+        return self
+
+
+class GitOps(Model):
+    """The GitOps controller that syncs each cluster's tree, and the repository it reads them from."""
+
+    controller: GitOpsController = GitOpsController.ARGOCD
+    repository: Annotated[str, StringConstraints(pattern=r"^(https|ssh)://\S+$")] = Field(
+        description="The Git repository the rendered trees are published to (on the campus)."
+    )
+    branch: Annotated[str, StringConstraints(pattern=BRANCH_PATTERN)] = "rendered"
+    sources: list[IPNetwork] = Field(
+        min_length=1, description="Addresses of the Git server (and its mirrors): the controller's only egress."
+    )
+
+    @field_validator("repository")
+    @classmethod
+    def _no_credentials(cls, v: str) -> str:
+        user = _userinfo(v)
+        # ssh://git@host/... names an account, not a secret; a password or an HTTPS user is a credential
+        if user and (":" in user or v.startswith("https://")):
+            raise ValueError(
+                "credentials in the repository URL end up in state and logs; fix: remove them "
+                "(the controller's repository credentials are a secret of the cluster, not of the environment)"
+            )
+        return v
+
+
+class Platform(Model):
+    """What every cluster runs: the GitOps controller and the pinned Helm charts of the platform's releases."""
+
+    gitops: GitOps
+    charts: dict[Name, ChartSource] = Field(
+        description="Each Helm release of the platform (cilium, kueue, gpu-operator, ...) and its pinned chart."
+    )
+
+
+class NodeImage(Model):
+    """The node OS image on the site's mirror (never a public URL: the nodes have no route out)."""
+
+    kind: Annotated[str, Field(pattern=IMAGE_KIND_PATTERN)] = Field(
+        "disk",
+        description="disk: a whole-disk image Ironic's agent writes to the node's disk; "
+        "iso: a live image the node boots from virtual media (diskless nodes, labs).",
+    )
+    url: Annotated[str, StringConstraints(pattern=MIRROR_URL_PATTERN, max_length=500)]
+    checksum: Annotated[str, StringConstraints(pattern=CHECKSUM_PATTERN)] = Field(
+        description="sha256 of the image file, as `sha256:<hex>`: Ironic checks it before booting the node."
+    )
+
+
+class Provisioning(Model):
+    """Day 0: the network services that reach racked nodes before they have an OS, and what Ironic deploys."""
+
+    domain: Annotated[str, StringConstraints(pattern=DOMAIN_PATTERN, max_length=120)] = Field(
+        "kasbah.internal", description="The site's names live under `<site>.<domain>`."
+    )
+    dns_servers: list[ipaddress.IPv4Address | ipaddress.IPv6Address] = Field(
+        default_factory=list,
+        description="The authoritative DNS servers of the site's zones (their NS records and glue); empty: ns1 with no address.",
+    )
+    image: NodeImage | None = Field(None, description="The OS image Ironic writes to a node, from the site's mirror.")
+
+
+class BackupTarget(Model):
+    """Where backups go: a directory of the campus's own storage, mounted on the hosts that write them."""
+
+    name: Name
+    jurisdiction: Name = Field(description="Where the data lies; every tenant whose objects it holds must allow it.")
+    path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]*$", max_length=200)] = Field(
+        description="An absolute directory on the writing hosts (a mount of the campus storage, storage_client)."
+    )
+    description: str = ""
+
+
+class EtcdBackups(Model):
+    """Scheduled snapshots of every cluster's etcd, from each control-plane host."""
+
+    target: Name = Field(description="A site.backups.targets entry.")
+    every_minutes: Annotated[int, Field(ge=5, le=1440)] = 60
+    keep: Annotated[int, Field(ge=1, le=10000)] = Field(
+        default=48, description="Snapshots kept per cluster and host; older ones are removed after a good snapshot."
+    )
+
+
+class Backups(Model):
+    targets: list[BackupTarget] = Field(default_factory=list)
+    etcd: EtcdBackups | None = Field(default=None, description="Unset: no etcd snapshots (the report says so).")
+
+
+class Site(Model):
+    name: Name
+    description: str = ""
+    renewable_supply_mw: Annotated[float, Field(gt=0, le=MAX_SITE_MW)] = Field(
+        description="Facility power the supply can deliver."
+    )
+    pue: Annotated[float, Field(ge=1.0, le=3.0)]
+    air_cooling_ceiling_kw: Annotated[float, Field(gt=0, le=MAX_AIR_RACK_KW)] = Field(
+        description="Most an air-cooled rack may draw."
+    )
+    jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    addressing: Addressing
+    fabrics: FabricDefaults
+    admin_zone: AdminZone = Field(default_factory=AdminZone)
+    platform: Platform
+    provisioning: Provisioning = Field(default_factory=lambda: Provisioning())
+    backups: Backups = Field(default_factory=Backups)
+    phases: list[Name] = Field(min_length=1, description="Phase names, in build order.")
+    source: str = ""
+
+
+class SiteDocument(Model):
+    """`site.yaml`: the site, its catalog, and the ordered list of phases."""
+
+    site: Site
+    catalog: Catalog
