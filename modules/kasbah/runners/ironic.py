@@ -22,31 +22,62 @@ rewritten, and it is provisioned again, flagged `replaced` so its burn-in runs a
 
 BMC credentials come from a file or the environment, never from the command line; they are
 sent to Ironic (which stores them and masks them in every answer) and to nothing else.
+
+The parts: `ironic_client` (the REST client and its errors), `ironic_targets` (what each node is to
+Ironic, its credentials, keys and configuration drive); this module holds the run: the state
+machine, the `Provisioner` and each node's `Result`.
 """
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import re
 import threading
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import yaml
+from kasbah.runners.ironic_client import API_VERSION, Ironic, IronicError, transient
+from kasbah.runners.ironic_targets import (
+    NETPLAN_FILE,
+    Credentials,
+    Deployment,
+    Target,
+    bios_cleaning,
+    config_drive,
+    driver_info,
+    limiter,
+    load_credentials,
+    public_keys,
+    recorded_bios,
+    targets,
+)
 
-from kasbah.planning.hostnet import HostNet
-from kasbah.planning.model import Plan
-from kasbah.rendering.provisioning import network_config
+__all__ = [
+    "API_VERSION",
+    "BIOS_ACTION",
+    "FAILED",
+    "FIX",
+    "IN_FLIGHT",
+    "NETPLAN_FILE",
+    "RECOVER",
+    "STABLE",
+    "TRANSIENT_TRIES",
+    "Credentials",
+    "Deployment",
+    "Ironic",
+    "IronicError",
+    "Progress",
+    "Provisioner",
+    "Result",
+    "Target",
+    "config_drive",
+    "limiter",
+    "load_credentials",
+    "public_keys",
+    "targets",
+]
 
-API_VERSION = "1.96"  # Ironic 2025.x; every call below exists since 1.56 (configdrive as a dict)
-NETPLAN_FILE = "/etc/netplan/60-kasbah.yaml"  # the node_network role's file (kasbah.campus.node_network, its vars)
 STABLE = {"available", "active", "manageable", "enroll"}
 FAILED = {"deploy failed", "clean failed", "inspect failed", "rescue failed", "error", "service failed"}
 # the one way back from each failure state (Ironic's state machine)
@@ -66,219 +97,6 @@ FIX = {
 Progress = Callable[[str], None]
 BIOS_ACTION = "applying BIOS settings"  # a node's action (a deferred one is taken back)
 TRANSIENT_TRIES = 5  # an overloaded Ironic's failures tolerated per node (and per listing) in a run
-
-
-def _transient(text: str) -> bool:
-    """An answer of an overloaded Ironic, not a verdict on the node: asking again later is right."""
-    return (
-        "timed out" in text
-        or "database is locked" in text
-        or ("answered 400" in text and "can not be performed on node" in text)  # a timed-out move that happened
-    )
-
-
-class IronicError(Exception):
-    """Ironic refused a call or cannot be reached; the message says which and what to do."""
-
-
-@dataclass(frozen=True)
-class Credentials:
-    username: str
-    password: str = field(repr=False)
-
-
-def load_credentials(path: Path | None) -> Callable[[str], Credentials]:
-    """rack -> its BMC credentials: a YAML file `{default: {username, password}, racks: {rack: {...}}}`,
-    or KASBAH_BMC_USERNAME / KASBAH_BMC_PASSWORD. Never a command-line argument (it would show in `ps`)."""
-    default: Credentials | None = None
-    racks: dict[str, Credentials] = {}
-    if path is not None:
-        try:
-            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-            raise IronicError(f"{path}: cannot read the BMC credentials: {exc}") from None
-
-        def creds(where: str, v: Any) -> Credentials:
-            if (
-                not isinstance(v, dict)
-                or not isinstance(v.get("username"), str)
-                or not isinstance(v.get("password"), str)
-            ):
-                raise IronicError(f"{path}: {where} needs `username` and `password` (text)")
-            return Credentials(v["username"], v["password"])
-
-        if not isinstance(doc, dict) or not (set(doc) <= {"default", "racks"}):
-            raise IronicError(f"{path}: expected a mapping with `default` and/or `racks` (rack -> username, password)")
-        if doc.get("default") is not None:
-            default = creds("default", doc["default"])
-        for rack, v in (doc.get("racks") or {}).items():
-            racks[str(rack)] = creds(f"racks.{rack}", v)
-        if path.stat().st_mode & 0o077:
-            raise IronicError(f"{path}: readable by others; fix: chmod 600 {path}")
-    elif os.environ.get("KASBAH_BMC_USERNAME") and os.environ.get("KASBAH_BMC_PASSWORD"):
-        default = Credentials(os.environ["KASBAH_BMC_USERNAME"], os.environ["KASBAH_BMC_PASSWORD"])
-
-    def lookup(rack: str) -> Credentials:
-        found = racks.get(rack, default)
-        if found is None:
-            raise IronicError(
-                f"no BMC credentials for rack {rack}; fix: --bmc-credentials FILE (mode 600) with a `default` "
-                "or `racks` entry, or KASBAH_BMC_USERNAME and KASBAH_BMC_PASSWORD"
-            )
-        return found
-
-    return lookup
-
-
-_KEY = re.compile(r"(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-[\w@.-]+) [A-Za-z0-9+/]+=*( .*)?")
-
-
-def public_keys(path: Path) -> list[str]:
-    """The SSH public keys of a `.pub` or authorized_keys-style file (one per line); refuse anything else."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise IronicError(f"{path}: cannot read the SSH public key: {exc}") from None
-    keys = [ln.strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    bad = next((i for i, k in enumerate(keys) if not _KEY.fullmatch(k)), None)
-    if not keys or bad is not None:
-        raise IronicError(f"{path}: not an SSH public key file (give the .pub: one `ssh-ed25519 AAAA...` line per key)")
-    return keys
-
-
-class Ironic:
-    """A small client of Ironic's REST API: one keep-alive connection per thread."""
-
-    def __init__(self, url: str, timeout: float = 30.0) -> None:
-        parsed = urllib.parse.urlsplit(url)
-        if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise IronicError(f"{url}: not an Ironic API URL; fix: give http(s)://host:6385")
-        self.url = url.rstrip("/")
-        self.scheme, self.host, self.port = parsed.scheme, parsed.hostname, parsed.port
-        self.timeout = timeout
-        self._local = threading.local()
-
-    def _conn(self) -> http.client.HTTPConnection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            cls = http.client.HTTPSConnection if self.scheme == "https" else http.client.HTTPConnection
-            conn = cls(self.host, self.port, timeout=self.timeout)
-            self._local.conn = conn
-        return conn
-
-    def call(self, method: str, path: str, body: Any = None, ok: Iterable[int] = (200, 201, 202, 204)) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        headers = {"X-OpenStack-Ironic-API-Version": API_VERSION, "Accept": "application/json"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        for attempt in (1, 2):
-            conn = self._conn()
-            try:
-                conn.request(method, f"/v1{path}", body=data, headers=headers)
-                resp = conn.getresponse()
-                raw = resp.read()
-                break
-            except (OSError, http.client.HTTPException) as exc:
-                conn.close()
-                self._local.conn = None
-                if attempt == 2:
-                    raise IronicError(
-                        f"cannot reach Ironic at {self.url}: {exc}; fix: start it (see README, Day 0) or pass --ironic URL"
-                    ) from None
-        if resp.status not in ok:
-            raise IronicError(f"{method} {path}: Ironic answered {resp.status}: {_fault(raw)}")
-        return json.loads(raw) if raw else None
-
-    def _paged(self, path: str, key: str) -> Iterator[dict[str, Any]]:
-        """Every item of a listing, following Ironic's `next` links."""
-        while path:
-            page = self.call("GET", path)
-            yield from page.get(key, [])
-            nxt = page.get("next")
-            path = "/" + nxt.split("/v1/", 1)[1] if nxt else ""
-
-    def nodes(self, fields: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Every node Ironic has, by name."""
-        return {
-            n["name"]: n for n in self._paged(f"/nodes?fields={','.join(fields)}&limit=1000", "nodes") if n.get("name")
-        }
-
-    def ports(self) -> dict[str, list[dict[str, Any]]]:
-        """node uuid -> its ports."""
-        out: dict[str, list[dict[str, Any]]] = {}
-        for p in self._paged("/ports?fields=uuid,address,node_uuid,pxe_enabled&limit=1000", "ports"):
-            out.setdefault(p["node_uuid"], []).append(p)
-        return out
-
-
-def _fault(raw: bytes) -> str:
-    try:
-        doc = json.loads(raw)
-        msg = json.loads(doc.get("error_message", "{}")).get("faultstring") if "error_message" in doc else None
-        return str(msg or doc.get("faultstring") or doc)[:500]
-    except (ValueError, AttributeError, TypeError):
-        return raw.decode("utf-8", "replace")[:500]
-
-
-@dataclass(frozen=True)
-class Target:
-    """One node as Ironic must know it (everything from the Plan and the rack's manifest)."""
-
-    name: str
-    rack: str
-    hall: str
-    pool: str
-    serial: str
-    bmc_address: str
-    system: str
-    verify_tls: bool
-    macs: tuple[str, ...]  # in-band first: the NIC the node boots from
-    fqdn: str
-    network_config: str
-    bios: tuple[tuple[str, bool | int | str], ...] = ()  # the rack profile's BIOS attributes
-
-
-def targets(plan: Plan, limit: Callable[[str, str, str, str], bool] | None = None) -> tuple[list[Target], list[str]]:
-    """(the nodes to provision, the nodes left out because their rack has no manifest yet)."""
-    net = HostNet(plan)
-    bmcs = {b.name: b for b in plan.bmcs}
-    racks = {r.name: r for r in plan.racks}
-    out: list[Target] = []
-    missing: list[str] = []
-    for n in plan.nodes:
-        if limit is not None and not limit(n.name, n.rack, n.hall, n.pool):
-            continue
-        network = net.network(n)
-        hw = net.hardware.get(n.name)
-        if network is None or hw is None:
-            missing.append(n.name)
-            continue
-        bmc = bmcs[racks[n.rack].profile]
-        out.append(
-            Target(
-                name=n.name,
-                rack=n.rack,
-                hall=n.hall,
-                pool=n.pool,
-                serial=hw.serial,
-                bmc_address=bmc.address(n.oob_ip),
-                system=bmc.system.replace("{node}", n.name),
-                verify_tls=bmc.verify_tls,
-                macs=tuple(i.mac for i in net.interfaces(n) or ()),
-                fqdn=str(network["fqdn"]),
-                network_config=network_config(network),
-                bios=bmc.bios,
-            )
-        )
-    return out, missing
-
-
-def limiter(spec: str | None) -> Callable[[str, str, str, str], bool] | None:
-    """`--limit a,b`: node, rack, hall or pool names (a node is in if any of its names is listed)."""
-    if not spec:
-        return None
-    wanted = {s.strip() for s in spec.split(",") if s.strip()}
-    return lambda node, rack, hall, pool: bool(wanted & {node, rack, hall, pool})
 
 
 @dataclass
@@ -306,68 +124,6 @@ class Result:
             "error": self.error,
             "fix": self.fix,
         }
-
-
-@dataclass(frozen=True)
-class Deployment:
-    """What `active` means: the image, and what the configuration drive adds to each node."""
-
-    kind: str  # disk | iso
-    url: str
-    checksum: str
-    ssh_keys: tuple[str, ...] = ()
-    agent: Mapping[str, str] = field(default_factory=dict)  # deploy_kernel, deploy_ramdisk (disk images)
-
-
-def config_drive(t: Target, d: Deployment) -> dict[str, Any]:
-    """The node's configuration drive (Ironic builds the ISO): its name, keys and the network file the role writes."""
-    user_data = {
-        "hostname": t.name,
-        "fqdn": t.fqdn,
-        "prefer_fqdn_over_hostname": False,
-        "manage_etc_hosts": True,
-        "ssh_pwauth": False,
-        "disable_root": False,
-        "users": [{"name": "root", "ssh_authorized_keys": list(d.ssh_keys)}] if d.ssh_keys else [],
-        "write_files": [
-            {"path": NETPLAN_FILE, "permissions": "0600", "owner": "root:root", "content": t.network_config}
-        ],
-        "runcmd": [["sh", "-c", "command -v netplan >/dev/null && netplan apply || true"]],
-    }
-    return {
-        "meta_data": {
-            "name": t.name,
-            "hostname": t.fqdn,
-            "public_keys": {f"k{i}": k for i, k in enumerate(d.ssh_keys)},
-        },
-        "user_data": "#cloud-config\n" + yaml.safe_dump(user_data, sort_keys=False, width=200),
-    }
-
-
-def _bios(t: Target) -> dict[str, bool | int | str]:
-    """The BIOS attributes as kasbah records them on the node (extra.kasbah_bios) once Ironic applied them."""
-    return dict(t.bios)
-
-
-def _bios_cleaning(t: Target) -> dict[str, Any]:
-    """Manual cleaning that only applies the BIOS settings: out of band, so no ramdisk boots (Ironic's
-    disable_ramdisk); the redfish BIOS interface sets them, reboots the node and reads them back."""
-    settings = [{"name": k, "value": v} for k, v in t.bios]
-    step = {"interface": "bios", "step": "apply_configuration", "args": {"settings": settings}}
-    return {"clean_steps": [step], "disable_ramdisk": True}
-
-
-def _driver_info(t: Target, creds: Credentials, d: Deployment | None) -> dict[str, Any]:
-    info: dict[str, Any] = {
-        "redfish_address": t.bmc_address,
-        "redfish_system_id": t.system,
-        "redfish_username": creds.username,
-        "redfish_password": creds.password,
-        "redfish_verify_ca": t.verify_tls,
-    }
-    if d is not None and d.kind == "disk":
-        info.update(d.agent)
-    return info
 
 
 # Nodes Ironic moves at once for one run. Its conductor's work per node is CPU-bound (the BMC password's PBKDF2 on
@@ -436,7 +192,7 @@ class Provisioner:
         bios_ok = {
             t.name
             for t in wanted
-            if not t.bios or ((known.get(t.name) or {}).get("extra") or {}).get("kasbah_bios") == _bios(t)
+            if not t.bios or ((known.get(t.name) or {}).get("extra") or {}).get("kasbah_bios") == recorded_bios(t)
         }
         # ------------------------------------------------------------------- the state machine
         recovered: set[str] = set()
@@ -502,7 +258,7 @@ class Provisioner:
                     else:
                         acted[name] = "bios"
                         r.actions.append(BIOS_ACTION)
-                        moves.append((name, n["uuid"], "clean", _bios_cleaning(t)))
+                        moves.append((name, n["uuid"], "clean", bios_cleaning(t)))
                         continue
                 step = {"enroll": "manage", "manageable": "provide"}.get(state)
                 if step is None and state == "available" and goal == "active":
@@ -586,7 +342,7 @@ class Provisioner:
                 # 409: a conductor is busy with it (a move of an earlier poll); 503: Ironic's max_concurrent_deploy
                 # or max_concurrent_clean is reached (it rejects, it does not queue): the next poll asks again
                 return False
-            if _transient(text) and self._strikes(uuid) <= TRANSIENT_TRIES:
+            if transient(text) and self._strikes(uuid) <= TRANSIENT_TRIES:
                 # an overloaded Ironic (its database locked, an answer that timed out, a move that did go through
                 # before the timeout): the next poll reads where the node is and asks again if it must
                 return False
@@ -604,7 +360,7 @@ class Provisioner:
             try:
                 return self.ironic.nodes(fields)
             except IronicError as exc:
-                if attempt == TRANSIENT_TRIES or not _transient(str(exc)):
+                if attempt == TRANSIENT_TRIES or not transient(str(exc)):
                     raise
                 time.sleep(2 * attempt)
         raise AssertionError("unreachable")
@@ -618,7 +374,7 @@ class Provisioner:
     def _record_bios(self, t: Target, uuid: str, r: Result) -> None:
         try:
             self.ironic.call(
-                "PATCH", f"/nodes/{uuid}", [{"op": "add", "path": "/extra/kasbah_bios", "value": _bios(t)}]
+                "PATCH", f"/nodes/{uuid}", [{"op": "add", "path": "/extra/kasbah_bios", "value": recorded_bios(t)}]
             )
             r.actions.append(f"BIOS settings applied ({', '.join(k for k, _ in t.bios)})")
         except IronicError as exc:
@@ -655,7 +411,7 @@ class Provisioner:
         body = {
             "name": t.name,
             "driver": "redfish",
-            "driver_info": _driver_info(t, self.credentials(t.rack), self.deployment),
+            "driver_info": driver_info(t, self.credentials(t.rack), self.deployment),
             "conductor_group": t.hall,
             "resource_class": f"kasbah-{t.pool}",
             "boot_interface": "redfish-virtual-media",
@@ -712,7 +468,7 @@ class Provisioner:
                 ops.append({"op": "add", "path": "/deploy_interface", "value": interface})
         if t.bios and node.get("bios_interface") != "redfish":
             ops.append({"op": "add", "path": "/bios_interface", "value": "redfish"})
-        if t.bios and (extra.get("kasbah_bios") != _bios(t)) and node["provision_state"] == "active":
+        if t.bios and (extra.get("kasbah_bios") != recorded_bios(t)) and node["provision_state"] == "active":
             r.actions.append("BIOS settings changed: applied when the node is provisioned again")
         if ops:
             self.ironic.call("PATCH", f"/nodes/{node['uuid']}", ops)
