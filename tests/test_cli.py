@@ -140,7 +140,7 @@ def test_a_bug_is_not_reported_as_instability(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("kasbah.cli.plan_environment", boom)
+    monkeypatch.setattr("kasbah.cli.common.plan_environment", boom)
     code, _, err = run(capsys, "plan", "lab-1", "-e", str(TINY))
     assert code == EXIT_INTERNAL and "internal error" in err and "simulated bug" in err
 
