@@ -28,7 +28,7 @@ from kasbah.cli.common import (
     tree_plans,
     write_atomic,
 )
-from kasbah.cli.output import show_configure, show_provision
+from kasbah.cli.output import print_json, show_configure, show_provision
 from kasbah.config import Environment, load_environment
 from kasbah.planning.export import to_json
 
@@ -86,7 +86,10 @@ def cmd_configure(args: argparse.Namespace) -> int:
         except runner.ConfigureError as exc:
             raise UsageError(str(exc)) from None
     write_atomic(artifacts / "summary.json", json.dumps(result.as_dict(), indent=2) + "\n")
-    show_configure(result, artifacts)
+    if args.json:
+        print_json(result.as_dict())
+    else:
+        show_configure(result, artifacts)
     return EXIT_OK if result.ok else EXIT_UNSTABLE
 
 

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "configure",
         help="run a node playbook over a rendered tree's inventory (ansible-runner, slices in parallel)",
-        parents=[env],
+        parents=[env, _json("each slice's and host's result (what summary.json holds)")],
     )
     p.add_argument("target", nargs="?", help="a rendered tree, or a phase (its default render output)")
     p.add_argument("-p", "--playbook", default="site", choices=list(PLAYBOOKS), help="which playbook (default: site)")
@@ -200,13 +200,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "review",
         help="what a change does against a base checkout: plan diffs, rendered files, affected stacks (markdown)",
+        parents=[_json("the review (each phase's plan diff and changed files, the affected stacks)")],
     )
     p.add_argument("--base", required=True, help="a checkout of the base branch (git worktree add DIR origin/main)")
     p.add_argument("--head", default=".", help="the changed checkout (default: here)")
     p.add_argument(  # not the shared -e: a review reads both checkouts' environments by name
         "-e", "--environment", action="append", help="only this environment (a name under environments/; repeatable)"
     )
-    p.add_argument("-o", "--output", help="write the markdown to this file (atomically) instead of stdout")
+    p.add_argument(
+        "-o",
+        "--output",
+        help="write the markdown (or, with --json, the JSON) to this file (atomically) instead of stdout",
+    )
     p.add_argument("--affected", help="write the affected stacks as JSON here (for a CI matrix)")
     p.add_argument("--all-stacks", action="store_true", help="mark every stack affected (no deployed baseline)")
     p.set_defaults(func=cmd_review)

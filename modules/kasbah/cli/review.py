@@ -1,8 +1,8 @@
 """`kasbah review`: what a change does against a base checkout, as a pull request's markdown summary.
 
 The work is `kasbah.review`'s (both sides planned and rendered, the plan diffs, the rendered files
-that differ, the affected stacks); this command checks the two checkouts, writes the markdown and,
-for a CI matrix, the affected stacks as JSON.
+that differ, the affected stacks); this command checks the two checkouts, writes the markdown (or,
+with `--json`, the whole review as JSON) and, for a CI matrix, the affected stacks as JSON.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from kasbah.cli.common import EXIT_OK, EXIT_UNSTABLE, UsageError, emit, progress, write_atomic
+from kasbah.planning.export import to_json
 
 
 def cmd_review(args: argparse.Namespace) -> int:
@@ -29,7 +30,7 @@ def cmd_review(args: argparse.Namespace) -> int:
             raise UsageError(f"--environment {e}: {head / 'environments' / e} has no site.yaml")
     with progress("planning and rendering both sides"):
         result = review.review(base, head, envs, "every stack asked for (--all-stacks)" if args.all_stacks else None)
-    emit(review.markdown(result), args.output, "the review")
+    emit(to_json(result.as_dict()) if args.json else review.markdown(result), args.output, "the review")
     if args.affected:
         write_atomic(Path(args.affected), json.dumps(result.affected(), indent=2) + "\n")
     return EXIT_OK if result.stable else EXIT_UNSTABLE
