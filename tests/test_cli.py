@@ -140,7 +140,7 @@ def test_a_bug_is_not_reported_as_instability(
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("kasbah.cli.plan_environment", boom)
+    monkeypatch.setattr("kasbah.cli.common.plan_environment", boom)
     code, _, err = run(capsys, "plan", "lab-1", "-e", str(TINY))
     assert code == EXIT_INTERNAL and "internal error" in err and "simulated bug" in err
 
@@ -181,6 +181,18 @@ def test_every_command_that_prints_a_result_offers_json(tmp_path: Path, capsys: 
     verdict = json.loads(out)
     assert code == EXIT_UNSTABLE and verdict["ok"] is False
     assert any(f["check"] == "tree" and "does not exist" in f["message"] for f in verdict["findings"])
+
+
+def test_every_command_but_kind_config_takes_json_and_every_environment_command_the_shared_e() -> None:
+    """The parser's shared parents give `--json` (and `-e`) one spelling; kind-config prints its artifact itself."""
+    import argparse
+
+    from kasbah.cli import build_parser
+
+    (sub,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = {name: {o for a in p._actions for o in a.option_strings} for name, p in sub.choices.items()}
+    assert {name for name, opts in options.items() if "--json" not in opts} == {"kind-config"}
+    assert all({"-e", "--environment"} <= opts for opts in options.values())
 
 
 def test_a_refusal_under_json_is_json_and_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -93,6 +94,27 @@ class Review:
             for s in self.stacks
             if s.why
         ]
+
+    def as_dict(self) -> dict[str, Any]:
+        """What `kasbah review --json` prints: each phase's verdict, plan diff and changed files; the stacks."""
+        return {
+            "stable": self.stable,
+            "phases": [
+                {
+                    "environment": p.environment,
+                    "phase": p.phase,
+                    "new": p.new,
+                    "stable": p.stable,
+                    "base_error": p.base_error,
+                    "diff": p.diff.as_dict() if p.diff else None,
+                    "changed_files": p.changed_files,
+                }
+                for p in self.phases
+            ],
+            "removed_phases": self.removed_phases,
+            "code_changed": self.code_changed,
+            "affected": self.affected(),
+        }
 
 
 def _digest(root: Path, rel: str) -> dict[str, str]:

@@ -102,6 +102,26 @@ def test_review_markdown_is_golden(
     assert bool(campus) == (case == "code-only")
 
 
+def test_review_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--json`: each phase's verdict, plan diff and changed files, and the affected stacks as --affected writes them."""
+    head = checkout(tmp_path / "head")
+    base = checkout(tmp_path / "base")
+    base_with_another_oob_block(base)
+    affected = tmp_path / "affected.json"
+    code, out, err = kasbah(
+        capsys, "review", "--base", str(base), "--head", str(head), "-e", "tiny", "--affected", str(affected), "--json"
+    )
+    assert code == 1, err
+    review = json.loads(out)
+    assert review["stable"] is False and review["removed_phases"] == [] and review["code_changed"] == []
+    assert [(p["environment"], p["phase"], p["new"]) for p in review["phases"]] == [
+        ("tiny", "lab-1", False),
+        ("tiny", "lab-2", False),
+    ]
+    assert all(not p["stable"] and p["diff"]["violations"] and p["changed_files"] for p in review["phases"])
+    assert review["affected"] == json.loads(affected.read_text())
+
+
 def test_review_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = kasbah(capsys, "review", "--base", str(tmp_path))
     assert code == 2 and "not a kasbah checkout" in err and "git worktree add" in err

@@ -113,6 +113,18 @@ def test_configure_says_what_is_wrong(tiny_tree: Path, args: tuple[str, ...], me
     assert message in proc.stderr
 
 
+def test_configure_json_prints_the_run_summary(tiny_tree: Path, tmp_path: Path) -> None:
+    """`--json`: what summary.json holds, on stdout instead of the slices' table."""
+    proc = configure(
+        str(tiny_tree), "-e", str(TINY), "-p", "decommission", "-l", "lab1-r01p03-n01",
+        "-x", "decommission_confirm=lab1-r01p03-n02", "--artifacts", str(tmp_path / "runs"), "--json",
+    )  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result == json.loads((tmp_path / "runs" / "summary.json").read_text())
+    assert result["playbook"] == "decommission" and result["ok"] is False
+
+
 def test_decommission_stops_unless_the_confirmation_names_the_selected_hosts(tiny_tree: Path, tmp_path: Path) -> None:
     # the check runs on the controller before any host is contacted, so no node is needed
     proc = configure(
