@@ -1,0 +1,20 @@
+"""How the report writes its numbers (power, loads, shares) and shortens names, in the README and the pictures alike."""
+
+from __future__ import annotations
+
+
+def as_kw(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.1f}"
+
+
+def as_power(kw: float) -> str:
+    """Power in the unit a reader expects at this size: MW from 1 MW up, kW below."""
+    return f"{kw / 1000:,.2f} MW" if abs(kw) >= 1000 else f"{kw:,.1f} kW"
+
+
+def as_pct(part: float, whole: float) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def unprefixed(name: str, prefix: str) -> str:
+    return name[len(prefix) :] if name.startswith(prefix) else name
