@@ -12,9 +12,13 @@ from typing import Any
 import jinja2
 
 from kasbah.planning.model import Fabric, Hall, Plan, Rack
+from kasbah.rendering.report.addresses import ADDRESSES
 from kasbah.rendering.report.capacity import CAPACITY
 from kasbah.rendering.report.fabrics import fabric_path
+from kasbah.rendering.report.hall_power import HALL_POWER
 from kasbah.rendering.report.halls import hall_path
+from kasbah.rendering.report.racks import RACKS
+from kasbah.rendering.report.rail_groups import rail_group_path
 from kasbah.rendering.report.units import as_kw, as_pct, as_power
 from kasbah.rendering.templates import new_environment
 
@@ -119,8 +123,13 @@ def _summary(plan: Plan, previous: Plan | None, kinds: Counter[str]) -> list[tup
     ]
 
 
-def readme(plans: Sequence[Plan], racks_by_hall: dict[str, list[Rack]] | None = None) -> bytes:
-    """README.md of plans[-1], rendered from templates/report/README.md.j2."""
+def readme(
+    plans: Sequence[Plan], racks_by_hall: dict[str, list[Rack]] | None = None, rail_groups: Iterable[str] = ()
+) -> bytes:
+    """README.md of plans[-1], rendered from templates/report/README.md.j2.
+
+    `rail_groups`: the compute fabrics that have a rail-group picture, linked from the fabrics' table.
+    """
     plan = plans[-1]
     previous = plans[-2] if len(plans) > 1 else None
     if racks_by_hall is None:
@@ -204,5 +213,10 @@ def readme(plans: Sequence[Plan], racks_by_hall: dict[str, list[Rack]] | None = 
         "hall_path": hall_path,
         "fabric_path": fabric_path,
         "capacity_path": CAPACITY,
+        "hall_power_path": HALL_POWER,
+        "racks_path": RACKS,
+        "addresses_path": ADDRESSES,
+        "rail_groups": set(rail_groups),
+        "rail_group_path": rail_group_path,
     }
     return _templates().get_template("report/README.md.j2").render(context).encode()
