@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from kasbah.planning.model import Fabric, Plan, Switch
-from kasbah.rendering.report.units import unprefixed
+from kasbah.rendering.report.units import common_prefix, unprefixed
 from kasbah.rendering.svg import GRID, INK, MUTED, PALETTE, Svg
 
 MAX_BOXES = 40  # switches drawn per fabric tier; the rest are summarised so files stay small at 500 MW
@@ -20,18 +20,6 @@ _RAIL = re.compile(r"-r(\d+)-leaf\d+$")
 
 def fabric_path(fabric: str) -> str:
     return f"fabrics/{fabric}.svg"
-
-
-def _common_prefix(names: Sequence[str]) -> str:
-    """The longest common prefix ending at a `-`, so labels keep whole name parts."""
-    if len(names) < 2:
-        return ""
-    first, last = min(names), max(names)
-    i = 0
-    while i < min(len(first), len(last)) and first[i] == last[i]:
-        i += 1
-    cut = first.rfind("-", 0, i + 1)
-    return first[: cut + 1] if cut >= 0 else ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +50,7 @@ def _tier_lines(
             fills = {rail: PALETTE[i % len(PALETTE)] for i, rail in enumerate(groups)}
             legend = [(fills[rail], f"rail {rail}: {len(members):,} leaves") for rail, members in groups.items()]
     budget = max(1, MAX_BOXES // len(groups))
-    prefix = _common_prefix(names)
+    prefix = common_prefix(names)
     lines: list[list[_Box]] = []
     for key, members in groups.items():
         shown = members if len(members) <= budget else members[: budget - 1]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from kasbah.planning.cabling import LEAF_SPINE, NODE_LEAF, SPINE_CORE, Cable, cables_by_fabric
 from kasbah.planning.model import Fabric, Plan
-from kasbah.rendering.report.units import unprefixed
+from kasbah.rendering.report.units import common_prefix, unprefixed
 from kasbah.rendering.svg import MUTED, PALETTE, Svg
 
 _GROUP = re.compile(r"^(.*-r\d+)-leaf\d+$")
@@ -123,17 +123,6 @@ def _centred(count: int, box_w: float, gap: float, left: float, plot_w: float) -
 
 def _link_width(cables: int) -> float:
     return min(4.0, 0.8 + 0.4 * cables)
-
-
-def _common_prefix(names: Sequence[str]) -> str:
-    if len(names) < 2:
-        return ""
-    first, last = min(names), max(names)
-    i = 0
-    while i < min(len(first), len(last)) and first[i] == last[i]:
-        i += 1
-    cut = first.rfind("-", 0, i + 1)
-    return first[: cut + 1] if cut >= 0 else ""
 
 
 def rail_group_svg(plan: Plan, fabric: Fabric, group: RailGroup) -> bytes:
@@ -242,7 +231,7 @@ def rail_group_svg(plan: Plan, fabric: Fabric, group: RailGroup) -> bytes:
     for tier, names, xs, y in rows:
         if not names:
             continue
-        prefix = _common_prefix(names)
+        prefix = common_prefix(names)
         svg.text(left - 10, y + 16, f"{tier}s" if len(names) > 1 else tier, "l", anchor="end")
         svg.open("tier", data_tier=tier, data_count=str(len(names)))
         for name in names:
