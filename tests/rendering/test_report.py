@@ -79,9 +79,10 @@ def test_templates_are_found() -> None:
 def test_every_picture_is_titled_svg_with_a_viewbox(root: Path, upto: str | None) -> None:
     plan = _plans(root, upto)[-1]
     files = _report(root, upto)
-    expected = {"README.md", "capacity.svg"}
+    expected = {"README.md", "capacity.svg", "hall-power.svg", "racks.svg", "addresses.svg"}
     expected |= {f"halls/{h.name}.svg" for h in plan.halls}
     expected |= {f"fabrics/{f.name}.svg" for f in plan.fabrics}
+    expected |= {f"rail-groups/{f.name}.svg" for f in plan.fabrics if f.kind == "compute" and f.leaves}
     assert set(files) == expected
     for name, data in files.items():
         if not name.endswith(".svg"):
@@ -234,3 +235,7 @@ def test_campus_at_500_mw_stays_compact() -> None:
     total = sum(len(v) for v in files.values())
     assert total < 6_000_000, total
     assert len(files["README.md"]) < 100_000
+    # the pictures drawn once a phase, a profile or a compute fabric stay small however large the campus
+    for name, data in files.items():
+        if name in ("hall-power.svg", "racks.svg", "addresses.svg") or name.startswith("rail-groups/"):
+            assert len(data) < 100_000, (name, len(data))
