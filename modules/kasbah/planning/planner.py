@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address, ip_network
 from math import ceil
 from typing import TYPE_CHECKING
@@ -14,7 +14,6 @@ from kasbah.config.models import (
     ClusterSpec,
     ClusterUpgrade,
     DecommissionKind,
-    HallProfile,
     HallSpec,
     NvlinkDomain,
     Phase,
@@ -32,7 +31,6 @@ from kasbah.planning import fabric as fab
 from kasbah.planning import platform, ports
 from kasbah.planning.host_flows import FLOWS
 from kasbah.planning.hostnet import gateway
-from kasbah.planning.ipam import AddressPlan
 from kasbah.planning.labels import multi_node_nvlink_domains
 from kasbah.planning.model import (
     AddressUsage,
@@ -60,6 +58,7 @@ from kasbah.planning.model import (
     Upgrade,
     Wave,
 )
+from kasbah.planning.state import ClusterState, HallState, PlanState, PoolState, TenantState, with_article
 from kasbah.planning.tenancy import cluster_namespaces
 
 if TYPE_CHECKING:
@@ -85,94 +84,11 @@ _RETIRE_ORDER = [
 ]
 
 
-@dataclass
-class _HallState:
-    spec: HallSpec
-    profile: HallProfile
-    index: int
-    phase: str
-    next_position: int = 0
-    next_unit: int = 0
-
-
-@dataclass
-class _PoolState:
-    spec: PoolSpec
-    profile: RackProfile
-    index: int
-    phase: str
-    cluster: str | None
-    units: list[str] = field(default_factory=list)
-    next_unit: int = 0
-    switch: SwitchModel | None = None
-    fabric_index: int | None = None
-
-
-@dataclass
-class _ClusterState:
-    spec: ClusterSpec
-    index: int
-    phase: str
-    control_plane: list[str] = field(default_factory=list)
-    version: str = ""  # the current minor: the commissioned one, moved by declared upgrades
-    vip: str = ""
-
-
-@dataclass
-class _TenantState:
-    spec: TenantSpec
-    gpu_quota: int
-    phase: str
-
-
-class _Planner:
-    """Mutable build state, private to one planning run; plans are immutable snapshots of it."""
+class _Planner(PlanState):
+    """The phase planner over one PlanState (moving out to modules per noun)."""
 
     def __init__(self, campus: Campus, environment: str) -> None:
-        self.campus = campus
-        self.environment = environment
-        site = campus.site
-        self.racks_by_name = {p.name: p for p in campus.catalog.rack_profiles}
-        self.halls_by_name = {p.name: p for p in campus.catalog.hall_profiles}
-        self.switch_models = {s.name: s for s in campus.catalog.switch_models}
-        self.jurisdictions = {j.name for j in site.jurisdictions}
-        self.ipam = AddressPlan(site.addressing)
-        self.reserve = site.addressing.reserve
-        self.issues: list[ConfigIssue] = []
-        self.doc = ""
-        self.hall_loads: list[Hall] = []
-        self.phase_start = 0
-        self.phase_name = ""
-        self.retiring: set[tuple[str, str]] = set()
-        self.pool_paths: dict[str, Loc] = {}  # pools declared or grown in the phase being applied
-        self.hall_paths: dict[str, Loc] = {}  # last placement into each hall in that phase
-        # names whose commissioning failed: references to them are not reported again
-        self.failed: set[tuple[str, str]] = set()
-
-        self.halls: dict[str, _HallState] = {}
-        self.pools: dict[str, _PoolState] = {}
-        self.clusters: dict[str, _ClusterState] = {}
-        self.tenants: dict[str, _TenantState] = {}
-        self.units: dict[str, ScalableUnit] = {}
-        self.racks: dict[str, Rack] = {}
-        self.ever_racks: set[str] = set()  # every rack laid out so far, decommissioned ones included
-        self.nodes: dict[str, Node] = {}
-        self.retired: list[Retired] = []
-        self.upgrades: list[Upgrade] = []
-        self.used_names: dict[tuple[str, str], str] = {}  # (kind, name) -> phase that commissioned it
-        self.next_hall = 0
-        self.next_cluster = 0
-        self.next_pool = 0
-        self.next_fabric = 0
-        self.hall_fabrics: dict[str, tuple[int, int]] = {}  # hall -> (storage, oob) fabric index
-        self._fabric_cache: dict[tuple[object, ...], tuple[Fabric, tuple[Switch, ...]]] = {}
-        self._hall_cache: dict[tuple[object, ...], list[tuple[Fabric, tuple[Switch, ...]]]] = {}
-        # (tenant, pool) -> GPUs of the tenant's quota that pool serves; kept across phases so a
-        # tenant's Kueue quota stays where its workloads already run
-        self.grants: dict[tuple[str, str], int] = {}
-        self.controller = platform.CONTROLLERS[site.platform.gitops.controller]
-        self.zone = f"{site.name}.{site.provisioning.domain}"
-        self.unpinned: set[str] = set()  # releases a cluster needs and the site pins no chart for (reported once)
+        super().__init__(campus, environment)
         self._check_charts()
 
     def _check_charts(self) -> None:
@@ -199,41 +115,6 @@ class _Planner:
                     )
                 )
 
-    # ------------------------------------------------------------------ helpers
-    def issue(self, path: Loc, message: str, fix: str) -> None:
-        self.issues.append(ConfigIssue(self.doc, path, message, fix))
-
-    def fabric_issue(self, path: Loc, what: str, exc: fab.FabricError) -> None:
-        problem, _, fix = str(exc).partition("; fix: ")
-        self.issue(path, f"{what}: {problem}", fix or "use a higher-radix switch model")
-
-    def _gone(self, kind: str, name: str) -> str | None:
-        """`was decommissioned in X` for a retired name, else None."""
-        for r in self.retired:
-            if r.kind == kind and r.name == name:
-                return f"{kind} `{name}` was decommissioned in {r.phase}"
-        return None
-
-    def _claim(self, kind: str, name: str, path: Loc, phase: str) -> bool:
-        earlier = self.used_names.get((kind, name))
-        if earlier is not None:
-            if earlier == phase:
-                self.issue(
-                    path,
-                    f"{kind} `{name}` is commissioned twice in this phase",
-                    f"give each {kind} a unique name",
-                )
-            else:
-                grow = " to grow it, add it under expansions" if kind in ("pool", "tenant") else ""
-                self.issue(
-                    path,
-                    f"{kind} `{name}` was already commissioned in {earlier}; names are never reused",
-                    f"choose a new name;{grow}" if grow else "choose a new name",
-                )
-            return False
-        self.used_names[(kind, name)] = phase
-        return True
-
     # ------------------------------------------------------------------ phases
     def apply(self, phase: Phase) -> None:
         self.doc = phase.name
@@ -254,7 +135,7 @@ class _Planner:
             self._commission_tenant(tenant, (*p, "tenants", i), phase.name)
         new_clusters = []
         for i, cluster in enumerate(phase.clusters):
-            if self._claim("cluster", cluster.name, (*p, "clusters", i, "name"), phase.name):
+            if self.claim("cluster", cluster.name, (*p, "clusters", i, "name"), phase.name):
                 if self.next_cluster >= self.ipam.clusters_reserved():
                     self.issue(
                         (*p, "clusters", i),
@@ -277,7 +158,7 @@ class _Planner:
                         f"{cluster.max_pods_per_node} pods a node do not fit a node's /{self.campus.site.addressing.pods.node_prefix} pod range ({pod_ips - 2} usable addresses)",
                         f"lower max_pods_per_node to {pod_ips - 2}, or lower site.addressing.pods.node_prefix",
                     )
-                self.clusters[cluster.name] = _ClusterState(
+                self.clusters[cluster.name] = ClusterState(
                     cluster, self.next_cluster, phase.name, version=cluster.kubernetes_version
                 )
                 self.next_cluster += 1
@@ -289,7 +170,7 @@ class _Planner:
             state = self.pools.get(exp.pool)
             if state is None and ("pool", exp.pool) in self.failed:
                 continue
-            gone = self._gone("pool", exp.pool)
+            gone = self.gone("pool", exp.pool)
             if state is None and gone:
                 self.issue(
                     (*path, "pool"), f"{gone}; a retired pool cannot grow", "commission a new pool with a new name"
@@ -330,7 +211,7 @@ class _Planner:
 
     # ------------------------------------------------------------------ commissioning
     def _commission_hall(self, spec: HallSpec, path: Loc, phase: str) -> None:
-        if not self._claim("hall", spec.name, (*path, "name"), phase):
+        if not self.claim("hall", spec.name, (*path, "name"), phase):
             return
         profile = self.halls_by_name.get(spec.profile)
         if profile is None:
@@ -355,7 +236,7 @@ class _Planner:
         if first is None:
             self.failed.add(("hall", spec.name))
             return
-        state = _HallState(spec, profile, index, phase)
+        state = HallState(spec, profile, index, phase)
         self.halls[spec.name] = state
         self.hall_fabrics[spec.name] = (first, first + 1)
         nr = profile.network_racks
@@ -379,7 +260,7 @@ class _Planner:
         return first
 
     def _commission_tenant(self, spec: TenantSpec, path: Loc, phase: str) -> None:
-        if not self._claim("tenant", spec.name, (*path, "name"), phase):
+        if not self.claim("tenant", spec.name, (*path, "name"), phase):
             return
         for j, jur in enumerate(spec.jurisdictions):
             if jur not in self.jurisdictions:
@@ -399,7 +280,7 @@ class _Planner:
             elif reseller.spec.kind is not TenantKind.RESELLER:
                 self.issue(
                     (*path, "reseller"),
-                    f"`{spec.reseller}` is {_a(reseller.spec.kind.value)} tenant, not a reseller",
+                    f"`{spec.reseller}` is {with_article(reseller.spec.kind.value)} tenant, not a reseller",
                     "name a tenant of kind reseller",
                 )
             else:
@@ -410,10 +291,10 @@ class _Planner:
                         f"reseller `{spec.reseller}` does not operate in {', '.join(outside)}",
                         f"limit the tenant to {', '.join(reseller.spec.jurisdictions)} or extend the reseller",
                     )
-        self.tenants[spec.name] = _TenantState(spec, spec.gpu_quota, phase)
+        self.tenants[spec.name] = TenantState(spec, spec.gpu_quota, phase)
 
     def _commission_pool(self, spec: PoolSpec, path: Loc, phase: str) -> None:
-        if not self._claim("pool", spec.name, (*path, "name"), phase):
+        if not self.claim("pool", spec.name, (*path, "name"), phase):
             return
         self.pool_paths[spec.name] = path
         profile = self.racks_by_name.get(spec.rack_profile)
@@ -437,19 +318,19 @@ class _Planner:
         if purpose in (PoolPurpose.TRAINING, PoolPurpose.INFERENCE) and profile.kind is not RackKind.GPU:
             self.issue(
                 (*path, "rack_profile"),
-                f"{_a(purpose.value)} pool needs GPU racks; `{profile.name}` is {_a(profile.kind.value)} rack",
+                f"{with_article(purpose.value)} pool needs GPU racks; `{profile.name}` is {with_article(profile.kind.value)} rack",
                 "choose a GPU rack profile or change the purpose",
             )
         if purpose is PoolPurpose.MANAGEMENT and profile.kind is not RackKind.CPU:
             self.issue(
                 (*path, "rack_profile"),
-                f"a management pool needs CPU racks; `{profile.name}` is {_a(profile.kind.value)} rack",
+                f"a management pool needs CPU racks; `{profile.name}` is {with_article(profile.kind.value)} rack",
                 "choose a cpu rack profile; GPUs in a management pool would serve no cluster",
             )
         if purpose is PoolPurpose.STORAGE and profile.kind is not RackKind.STORAGE:
             self.issue(
                 (*path, "rack_profile"),
-                f"a storage pool needs storage racks; `{profile.name}` is {_a(profile.kind.value)} rack",
+                f"a storage pool needs storage racks; `{profile.name}` is {with_article(profile.kind.value)} rack",
                 "choose a storage rack profile",
             )
         if spec.tenant is not None and spec.tenant not in self.tenants and ("tenant", spec.tenant) not in self.failed:
@@ -459,7 +340,7 @@ class _Planner:
                 f"use one of: {', '.join(self.tenants) or '(none yet)'}; tenants must be commissioned in this phase or earlier",
             )
         cluster = self._choose_cluster(spec, profile, path)
-        state = _PoolState(spec, profile, self.next_pool, phase, cluster)
+        state = PoolState(spec, profile, self.next_pool, phase, cluster)
         self.next_pool += 1
         if profile.compute_nics_per_node:
             sw_name = spec.compute_switch or self.campus.site.fabrics.compute_switch.get(profile.compute_nic_gbps)
@@ -479,7 +360,7 @@ class _Planner:
             if spec.cluster is not None:
                 self.issue(
                     (*path, "cluster"),
-                    f"{_a(spec.purpose.value)} pool does not join a cluster as workers",
+                    f"{with_article(spec.purpose.value)} pool does not join a cluster as workers",
                     "remove `cluster`; management pools host control planes through clusters[].control_plane",
                 )
             return None
@@ -487,7 +368,7 @@ class _Planner:
         if spec.cluster is not None:
             if ("cluster", spec.cluster) in self.failed:
                 return None
-            if spec.cluster not in self.clusters and (gone := self._gone("cluster", spec.cluster)):
+            if spec.cluster not in self.clusters and (gone := self.gone("cluster", spec.cluster)):
                 self.issue((*path, "cluster"), gone, f"use a live cluster: {', '.join(self.clusters) or '(none)'}")
                 return None
             if spec.cluster not in self.clusters:
@@ -499,7 +380,7 @@ class _Planner:
                 return None
             return spec.cluster
         for name, c in self.clusters.items():
-            if self._workers(name) + c.spec.control_plane.replicas + nodes <= c.spec.node_limit:
+            if self.workers(name) + c.spec.control_plane.replicas + nodes <= c.spec.node_limit:
                 return name
         self.issue(
             path,
@@ -508,13 +389,13 @@ class _Planner:
         )
         return None
 
-    def _place(self, state: _PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
+    def _place(self, state: PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
         before = len(self.issues)
         self._place_units(state, placements, path, phase)
         if len(self.issues) > before:
             self.failed.add(("pool", state.spec.name))
 
-    def _place_units(self, state: _PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
+    def _place_units(self, state: PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
         profile = state.profile
         su = profile.scalable_unit_racks
         for j, pl in enumerate(placements):
@@ -523,7 +404,7 @@ class _Planner:
             if hall is None and ("hall", pl.hall) in self.failed:
                 self.failed.add(("pool", state.spec.name))  # incomplete: no knock-on errors
                 continue
-            if hall is None and (gone := self._gone("hall", pl.hall)):
+            if hall is None and (gone := self.gone("hall", pl.hall)):
                 self.issue((*ppath, "hall"), gone, f"use a live hall: {', '.join(self.halls) or '(none)'}")
                 continue
             if hall is None:
@@ -561,7 +442,7 @@ class _Planner:
                 continue
             if state.spec.purpose.kubernetes_workers and state.cluster is not None:
                 c = self.clusters[state.cluster]
-                total = self._workers(state.cluster) + c.spec.control_plane.replicas + pl.racks * profile.nodes
+                total = self.workers(state.cluster) + c.spec.control_plane.replicas + pl.racks * profile.nodes
                 if total > c.spec.node_limit:
                     self.issue(
                         (*ppath, "racks"),
@@ -573,7 +454,7 @@ class _Planner:
             for _ in range(units):
                 self._add_unit(state, hall, phase)
 
-    def _fits_hall(self, hall: _HallState, profile: RackProfile, path: Loc, key: str = "hall") -> bool:
+    def _fits_hall(self, hall: HallState, profile: RackProfile, path: Loc, key: str = "hall") -> bool:
         hp = hall.profile
         problems = []
         if profile.power_kw > hp.max_rack_kw:
@@ -608,7 +489,7 @@ class _Planner:
             self.issue((*path, key), message, fix)
         return not problems
 
-    def _add_unit(self, state: _PoolState, hall: _HallState, phase: str) -> None:
+    def _add_unit(self, state: PoolState, hall: HallState, phase: str) -> None:
         unit_index = hall.next_unit
         hall.next_unit += 1
         name = f"{hall.spec.name}-su{unit_index + 1:02d}"
@@ -631,9 +512,9 @@ class _Planner:
 
     def _add_rack(
         self,
-        hall: _HallState,
+        hall: HallState,
         profile: RackProfile,
-        pool: _PoolState | None,
+        pool: PoolState | None,
         unit: str | None,
         unit_index: int,
         rack_index: int,
@@ -719,7 +600,7 @@ class _Planner:
         if pool.spec.purpose is not PoolPurpose.MANAGEMENT:
             self.issue(
                 (*path, "pool"),
-                f"`{cp.pool}` is {_a(pool.spec.purpose.value)} pool; control planes run on management pools",
+                f"`{cp.pool}` is {with_article(pool.spec.purpose.value)} pool; control planes run on management pools",
                 "name a pool with purpose management",
             )
             return
@@ -814,7 +695,7 @@ class _Planner:
         """A declared minor upgrade: a cluster of an earlier phase, one minor forward, once a phase."""
         c = self.clusters.get(up.cluster)
         if c is None:
-            gone = self._gone("cluster", up.cluster)
+            gone = self.gone("cluster", up.cluster)
             self.issue(
                 (*path, "cluster"),
                 gone or f"no cluster `{up.cluster}` to upgrade",
@@ -882,7 +763,7 @@ class _Planner:
             )
             return False
         cp = [
-            n for n in self._rack_nodes(rack)
+            n for n in self.rack_nodes(rack)
             if self.nodes[n].role == "control-plane" and ("cluster", self.nodes[n].cluster or "") not in self.retiring
         ]  # fmt: skip
         if cp:
@@ -895,12 +776,9 @@ class _Planner:
         self._drop_rack(rack)
         return True
 
-    def _rack_nodes(self, rack: Rack) -> list[str]:
-        return [f"{rack.name}-n{s:02d}" for s in range(1, rack.nodes + 1)]
-
     def _drop_rack(self, rack: Rack) -> None:
         pool = self.pools[rack.pool] if rack.pool else None
-        for n in self._rack_nodes(rack):
+        for n in self.rack_nodes(rack):
             del self.nodes[n]
         del self.racks[rack.name]
         if rack.scalable_unit is not None:
@@ -1040,7 +918,7 @@ class _Planner:
                     "move air-cooled racks to another hall or raise air_cooling_mw",
                 )
         for name, c in self.clusters.items():
-            nodes = self._workers(name) + len(c.control_plane)
+            nodes = self.workers(name) + len(c.control_plane)
             if nodes > c.spec.node_limit:
                 self.issue(
                     ("phase",),
@@ -1055,7 +933,7 @@ class _Planner:
             r.gpus
             for p in self.pools.values()
             if p.spec.tenant is None and p.spec.purpose.kubernetes_workers
-            for r in self._pool_racks(p)
+            for r in self.pool_racks(p)
         )
         quota = sum(t.gpu_quota for t in self.tenants.values())
         if quota > shared:
@@ -1073,7 +951,7 @@ class _Planner:
         A grant only moves when its pool shrinks or retires; the quota check above guarantees room.
         """
         free: dict[str, int] = {
-            name: sum(r.gpus for r in self._pool_racks(p))
+            name: sum(r.gpus for r in self.pool_racks(p))
             for name, p in self.pools.items()
             if p.spec.tenant is None and p.spec.purpose.kubernetes_workers and p.cluster is not None
         }
@@ -1372,15 +1250,8 @@ class _Planner:
         ]
         return (*shared, *dedicated)
 
-    def _pool_racks(self, p: _PoolState) -> list[Rack]:
-        return [self.racks[r] for u in p.units for r in self.units[u].racks]
-
-    def _workers(self, cluster: str) -> int:
-        """Worker nodes a cluster has now: the live racks of the pools that joined it."""
-        return sum(r.nodes for p in self.pools.values() if p.cluster == cluster for r in self._pool_racks(p))
-
-    def _pool_snapshot(self, p: _PoolState) -> Pool:
-        racks = self._pool_racks(p)
+    def _pool_snapshot(self, p: PoolState) -> Pool:
+        racks = self.pool_racks(p)
         return Pool(
             name=p.spec.name,
             profile=p.profile.name,
@@ -1434,7 +1305,7 @@ class _Planner:
     def _cluster_snapshot(
         self,
         name: str,
-        c: _ClusterState,
+        c: ClusterState,
         pools: tuple[Pool, ...],
         tenants: tuple[Tenant, ...],
         grants: tuple[QuotaGrant, ...],
@@ -1464,7 +1335,7 @@ class _Planner:
             commissioned_version=c.spec.kubernetes_version,
         )
 
-    def _tenant_snapshot(self, t: _TenantState, pools: tuple[Pool, ...], egress: tuple[Egress, ...]) -> Tenant:
+    def _tenant_snapshot(self, t: TenantState, pools: tuple[Pool, ...], egress: tuple[Egress, ...]) -> Tenant:
         mine = [p for p in pools if p.tenant == t.spec.name]
         return Tenant(
             name=t.spec.name,
@@ -1488,23 +1359,23 @@ class _Planner:
                 continue
             units = tuple(p.units)
             key: tuple[object, ...] = ("compute", name, tuple(self.units[u].racks for u in units))
-            got = self._fabric_cache.get(key)
+            got = self.fabric_cache.get(key)
             if got is None:
                 got = self._compute_fabric(p, units)
-                self._fabric_cache[key] = got
+                self.fabric_cache[key] = got
             fabrics.append(got[0])
             switches.extend(got[1])
         for hall in self.halls:
             racks = tuple(r.name for r in self.racks.values() if r.hall == hall)
             hall_key = ("hall", hall, racks)
-            cached = self._hall_cache.get(hall_key)
+            cached = self.hall_cache.get(hall_key)
             if cached is None:
                 try:
                     cached = self._hall_fabrics(hall)
                 except fab.FabricError as exc:
                     self.fabric_issue(("phase",), f"hall `{hall}`", exc)
                     cached = []
-                self._hall_cache[hall_key] = cached
+                self.hall_cache[hall_key] = cached
             for f, sw in cached:
                 fabrics.append(f)
                 switches.extend(sw)
@@ -1544,7 +1415,7 @@ class _Planner:
             + self._switches(fabric, index, "core", upper_model, cores)
         )  # fmt: skip
 
-    def _compute_fabric(self, p: _PoolState, units: tuple[str, ...]) -> tuple[Fabric, tuple[Switch, ...]]:
+    def _compute_fabric(self, p: PoolState, units: tuple[str, ...]) -> tuple[Fabric, tuple[Switch, ...]]:
         assert p.switch is not None and p.fabric_index is not None
         prof = p.profile
         radix = p.switch.radix(prof.compute_nic_gbps)
@@ -1738,10 +1609,6 @@ class _Planner:
                 len(clusters) * svc_block,
             ),
         )
-
-
-def _a(word: str) -> str:
-    return f"an {word}" if word[:1] in "aeiou" else f"a {word}"
 
 
 def _mw(kw: float) -> str:
