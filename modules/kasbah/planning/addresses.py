@@ -33,6 +33,7 @@ def address_usage(
     switches: tuple[Switch, ...],
     clusters: tuple[Cluster, ...],
 ) -> tuple[AddressUsage, ...]:
+    """Each range's blocks in use, the addresses they hold and those used (the Plan's `addresses`)."""
     a = st.campus.site.addressing
     ip = st.ipam
     with_nodes = [r for r in racks if r.nodes]

@@ -22,6 +22,7 @@ from kasbah.planning.state import ClusterState, PlanState, with_article
 
 
 def check_charts(st: PlanState) -> None:
+    """The site's chart pins: each names a release kasbah installs, and none another GitOps controller's."""
     charts: Loc = ("site", "platform", "charts")
     other = {c.release for c in platform.CONTROLLERS.values()} - {st.controller.release}
     for name in st.campus.site.platform.charts:
@@ -75,6 +76,7 @@ def commission_cluster(st: PlanState, spec: ClusterSpec, path: Loc, phase: str) 
 
 
 def place_control_plane(st: PlanState, spec: ClusterSpec, path: Loc) -> None:
+    """A new cluster's control plane: one free node a rack of its management pool, then its API address."""
     cp = spec.control_plane
     pool = st.pools.get(cp.pool)
     if ("pool", cp.pool) in st.failed:
@@ -233,6 +235,7 @@ def upgrade_cluster(st: PlanState, up: ClusterUpgrade, path: Loc, phase: str, se
 
 
 def check_node_limits(st: PlanState) -> None:
+    """Each cluster's nodes at the end of the phase against its node_limit."""
     for name, c in st.clusters.items():
         nodes = st.workers(name) + len(c.control_plane)
         if nodes > c.spec.node_limit:

@@ -18,6 +18,7 @@ from kasbah.planning.state import PlanState
 
 
 def retire(st: PlanState, phase: Phase) -> None:
+    """The phase's decommissions, by kind in _RETIRE order (racks first, halls last), each recorded once done."""
     order = sorted(enumerate(phase.decommissions), key=lambda item: _RETIRE_ORDER.index(item[1].kind))
     for i, d in order:
         path: Loc = ("phase", "decommissions", i)

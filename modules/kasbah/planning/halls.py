@@ -16,6 +16,7 @@ from kasbah.planning.state import HallState, PlanState
 
 
 def commission_hall(st: PlanState, spec: HallSpec, path: Loc, phase: str) -> None:
+    """A new hall: its index, its two fabrics' loopback blocks and its profile's network racks."""
     if not st.claim("hall", spec.name, (*path, "name"), phase):
         return
     profile = st.halls_by_name.get(spec.profile)
@@ -41,15 +42,15 @@ def commission_hall(st: PlanState, spec: HallSpec, path: Loc, phase: str) -> Non
     if first is None:
         st.failed.add(("hall", spec.name))
         return
-    state = HallState(spec, profile, index, phase)
-    st.halls[spec.name] = state
+    hall = HallState(spec, profile, index, phase)
+    st.halls[spec.name] = hall
     st.hall_fabrics[spec.name] = (first, first + 1)
     nr = profile.network_racks
     if nr is not None and nr.count:
         net = st.racks_by_name[nr.profile]
-        fits_hall(st, state, net, path, key="profile")
+        fits_hall(st, hall, net, path, key="profile")
         for _ in range(nr.count):
-            add_rack(st, state, net, None, None, -1, -1, phase)
+            add_rack(st, hall, net, None, None, -1, -1, phase)
 
 
 def check_hall_loads(st: PlanState) -> None:
@@ -79,6 +80,7 @@ def check_hall_loads(st: PlanState) -> None:
 
 
 def hall_snapshots(st: PlanState) -> list[Hall]:
+    """Each live hall with its loads, in commissioning order (the Plan's `halls`)."""
     loads: dict[str, list[float]] = {h: [0.0, 0.0, 0.0, 0.0] for h in st.halls}
     for r in st.racks.values():
         acc = loads[r.hall]

@@ -16,6 +16,7 @@ from kasbah.planning.state import PlanState, PoolState, with_article
 
 
 def commission_pool(st: PlanState, spec: PoolSpec, path: Loc, phase: str) -> None:
+    """A new pool: its profile and purpose checked, its cluster chosen, its compute fabric reserved, its racks placed."""
     if not st.claim("pool", spec.name, (*path, "name"), phase):
         return
     st.pool_paths[spec.name] = path
@@ -62,20 +63,20 @@ def commission_pool(st: PlanState, spec: PoolSpec, path: Loc, phase: str) -> Non
             f"use one of: {', '.join(st.tenants) or '(none yet)'}; tenants must be commissioned in this phase or earlier",
         )
     cluster = _choose_cluster(st, spec, profile, path)
-    state = PoolState(spec, profile, st.next_pool, phase, cluster)
+    pool = PoolState(spec, profile, st.next_pool, phase, cluster)
     st.next_pool += 1
     if profile.compute_nics_per_node:
         sw_name = spec.compute_switch or st.campus.site.fabrics.compute_switch.get(profile.compute_nic_gbps)
-        state.switch = st.switch_models.get(sw_name) if sw_name else None
-        if state.switch is None:
+        pool.switch = st.switch_models.get(sw_name) if sw_name else None
+        if pool.switch is None:
             st.issue(
                 (*path, "compute_switch"),
                 f"unknown switch model `{sw_name}`",
                 f"use one of: {', '.join(st.switch_models)}",
             )
-        state.fabric_index = reserve_fabrics(st, 1, (*path, "name"))
-    st.pools[spec.name] = state
-    place_pool(st, state, spec.placements, path, phase)
+        pool.fabric_index = reserve_fabrics(st, 1, (*path, "name"))
+    st.pools[spec.name] = pool
+    place_pool(st, pool, spec.placements, path, phase)
 
 
 def _choose_cluster(st: PlanState, spec: PoolSpec, profile: RackProfile, path: Loc) -> str | None:
@@ -114,14 +115,15 @@ def _choose_cluster(st: PlanState, spec: PoolSpec, profile: RackProfile, path: L
 
 
 def expand_pool(st: PlanState, exp: PoolExpansion, path: Loc, phase: str) -> None:
-    state = st.pools.get(exp.pool)
-    if state is None and ("pool", exp.pool) in st.failed:
+    """More scalable units for a live pool."""
+    pool = st.pools.get(exp.pool)
+    if pool is None and ("pool", exp.pool) in st.failed:
         return
     gone = st.gone("pool", exp.pool)
-    if state is None and gone:
+    if pool is None and gone:
         st.issue((*path, "pool"), f"{gone}; a retired pool cannot grow", "commission a new pool with a new name")
         return
-    if state is None:
+    if pool is None:
         st.issue(
             (*path, "pool"),
             f"no pool `{exp.pool}` to expand",
@@ -129,7 +131,7 @@ def expand_pool(st: PlanState, exp: PoolExpansion, path: Loc, phase: str) -> Non
         )
         return
     st.pool_paths.setdefault(exp.pool, path)
-    place_pool(st, state, exp.placements, path, phase)
+    place_pool(st, pool, exp.placements, path, phase)
 
 
 def pool_snapshot(st: PlanState, p: PoolState) -> Pool:

@@ -25,21 +25,22 @@ _ROLE = {
 }
 
 
-def place_pool(st: PlanState, state: PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
+def place_pool(st: PlanState, pool: PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
+    """A pool's placements as scalable units in their halls; a pool with a placement refused is marked failed."""
     before = len(st.issues)
-    _place_units(st, state, placements, path, phase)
+    _place_units(st, pool, placements, path, phase)
     if len(st.issues) > before:
-        st.failed.add(("pool", state.spec.name))
+        st.failed.add(("pool", pool.spec.name))
 
 
-def _place_units(st: PlanState, state: PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
-    profile = state.profile
+def _place_units(st: PlanState, pool: PoolState, placements: list[Placement], path: Loc, phase: str) -> None:
+    profile = pool.profile
     su = profile.scalable_unit_racks
     for j, pl in enumerate(placements):
         ppath = (*path, "placements", j)
         hall = st.halls.get(pl.hall)
         if hall is None and ("hall", pl.hall) in st.failed:
-            st.failed.add(("pool", state.spec.name))  # incomplete: no knock-on errors
+            st.failed.add(("pool", pool.spec.name))  # incomplete: no knock-on errors
             continue
         if hall is None and (gone := st.gone("hall", pl.hall)):
             st.issue((*ppath, "hall"), gone, f"use a live hall: {', '.join(st.halls) or '(none)'}")
@@ -77,19 +78,19 @@ def _place_units(st: PlanState, state: PoolState, placements: list[Placement], p
                 "place the units in another hall, or raise the reservation (before phase 1)",
             )
             continue
-        if state.spec.purpose.kubernetes_workers and state.cluster is not None:
-            c = st.clusters[state.cluster]
-            total = st.workers(state.cluster) + c.spec.control_plane.replicas + pl.racks * profile.nodes
+        if pool.spec.purpose.kubernetes_workers and pool.cluster is not None:
+            c = st.clusters[pool.cluster]
+            total = st.workers(pool.cluster) + c.spec.control_plane.replicas + pl.racks * profile.nodes
             if total > c.spec.node_limit:
                 st.issue(
                     (*ppath, "racks"),
-                    f"cluster `{state.cluster}` would reach {total} nodes, above its node_limit of {c.spec.node_limit}",
+                    f"cluster `{pool.cluster}` would reach {total} nodes, above its node_limit of {c.spec.node_limit}",
                     "put these racks in a new pool on another cluster, or raise node_limit (upstream tests up to 5,000)",
                 )
                 continue
         st.hall_paths[hall.spec.name] = ppath
         for _ in range(units):
-            _add_unit(st, state, hall, phase)
+            _add_unit(st, pool, hall, phase)
 
 
 def fits_hall(st: PlanState, hall: HallState, profile: RackProfile, path: Loc, key: str = "hall") -> bool:
@@ -128,26 +129,26 @@ def fits_hall(st: PlanState, hall: HallState, profile: RackProfile, path: Loc, k
     return not problems
 
 
-def _add_unit(st: PlanState, state: PoolState, hall: HallState, phase: str) -> None:
+def _add_unit(st: PlanState, pool: PoolState, hall: HallState, phase: str) -> None:
     unit_index = hall.next_unit
     hall.next_unit += 1
     name = f"{hall.spec.name}-su{unit_index + 1:02d}"
     racks = tuple(
-        add_rack(st, hall, state.profile, state, name, unit_index, r, phase)
-        for r in range(state.profile.scalable_unit_racks)
+        add_rack(st, hall, pool.profile, pool, name, unit_index, r, phase)
+        for r in range(pool.profile.scalable_unit_racks)
     )
     st.units[name] = ScalableUnit(
         name,
         hall.spec.name,
         unit_index,
-        state.spec.name,
-        state.next_unit,
-        state.profile.name,
+        pool.spec.name,
+        pool.next_unit,
+        pool.profile.name,
         racks,
         phase,
     )
-    state.next_unit += 1
-    state.units.append(name)
+    pool.next_unit += 1
+    pool.units.append(name)
 
 
 def add_rack(
@@ -160,6 +161,7 @@ def add_rack(
     rack_index: int,
     phase: str,
 ) -> str:
+    """A rack at the hall's next position, with its address blocks and (in a pool) its nodes; returns its name."""
     pos = hall.next_position
     hall.next_position += 1
     per_row = hall.profile.positions_per_row
@@ -223,6 +225,7 @@ def add_rack(
 
 
 def drop_rack(st: PlanState, rack: Rack) -> None:
+    """A decommissioned rack's nodes and rack gone, and its scalable unit with it once empty."""
     pool = st.pools[rack.pool] if rack.pool else None
     for n in st.rack_nodes(rack):
         del st.nodes[n]

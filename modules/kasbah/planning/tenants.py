@@ -14,6 +14,7 @@ from kasbah.planning.state import PlanState, TenantState, with_article
 
 
 def commission_tenant(st: PlanState, spec: TenantSpec, path: Loc, phase: str) -> None:
+    """A new tenant: its jurisdictions known, its reseller a reseller operating where it does."""
     if not st.claim("tenant", spec.name, (*path, "name"), phase):
         return
     for j, jur in enumerate(spec.jurisdictions):
@@ -49,6 +50,7 @@ def commission_tenant(st: PlanState, spec: TenantSpec, path: Loc, phase: str) ->
 
 
 def expand_tenant(st: PlanState, change: QuotaChange, path: Loc) -> None:
+    """A tenant's GPU quota raised (phases only grow)."""
     t = st.tenants.get(change.tenant)
     if t is None:
         st.issue(
