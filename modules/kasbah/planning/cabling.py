@@ -233,7 +233,7 @@ def _compute_layout(ctx: _Context, f: Fabric) -> tuple[list[ScalableUnit], RackP
         for u in units
         for rail in range(f.rails)
         for i in range(layer.leaves_per_rail)
-    ]  # the planner's order and names (planner._compute_fabric)
+    ]  # the planner's order and names (switches._compute_fabric)
     return units, prof, layer, ctx.leaf_names(f, names)
 
 
