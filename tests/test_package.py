@@ -1,8 +1,8 @@
 """kasbah as users install it: a wheel built from the project, in a clean venv outside the checkout.
 
-The wheel must carry the templates and the node playbooks (found through `kasbah.resources`), plan,
-render and verify the shipped example with the core dependencies alone, and name the extra a command
-needs when it is missing. Building and installing take about 20 s (PyPI or pip's cache).
+The wheel must carry the templates, the node playbooks and their collection (found through
+`kasbah.resources`), plan, render and verify the shipped examples (tiny, and the campus's phase 1)
+with the core dependencies alone, and name the extra a command needs when it is missing. Building and installing take about 20 s (PyPI or pip's cache).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import CAMPUS, ROOT, TINY
 
 SOURCES = ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md", "modules", "templates", "playbooks")
 
@@ -45,6 +45,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (wheel,) = (work / "dist").glob("kasbah-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "kasbah/data/playbooks/site.yml" in names
+    assert "kasbah/data/playbooks/collections/ansible_collections/kasbah/campus/galaxy.yml" in names
+    assert "kasbah/data/playbooks/collections/ansible_collections/kasbah/campus/roles/kubelet/tasks/main.yml" in names
     assert "kasbah/data/templates/bootstrap/join.yaml.j2" in names
     assert not [n for n in names if n.startswith("tests/")]
     made = _run(sys.executable, "-m", "venv", work / "venv", cwd=work)
@@ -54,22 +56,25 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return work / "venv/bin/kasbah"
 
 
-def test_the_wheel_plans_renders_and_verifies_outside_the_checkout(installed: Path, tmp_path: Path) -> None:
-    env = tmp_path / "lab"
-    shutil.copytree(TINY, env)
+@pytest.mark.parametrize(("shipped", "phase"), [(TINY, "lab-2"), (CAMPUS, "phase-1")], ids=["tiny", "campus"])
+def test_the_wheel_plans_renders_and_verifies_outside_the_checkout(
+    installed: Path, tmp_path: Path, shipped: Path, phase: str
+) -> None:
+    env = tmp_path / shipped.name
+    shutil.copytree(shipped, env)
     venv = installed.parent.parent
     heavy = _run(venv / "bin/python", "-c", "import pulumi", cwd=tmp_path)
     assert heavy.returncode != 0, "the core install pulled in Pulumi: it belongs to the `pulumi` extra"
     for argv in (
         ("validate", "-e", env),
-        ("plan", "lab-2", "-e", env, "--json", "-o", tmp_path / "plan.json"),
-        ("render", "lab-2", "-e", env, "-o", tmp_path / "tree"),
+        ("plan", phase, "-e", env, "--json", "-o", tmp_path / "plan.json"),
+        ("render", phase, "-e", env, "-o", tmp_path / "tree"),
         ("verify", tmp_path / "tree", "-e", env),
     ):
         done = _run(installed, *argv, cwd=tmp_path)
         assert done.returncode == 0, f"kasbah {argv[0]}: {done.stdout[-1000:]}{done.stderr[-2000:]}"
     # the templates came from the wheel, not from a checkout
-    assert (tmp_path / "tree/clusters/lab/kustomization.yaml").is_file()
+    assert [p.name for p in (tmp_path / "tree/clusters").iterdir() if (p / "kustomization.yaml").is_file()]
     assert (tmp_path / "tree/provisioning").is_dir()
 
 
