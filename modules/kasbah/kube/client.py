@@ -8,9 +8,8 @@ remembers each answer per kind), `get` reads the live object and `server_side_ap
 (field manager, `force`, `dryRun=All`); the server's version is the one its discovery read.
 
 Only that public API is used, so no major version of the client is pinned: it has all been there,
-with the same arguments, since kubernetes 25 (`server_side_apply` since 22; the request timeout
-passed on since 24; an apply body serialised since 25), and pyproject.toml asks for 31 or later,
-the first major of that range without an `urllib3<2` pin.
+with the same arguments, since kubernetes 25 (`server_side_apply` since 22, the request timeout
+passed on since 24, an apply body serialised since 25); pyproject.toml asks for 25 or later.
 """
 
 from __future__ import annotations
