@@ -239,6 +239,9 @@ class Kube:
 
     def _client(self) -> Any:
         """The dynamic client; made on first use (making it asks the server's /version and /apis)."""
+        dynamic = self._dynamic
+        if dynamic is not None:  # no lock: a request does not wait for another thread's discovery
+            return dynamic
         with self._lock:
             if self._dynamic is None:
                 self._dynamic = self._make_client()
