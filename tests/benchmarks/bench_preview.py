@@ -45,7 +45,7 @@ from kasbah.kube.sync import sync  # noqa: E402
 from kasbah.planning import plan_environment  # noqa: E402
 from kasbah.planning.tenancy import cluster_view  # noqa: E402
 from kasbah.rendering.kubernetes import cluster_files  # noqa: E402
-from kasbah.verification.schema import custom_resource_definitions  # noqa: E402
+from kasbah.verification.schema import CRD_RULES_SINCE, custom_resource_definitions  # noqa: E402
 
 
 def objects(env_dir: Path, phase: str, cluster: str) -> list[tuple[str, dict[str, Any]]]:
@@ -107,8 +107,17 @@ def main() -> int:
         minor = int("".join(ch for ch in version.split(".")[1] if ch.isdigit()))
         if minor < 25:
             objs = [(p, drop_end_ports(o)) for p, o in objs]
-        crds = [("crds", o) for o in custom_resource_definitions()]
+        # a server older than 1.25 refuses CRD validation rules (as `kasbah apply --crds` knows)
+        crds = [("crds", o) for o in custom_resource_definitions(with_rules=minor >= CRD_RULES_SINCE[1])]
         timed_sync(kubeconfig, crds, dry_run=False, concurrency=8)
+        # the namespaces the cluster stack's Helm releases create (gpu-operator, monitoring...): the tree's
+        # objects there need them
+        declared = {o["metadata"]["name"] for _, o in objs if o["kind"] == "Namespace"}
+        needed = sorted({str(o["metadata"]["namespace"]) for _, o in objs if o["metadata"].get("namespace")} - declared)
+        platform = [
+            ("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}) for ns in needed
+        ]
+        timed_sync(kubeconfig, platform, dry_run=False, concurrency=8)
         first = timed_sync(kubeconfig, objs, dry_run=False, concurrency=16)
         n = len(objs)
         print(

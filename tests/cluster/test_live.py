@@ -27,6 +27,8 @@ import pytest
 import yaml
 from kubernetes import client as k8s
 from kubernetes.config import new_client_from_config
+from kubernetes.dynamic import DynamicClient
+from kubernetes.dynamic.exceptions import NotFoundError
 
 from kasbah.cli import main
 from kasbah.planning.tenancy import cluster_view
@@ -47,26 +49,23 @@ STATE: dict[str, Any] = {}
 
 
 @pytest.fixture(scope="module")
-def api(kubeconfig: Path) -> k8s.ApiClient:
-    return new_client_from_config(config_file=str(kubeconfig))
-
-
-def _get(api: k8s.ApiClient, path: str) -> tuple[int, dict[str, Any]]:
-    r = api.call_api(*api.param_serialize("GET", path, auth_settings=["BearerToken"]))
-    r.read()
-    return int(r.status), json.loads(r.data) if r.data else {}
+def api(kubeconfig: Path, tmp_path_factory: pytest.TempPathFactory) -> k8s.ApiClient:
+    client = new_client_from_config(config_file=str(kubeconfig))
+    cache = tmp_path_factory.mktemp("discovery") / "cache.json"  # not the shared default in /tmp
+    STATE["dynamic"] = DynamicClient(client, cache_file=str(cache))
+    return client
 
 
 def live(api: k8s.ApiClient, obj: dict[str, Any]) -> dict[str, Any]:
-    """The live object, as plain data, read through the official client (not kasbah's own code)."""
-    group_version = obj["apiVersion"]
-    base = f"/api/{group_version}" if "/" not in group_version else f"/apis/{group_version}"
-    _, discovery = _get(api, base)
-    plural = next(r["name"] for r in discovery["resources"] if r["kind"] == obj["kind"])
+    """The live object, as plain data, read through the official client's dynamic client (not kasbah's code)."""
+    dynamic: DynamicClient = STATE["dynamic"]
+    resource = dynamic.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
     ns, name = obj["metadata"].get("namespace"), obj["metadata"]["name"]
-    path = f"{base}/namespaces/{ns}/{plural}/{name}" if ns else f"{base}/{plural}/{name}"
-    status, body = _get(api, path)
-    assert status == 200, (path, status, body.get("message"))
+    try:
+        got = dynamic.get(resource, name=name, namespace=ns)
+    except NotFoundError:
+        raise AssertionError(f"{obj['kind']} {ns}/{name} is not there") from None
+    body: dict[str, Any] = got.to_dict()
     return body
 
 
@@ -280,16 +279,9 @@ def test_a_conflict_is_reported_and_force_takes_over(
     key = next(k for k in hard if "gpu" in k)
     theirs = {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": name, "namespace": ns}}
     theirs["spec"] = {"hard": {key: "99"}}
-    api.call_api(
-        *api.param_serialize(
-            "PATCH",
-            f"/api/v1/namespaces/{ns}/resourcequotas/{name}",
-            query_params=[("fieldManager", "someone-else"), ("force", "true")],
-            header_params={"Content-Type": "application/apply-patch+yaml"},
-            body=theirs,
-            auth_settings=["BearerToken"],
-        )
-    ).read()
+    dynamic: DynamicClient = STATE["dynamic"]
+    quotas = dynamic.resources.get(api_version="v1", kind="ResourceQuota")
+    dynamic.server_side_apply(quotas, body=theirs, field_manager="someone-else", force_conflicts=True)
     code, preview = sync_json(capsys, "preview", str(TREES["lab-1"]), "--kubeconfig", str(kubeconfig))
     assert code == 1
     (rejected,) = [o for o in preview["objects"] if o["action"] == "rejected"]

@@ -219,8 +219,15 @@ def answering(
 
     Not a cluster: it checks how the client treats status codes a real API server sends under load
     or policy (429 with Retry-After, 403 on discovery), which a healthy test server never sends.
+    Unless `answers` says otherwise, it serves the documents the client's discovery starts with:
+    its version and no API group.
     """
     asked: list[str] = []
+    discovery = {
+        "/version": [(200, {"gitVersion": "v1.33.1"}, {})],
+        "/apis": [(200, {"kind": "APIGroupList", "groups": []}, {})],
+    }
+    answers = {**discovery, **answers}
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -257,12 +264,12 @@ def test_throttled_requests_are_retried_after_the_servers_delay(tmp_path: Path) 
     }
     with answering(tmp_path, answers) as (kube, asked):
         assert kube.version() == "v1.33.1"
-    assert asked == ["/version", "/version"]
+    assert asked == ["/version", "/version", "/apis"]  # then the API groups, for the dynamic client's discovery
 
 
 def test_a_discovery_refusal_fails_its_objects_not_the_run(tmp_path: Path) -> None:
     forbidden = {"kind": "Status", "status": "Failure", "reason": "Forbidden", "message": "discovery is forbidden"}
-    answers = {"/version": [(200, {"gitVersion": "v1.33.1"}, {})], "/api/v1": [(403, forbidden, {})]}
+    answers = {"/api/v1": [(403, forbidden, {})]}
     with answering(tmp_path, answers) as (kube, _):
         report = sync(kube, [obj("ConfigMap", "x", "a"), obj("ConfigMap", "y", "a")], dry_run=True)
     assert [o.action for o in report.outcomes] == ["rejected", "rejected"]
@@ -303,10 +310,18 @@ def test_apply_refuses_a_tree_that_fails_verification(tmp_path: Path, capsys: py
 def test_a_kind_served_under_another_version_is_named(tmp_path: Path) -> None:
     """The CRD is installed but its release serves the kind under another version: not 'CRD not installed'."""
     group = "kueue.x-k8s.io"
+    served = {"groupVersion": f"{group}/v1beta1", "version": "v1beta1"}
     answers = {
-        "/version": [(200, {"gitVersion": "v1.34.1"}, {})],
-        f"/apis/{group}": [(200, {"versions": [{"groupVersion": f"{group}/v1beta1", "version": "v1beta1"}]}, {})],
-        f"/apis/{group}/v1beta1": [(200, {"resources": [{"name": "topologies", "kind": "Topology"}]}, {})],
+        "/apis": [
+            (
+                200,
+                {"kind": "APIGroupList", "groups": [{"name": group, "versions": [served], "preferredVersion": served}]},
+                {},
+            )
+        ],
+        f"/apis/{group}/v1beta1": [
+            (200, {"kind": "APIResourceList", "resources": [{"name": "topologies", "kind": "Topology"}]}, {})
+        ],
     }
     with answering(tmp_path, answers) as (kube, _):
         report = sync(kube, [obj("Topology", "default", api=f"{group}/v1alpha1")], dry_run=True)

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kasbah.kube.client import DiscoveryError, Kube, Obj, Resource
+from kasbah.kube.client import ApiError, DiscoveryError, Kube, Obj, Resource
 from kasbah.planning.platform import RELEASES
 
 FIELD_MANAGER = "kasbah"
@@ -254,27 +254,22 @@ class _Run:
             out.action = CREATE
             out.message = UNCHECKED_NAMESPACE
             return
-        got = self.kube.request("GET", res.path(out.namespace, out.name))
-        if got.status == 404:
-            live = None
-        elif not got.ok:
-            out.action, out.message = REJECTED, f"cannot read the live object: {got.status} {got.message()}"
+        try:
+            live = self.kube.read(res, out.namespace, out.name)
+        except ApiError as exc:
+            out.action, out.message = REJECTED, f"cannot read the live object: {exc.status} {exc.message()}"
             return
-        else:
-            live = got.body
-        query = {"fieldManager": self.field_manager}
-        if self.dry_run:
-            query["dryRun"] = "All"
-        if self.force:
-            query["force"] = "true"
-        applied = self.kube.request("PATCH", res.path(out.namespace, out.name), query, obj)
-        if not applied.ok:
+        try:
+            applied = self.kube.apply(
+                res, obj, field_manager=self.field_manager, dry_run=self.dry_run, force=self.force
+            )
+        except ApiError as exc:
             out.action = REJECTED
-            out.message = f"{applied.status} {applied.body.get('reason', '')}: {applied.message()}".replace(" : ", ": ")
-            if applied.status == 409:
+            out.message = f"{exc.status} {exc.body.get('reason', '')}: {exc.message()}".replace(" : ", ": ")
+            if exc.status == 409:
                 out.message += "; fix: another field manager owns these fields; `--force-conflicts` takes them over"
             return
-        out.action, out.changes = compare(live, applied.body)
+        out.action, out.changes = compare(live, applied)
         if self.dry_run and out.action == CREATE:
             if (out.api_version, out.kind) == NAMESPACE:
                 with self.lock:
@@ -287,11 +282,18 @@ class _Run:
     def wait_established(self, crds: Iterable[Obj], timeout: float = 60.0) -> None:
         """After CRDs are created for real: wait until each is Established and served."""
         deadline = time.monotonic() + timeout
+        try:
+            res = self.kube.resource(*CRD)
+        except DiscoveryError:
+            res = None  # not Established, as far as kasbah can tell: waits out the timeout
         for crd in crds:
             name = str((crd.get("metadata") or {}).get("name", ""))
             while True:
-                r = self.kube.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-                conditions = (r.body.get("status") or {}).get("conditions") or []
+                try:
+                    got = self.kube.read(res, None, name) if res is not None else None
+                except ApiError:
+                    got = None
+                conditions = ((got or {}).get("status") or {}).get("conditions") or []
                 if any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions):
                     break
                 if time.monotonic() > deadline:
