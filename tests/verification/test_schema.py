@@ -9,6 +9,9 @@ import pytest
 
 from kasbah.verification import schema
 from kasbah.verification.schema import SchemaIssue, SchemaValidator, UnsupportedKubernetesVersionError
+from kasbah.verification.schema.catalog import catalog_for
+from kasbah.verification.schema.kubernetes import path_text
+from kasbah.verification.schema.structural import Compiled
 
 Obj = dict[str, Any]
 
@@ -672,14 +675,12 @@ def test_validate_all_keeps_document_order(validator: SchemaValidator) -> None:
 # Structural-schema rules, on small schemas through the compiler.
 
 
-def compiled(node: dict[str, Any]) -> Any:
-    return schema._catalog("1.34")._compiler._build(node, schema._STRUCTURAL)
+def compiled(node: dict[str, Any]) -> Compiled:
+    return catalog_for("1.34").engine.structural(node)
 
 
-def run(check: Any, value: Any) -> list[tuple[str, str]]:
-    out: list[Any] = []
-    check(value, None, out)
-    return [(schema._path_text(p), m) for p, m in out]
+def run(check: Compiled, value: Any) -> list[tuple[str, str]]:
+    return [(path_text(p), m) for p, m in check.check(value)]
 
 
 def test_preserve_unknown_fields_allows_undeclared_keys() -> None:
