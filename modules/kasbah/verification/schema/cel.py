@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable
 from typing import Any, TypeAlias
@@ -13,6 +14,7 @@ __all__ = ["CelCheck", "cel_check"]
 
 # the messages for one value; an empty list when every rule holds
 CelCheck: TypeAlias = Callable[[Any], list[str]]
+_VERDICTS_KEPT = 4096  # per schema node
 
 
 @functools.cache
@@ -47,13 +49,27 @@ def cel_check(rules: Any) -> CelCheck | None:
     if not compiled:
         return None
 
+    verdicts: dict[str, list[str]] = {}
+
     def check(value: Any) -> list[str]:
+        # A rule on create sees only the value: the same value gets the same verdict (cel-python
+        # takes milliseconds a rule, and a rendered tree repeats values).
+        plain = plain_json(value)
+        key = json.dumps(plain, sort_keys=True)
+        found = verdicts.get(key)
+        if found is None:
+            if len(verdicts) >= _VERDICTS_KEPT:
+                verdicts.clear()
+            found = verdicts[key] = evaluate(plain)
+        return list(found)
+
+    def evaluate(plain: Any) -> list[str]:
         from celpy.adapter import json_to_cel
         from celpy.celtypes import BoolType
         from celpy.evaluation import CELEvalError
 
         out: list[str] = []
-        bound = {"self": json_to_cel(plain_json(value))}
+        bound = {"self": json_to_cel(plain)}
         for rule, message, program in compiled:
             if program is None:
                 out.append(f"CEL rule `{rule}` does not compile with cel-python; the check cannot be made")

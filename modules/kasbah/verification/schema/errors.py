@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -41,8 +41,8 @@ _Kind = jsonschema_rs.ValidationErrorKind
 class Reader:
     """jsonschema-rs errors in kasbah's words, each at the path of the value it is about."""
 
-    def __init__(self, documents: Mapping[str, Any]) -> None:
-        self._documents = documents
+    def __init__(self, document: Callable[[str], Mapping[str, Any]]) -> None:
+        self._document = document  # the schema the pre-pass wrote, by its URI
         self._nodes: dict[str, Mapping[str, Any]] = {}
 
     def read(self, errors: Iterable[jsonschema_rs.ValidationError], obj: Any) -> Found:
@@ -67,7 +67,7 @@ class Reader:
         found = self._nodes.get(at)
         if found is None:
             uri, _, pointer = at.partition("#")
-            node: Any = self._documents.get(uri, {})
+            node: Any = self._document(uri)
             for part in pointer.split("/")[1:]:
                 key = unquote(part).replace("~1", "/").replace("~0", "~")
                 node = node[int(key)] if isinstance(node, list) else node.get(key, {})

@@ -45,7 +45,7 @@ __all__ = ["CORE", "OBJECT_META_DEF", "STRUCTURAL", "Compiled", "Engine"]
 # VALUE is inside anyOf/oneOf/allOf/not, which only constrain values and never declare fields.
 CORE, STRUCTURAL, VALUE = 0, 1, 2
 
-DEFS_URI: Final = "urn:kasbah:kubernetes"
+DEFS: Final = "urn:kasbah:kubernetes:"  # + a definition's name: its rewritten schema
 INT_OR_STRING_DEF: Final = "io.k8s.apimachinery.pkg.util.intstr.IntOrString"
 QUANTITY_DEF: Final = "io.k8s.apimachinery.pkg.api.resource.Quantity"
 OBJECT_META_DEF: Final = "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
@@ -109,9 +109,6 @@ class Rewriter:
     def __init__(self, definitions: Mapping[str, Any]) -> None:
         self._definitions = definitions
 
-    def definitions(self) -> dict[str, Any]:
-        return {name: self.definition(name) for name in self._definitions}
-
     def definition(self, name: str) -> dict[str, Any]:
         if name == INT_OR_STRING_DEF:
             return {"type": ["integer", "string", "null"], MARK: "int-or-string"}
@@ -141,7 +138,7 @@ class Rewriter:
             out["type"] = [*types, "null"] if nullable else types
         ref = node.get("$ref")
         if isinstance(ref, str):
-            out["$ref"] = f"{DEFS_URI}#/$defs/{ref.rsplit('/', 1)[-1]}"
+            out["$ref"] = DEFS + ref.rsplit("/", 1)[-1]
         _values(node, out)
         self._object(node, mode, spine, types, out)
         self._array(node, mode, spine, out)
@@ -175,7 +172,7 @@ class Rewriter:
             spine.embedded = True
             props.setdefault("apiVersion", {"type": ["string"]})
             props.setdefault("kind", {"type": ["string"]})
-            props.setdefault("metadata", {"$ref": f"{DEFS_URI}#/$defs/{OBJECT_META_DEF}"})
+            props.setdefault("metadata", {"$ref": DEFS + OBJECT_META_DEF})
         extra: dict[str, Any] | None = None
         if isinstance(additional, Mapping):
             child = Spine() if spine is not None else None
@@ -308,16 +305,27 @@ _uris = itertools.count()
 
 
 class Engine:
-    """Every definition of one Kubernetes version rewritten once, and the validators compiled from it."""
+    """The definitions of one Kubernetes version, each rewritten on first use, and validators compiled from them."""
 
     def __init__(self, definitions: Mapping[str, Any]) -> None:
         self.rewriter = Rewriter(definitions)
-        document = {"$defs": self.rewriter.definitions()}
-        self._registry = jsonschema_rs.Registry([(DEFS_URI, document)])
-        self._documents: dict[str, Any] = {DEFS_URI: document}
+        self._rewritten: dict[str, dict[str, Any]] = {}
+        self._roots: dict[str, dict[str, Any]] = {}
+        # a $ref to DEFS + name is fetched from document() as the validator is compiled
+        self._registry = jsonschema_rs.Registry([], retriever=self.document)
+
+    def document(self, uri: str) -> dict[str, Any]:
+        """The rewritten schema a validator was compiled from, by its URI."""
+        if uri.startswith(DEFS):
+            name = uri.removeprefix(DEFS)
+            found = self._rewritten.get(name)
+            if found is None:
+                found = self._rewritten[name] = self.rewriter.definition(name)
+            return found
+        return self._roots.get(uri, {})
 
     def definition(self, name: str) -> Compiled:
-        return self._compile({"$ref": f"{DEFS_URI}#/$defs/{name}"}, Spine())
+        return self._compile({"$ref": DEFS + name}, Spine())
 
     def structural(self, schema: Mapping[str, Any]) -> Compiled:
         """A CRD's schema (its metadata is ObjectMeta, whatever the CRD says)."""
@@ -326,11 +334,11 @@ class Engine:
 
     def _compile(self, root: dict[str, Any], spine: Spine) -> Compiled:
         uri = f"urn:kasbah:schema:{next(_uris)}"
-        self._documents[uri] = root
+        self._roots[uri] = root
         validator = jsonschema_rs.validator_for(
             root, registry=self._registry, base_uri=uri, validate_formats=True, formats=_FORMATS
         )
-        return Compiled(validator, Reader(self._documents), spine)
+        return Compiled(validator, Reader(self.document), spine)
 
 
 class Compiled:
