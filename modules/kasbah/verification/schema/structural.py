@@ -239,7 +239,7 @@ class Rewriter:
             return False
         ref = sub.get("$ref")
         if isinstance(ref, str):
-            name = ref.rsplit("/", 1)[-1]
+            name = ref.removeprefix(DEFS)
             if name in (INT_OR_STRING_DEF, QUANTITY_DEF):
                 return True
             target = self._definitions.get(name, {})
