@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import copy
+import datetime
 from typing import Any
 
 import pytest
 
 from kasbah.verification import schema
 from kasbah.verification.schema import SchemaIssue, SchemaValidator, UnsupportedKubernetesVersionError
+from kasbah.verification.schema.catalog import catalog_for
+from kasbah.verification.schema.kubernetes import path_text
+from kasbah.verification.schema.structural import Compiled
 
 Obj = dict[str, Any]
 
@@ -672,14 +676,12 @@ def test_validate_all_keeps_document_order(validator: SchemaValidator) -> None:
 # Structural-schema rules, on small schemas through the compiler.
 
 
-def compiled(node: dict[str, Any]) -> Any:
-    return schema._catalog("1.34")._compiler._build(node, schema._STRUCTURAL)
+def compiled(node: dict[str, Any]) -> Compiled:
+    return catalog_for("1.34").engine.structural(node)
 
 
-def run(check: Any, value: Any) -> list[tuple[str, str]]:
-    out: list[Any] = []
-    check(value, None, out)
-    return [(schema._path_text(p), m) for p, m in out]
+def run(check: Compiled, value: Any) -> list[tuple[str, str]]:
+    return [(path_text(p), m) for p, m in check.check(value)]
 
 
 def test_preserve_unknown_fields_allows_undeclared_keys() -> None:
@@ -822,3 +824,183 @@ def test_cel_waits_for_the_structure_and_skips_transition_rules(validator: Schem
 def test_a_version_the_pinned_release_no_longer_serves_is_named(validator: SchemaValidator) -> None:
     (issue,) = validator.validate(_topology("kasbah.io/rack", api="kueue.x-k8s.io/v1alpha1"))
     assert "Topology is served at kueue.x-k8s.io/v1beta1" in issue.message
+
+
+# --------------------------------------------------------------------------------------------
+# The pre-pass: what plain JSON Schema lacks, on small CRD schemas, with values that pass and fail.
+
+
+def test_int_or_string_in_a_crd() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "properties": {
+                "port": {"x-kubernetes-int-or-string": True, "anyOf": [{"type": "integer"}, {"type": "string"}]},
+                "target": {"type": "string", "format": "int-or-string"},
+            },
+        }
+    )
+    assert run(check, {"port": 8080, "target": "http"}) == []
+    assert run(check, {"port": "http", "target": 8080}) == []
+    assert run(check, {"port": True}) == [("port", "expected integer or string, got boolean true")]
+    assert run(check, {"target": 1.5}) == [("target", "expected integer or string, got number 1.5")]
+    assert run(check, {"port": {"a": 1}}) == [("port", "expected integer or string, got object {a}")]
+
+
+def test_preserve_unknown_fields_stops_at_a_declared_object_that_does_not_preserve() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "x-kubernetes-preserve-unknown-fields": True,
+            "properties": {"spec": {"type": "object", "properties": {"size": {"type": "integer"}}}},
+        }
+    )
+    assert run(check, {"anything": [1], "spec": {"size": 3}}) == []
+    assert run(check, {"spec": {"size": 3, "sise": 4}}) == [
+        ("spec.sise", 'unknown field "sise" (did you mean "size"?)')
+    ]
+
+
+def test_list_map_keys_and_sets_are_unique() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "properties": {
+                "ports": {
+                    "type": "array",
+                    "x-kubernetes-list-type": "map",
+                    "x-kubernetes-list-map-keys": ["port", "protocol"],
+                    "items": {
+                        "type": "object",
+                        "properties": {"port": {"type": "integer"}, "protocol": {"type": "string"}},
+                    },
+                },
+                "tags": {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}},
+            },
+        }
+    )
+    ports = [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]
+    assert run(check, {"ports": ports, "tags": ["a", "b"]}) == []
+    assert run(check, {"ports": [*ports, {"port": 53, "protocol": "UDP"}]}) == [
+        ("ports[2]", 'duplicate entry port=53, protocol="UDP" (first at [0])')
+    ]
+    assert run(check, {"tags": ["a", "b", "a"]}) == [("tags[2]", 'duplicate entry "a" (first at [0])')]
+
+
+def test_null_fields_are_dropped_unless_required() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "required": ["name"],
+            "properties": {"name": {"type": "string"}, "size": {"type": "integer", "minimum": 1}},
+        }
+    )
+    assert run(check, {"name": "a", "size": None, "other": None}) == []
+    assert run(check, {"name": None}) == [("name", "required field is null")]
+    assert run(check, {"size": 2}) == [("name", "required field is missing")]
+    assert run(check, {"name": "a", "size": 0}) == [("size", "must be at least 1 (got 0)")]
+
+
+def test_integer_formats_bounds_and_exclusive_minimum() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "properties": {
+                "replicas": {"type": "integer", "format": "int32"},
+                "weight": {"type": "integer", "format": "int32", "minimum": 0, "exclusiveMinimum": True},
+            },
+        }
+    )
+    assert run(check, {"replicas": 2**31 - 1, "weight": 1}) == []
+    assert run(check, {"replicas": 2**31}) == [
+        ("replicas", "2147483648 does not fit in int32 (-2147483648..2147483647)")
+    ]
+    assert run(check, {"weight": 0}) == [("weight", "must be greater than 0 (got 0)")]
+    assert sorted(run(check, {"weight": -(2**40)})) == [
+        ("weight", "-1099511627776 does not fit in int32 (-2147483648..2147483647)"),
+        ("weight", "must be greater than 0 (got -1099511627776)"),
+    ]
+    # JSON Schema counts a number with no fraction as an integer (the old compiler refused 1.0)
+    assert run(check, {"replicas": 3.0}) == []
+
+
+def test_string_formats_the_api_server_enforces() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "host": {"type": "string", "format": "idn-hostname"},  # not enforced: accepted
+            },
+        }
+    )
+    assert run(check, {"at": "2025-01-31T12:00:00Z", "host": "not a hostname!"}) == []
+    assert run(check, {"at": "yesterday"}) == [
+        ("at", '"yesterday" is not an RFC 3339 date-time (e.g. 2025-01-31T12:00:00Z)')
+    ]
+
+
+def test_yaml_dates_and_keys_that_are_not_strings() -> None:
+    """A YAML loader makes dates and integer keys; they are checked as kubectl would send them, shown as written."""
+    check = compiled(
+        {
+            "type": "object",
+            "properties": {
+                "at": {"type": "string", "format": "date-time"},
+                "mode": {"type": "string", "enum": ["On", "Off"]},
+                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }
+    )
+    assert run(check, {"at": datetime.datetime(2025, 1, 31, 12, 0, tzinfo=datetime.UTC), "labels": {1: "a"}}) == []
+    assert run(check, {"mode": datetime.date(2025, 1, 31), "labels": {2: 3}}) == [
+        ("mode", '"2025-01-31" is not one of: On, Off'),
+        ('labels["2"]', "expected string, got integer 3"),
+    ]
+    assert run(check, {"at": "2025-01-31T12:00:00Z", 7: "x"}) == [
+        ('["7"]', 'unknown field "7"; allowed fields: at, labels, mode')
+    ]
+
+
+def test_embedded_resource_with_an_empty_kind_and_unknown_metadata() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "properties": {"template": {"type": "object", "x-kubernetes-embedded-resource": True, "properties": {}}},
+        }
+    )
+    assert run(check, {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "x"}}}) == []
+    assert run(check, {"template": {"apiVersion": "v1", "kind": ""}}) == [
+        ("template.kind", "required field is missing (embedded objects need apiVersion and kind)")
+    ]
+    issues = run(check, {"template": {"apiVersion": "v1", "kind": "Pod", "metadata": {"nane": "x"}}})
+    assert issues == [("template.metadata.nane", 'unknown field "nane" (did you mean "name"?)')]
+
+
+def test_alternatives_that_are_not_field_choices_name_the_closest() -> None:
+    check = compiled(
+        {
+            "type": "object",
+            "properties": {
+                "size": {
+                    "oneOf": [
+                        {"type": "object", "required": ["gpus"], "properties": {"gpus": {"type": "integer"}}},
+                        {"type": "string", "minLength": 3},
+                    ]
+                },
+                "not": {"not": {"type": "string"}},
+            },
+        }
+    )
+    assert run(check, {"size": {"gpus": 8}, "not": 1}) == []
+    assert run(check, {"size": {"gpus": "8"}}) == [
+        ("size", 'matches none of the 2 allowed forms (closest: size.gpus: expected integer, got string "8")')
+    ]
+    assert run(check, {"not": "x"}) == [("not", '"x" matches a schema it must not match')]
+
+
+def test_cel_verdicts_are_kept_per_value(validator: SchemaValidator) -> None:
+    bad = _topology("kubernetes.io/hostname", "kasbah.io/rack")
+    first = validator.validate(bad)
+    assert first and validator.validate(copy.deepcopy(bad)) == first
+    assert validator.validate(_topology("kasbah.io/rack", "kubernetes.io/hostname")) == []
