@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kasbah.kube.client import Kube
+from kasbah.kube.client import RETRIES, Kube
 from kasbah.kube.kind import kind_config
 from kasbah.kube.sync import FieldChange, compare, field_changes, sync, waves
 from kasbah.planning.labels import cluster_nodes, node_labels, registration_taints
@@ -219,8 +221,8 @@ def answering(
 
     Not a cluster: it checks how the client treats status codes a real API server sends under load
     or policy (429 with Retry-After, 403 on discovery), which a healthy test server never sends.
-    Unless `answers` says otherwise, it serves the documents the client's discovery starts with:
-    its version and no API group.
+    Status 0 drops the connection without an answer (a reset). Unless `answers` says otherwise, it
+    serves the documents the client's discovery starts with: its version and no API group.
     """
     asked: list[str] = []
     discovery = {
@@ -234,6 +236,10 @@ def answering(
             asked.append(self.path)
             queue = answers.get(self.path.split("?")[0], [(404, {"message": "not found"}, {})])
             status, body, headers = queue.pop(0) if len(queue) > 1 else queue[0]
+            if status == 0:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return  # closed with no answer: the client reads a reset
             data = json.dumps(body).encode()
             self.send_response(status)
             for k, v in {"Content-Type": "application/json", **headers}.items():
@@ -274,6 +280,76 @@ def test_a_discovery_refusal_fails_its_objects_not_the_run(tmp_path: Path) -> No
         report = sync(kube, [obj("ConfigMap", "x", "a"), obj("ConfigMap", "y", "a")], dry_run=True)
     assert [o.action for o in report.outcomes] == ["rejected", "rejected"]
     assert "would not list the kinds of v1: 403 discovery is forbidden" in report.outcomes[0].message
+
+
+GROUP = "widgets.example.io"
+WIDGETS = f"/apis/{GROUP}/v1"
+
+
+def widget_group(*list_answers: tuple[int, dict[str, Any], dict[str, str]]) -> dict[str, Any]:
+    """Answers serving one API group whose list of kinds (`WIDGETS`) answers `list_answers` in turn."""
+    served = {"groupVersion": f"{GROUP}/v1", "version": "v1"}
+    groups = {"kind": "APIGroupList", "groups": [{"name": GROUP, "versions": [served], "preferredVersion": served}]}
+    return {"/apis": [(200, groups, {})], WIDGETS: list(list_answers)}
+
+
+WIDGET_LIST = (
+    200,
+    {"kind": "APIResourceList", "resources": [{"name": "widgets", "kind": "Widget", "namespaced": True}]},
+    {},
+)
+UNAVAILABLE = (503, {"kind": "Status", "message": "the server is currently unable to handle the request"}, {})
+
+
+def test_a_group_whose_discovery_is_unavailable_for_a_while_converges(tmp_path: Path) -> None:
+    """A 503 on a group's list of kinds is retried (after Retry-After), not taken for "no kinds there"."""
+    later = (*UNAVAILABLE[:2], {"Retry-After": "0"})
+    # the client's first two tries answer 503: urllib3 repeats each once itself (the answer has a
+    # Retry-After), so four 503s, then the list on the third try
+    with answering(tmp_path, widget_group(later, later, later, later, WIDGET_LIST)) as (kube, asked):
+        res = kube.resource(f"{GROUP}/v1", "Widget")
+        assert res is not None and (res.plural, res.namespaced) == ("widgets", True)
+        assert kube.resource(f"{GROUP}/v1", "Widget") is res  # remembered: not discovered again
+    assert asked.count(WIDGETS) == 5
+
+
+def test_a_group_whose_discovery_stays_unavailable_rejects_its_objects(tmp_path: Path) -> None:
+    forever = (*UNAVAILABLE[:2], {"Retry-After": "0"})
+    objects = [obj("Widget", "a", "ns", api=f"{GROUP}/v1"), obj("Widget", "b", "ns", api=f"{GROUP}/v1")]
+    with answering(tmp_path, widget_group(forever)) as (kube, asked):
+        report = sync(kube, objects, dry_run=True)
+    assert [o.action for o in report.outcomes] == ["rejected", "rejected"]
+    for out in report.outcomes:
+        assert out.message == (
+            f"the server would not list the kinds of {GROUP}/v1: 503 the server is currently unable to handle the request"
+        )
+    # the client's 5 tries for the first object (urllib3 repeats each once itself, as the answer has a
+    # Retry-After); the second object is rejected with the same answer, not tried 5 times more
+    assert asked.count(WIDGETS) == 2 * RETRIES
+
+
+def test_a_group_whose_discovery_connection_is_reset_is_retried(tmp_path: Path) -> None:
+    """Two resets in a row (urllib3 retries the first itself), then the list: the kind is found."""
+    reset = (0, {}, {})
+    with answering(tmp_path, widget_group(reset, reset, WIDGET_LIST)) as (kube, asked):
+        res = kube.resource(f"{GROUP}/v1", "Widget")
+    assert res is not None and res.plural == "widgets"
+    assert asked.count(WIDGETS) == 3
+
+
+def test_a_group_whose_discovery_connection_stays_reset_rejects_its_objects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+    monkeypatch.setattr("kasbah.kube.client.time.sleep", waits.append)  # the client's 1 s, 2 s... between tries
+    with answering(tmp_path, widget_group((0, {}, {}))) as (kube, _):
+        report = sync(kube, [obj("Widget", "a", "ns", api=f"{GROUP}/v1")], dry_run=True)
+    (out,) = report.outcomes
+    assert (out.action, out.message) == (
+        "rejected",
+        f"the server would not list the kinds of {GROUP}/v1: the server dropped the connection {RETRIES} times",
+    )
+    assert waits == [1, 2, 3, 4]
 
 
 def test_apply_states_its_role(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -7,6 +7,11 @@ way: its discovery maps `apiVersion` + `kind` to the resource (once per group-ve
 remembers each answer per kind), `get` reads the live object and `server_side_apply` applies one
 (field manager, `force`, `dryRun=All`); the server's version is the one its discovery read.
 
+The dynamic client's discovery takes a 503 on a group's list of kinds for "no kinds there" (the
+group's objects would look like kinds the cluster does not serve): kasbah's client subclass hands it
+on as a plain error of status 503 instead, so it is retried like any other 429/503 answer, and
+a group that still will not list its kinds rejects its objects with the server's answer.
+
 Only that public API is used, so no major version of the client is pinned: it has all been there,
 with the same arguments, since kubernetes 25 (`server_side_apply` since 22, the request timeout
 passed on since 24, an apply body serialised since 25); pyproject.toml asks for 25 or later.
@@ -31,7 +36,12 @@ import yaml
 from kubernetes.client import ApiClient, ApiException, Configuration
 from kubernetes.config import ConfigException, load_kube_config
 from kubernetes.dynamic import DynamicClient, ResourceList
-from kubernetes.dynamic.exceptions import ResourceNotFoundError, ResourceNotUniqueError
+from kubernetes.dynamic.exceptions import (
+    DynamicApiError,
+    ResourceNotFoundError,
+    ResourceNotUniqueError,
+    ServiceUnavailableError,
+)
 
 Obj = dict[str, Any]
 T = TypeVar("T")
@@ -107,6 +117,22 @@ def _retry_after(exc: ApiException) -> str | None:
     return None if value is None else str(value)
 
 
+def _reset(exc: BaseException) -> bool:
+    """Whether a request failed because the server dropped the connection (after urllib3's own retry)."""
+    reason = getattr(exc, "reason", None)
+    return any(isinstance(e, urllib3.exceptions.ProtocolError | ConnectionResetError) for e in (exc, reason))
+
+
+class _DynamicClient(DynamicClient):
+    """The dynamic client, with a 503 kept an error: its discovery swallows ServiceUnavailableError."""
+
+    def request(self, method: str, path: str, body: Any = None, **params: Any) -> Any:
+        try:
+            return super().request(method, path, body, **params)
+        except ServiceUnavailableError as exc:  # same status, headers and body; no longer that class
+            raise DynamicApiError(exc, exc.original_traceback) from None  # type: ignore[no-untyped-call]
+
+
 def _plain(_client: Any, data: Any) -> Any:
     """The dynamic client's answer as the server sent it (parsed JSON), not wrapped in a ResourceInstance."""
     return data
@@ -139,6 +165,9 @@ class Kube:
         self._lock = threading.RLock()
         self._kinds: dict[tuple[str, str], Resource | None] = {}
         self._others: dict[tuple[str, str], list[str]] = {}
+        # the group-versions whose kinds the server would not list, after the retries: their other
+        # objects are rejected with the same answer at once, not retried again one by one
+        self._refused: dict[tuple[tuple[str, str], ...], str] = {}
 
     def close(self) -> None:
         self._api.close()  # type: ignore[no-untyped-call]
@@ -153,10 +182,11 @@ class Kube:
             "--kubeconfig/--context point at it"
         )
 
-    def _call(self, request: Callable[[], T]) -> T:
+    def _call(self, request: Callable[[], T], *, resets: bool = False) -> T:
         """One request; 429 and 503 answers are retried after the server's Retry-After (at most 5 times).
 
-        Other error answers raise ApiError; no answer, or a 401, raises UnreachableError.
+        Other error answers raise ApiError; no answer, or a 401, raises UnreachableError. With `resets`,
+        a connection the server dropped is retried the same way, then raises ConnectionResetError.
         """
         for attempt in range(RETRIES):
             try:
@@ -178,7 +208,11 @@ class Kube:
                     wait = 1.0
                 time.sleep(wait * (attempt + 1))
             except (urllib3.exceptions.HTTPError, OSError) as exc:
-                raise self._unreachable(getattr(exc, "reason", None) or exc) from None
+                if not (resets and _reset(exc)):
+                    raise self._unreachable(getattr(exc, "reason", None) or exc) from None
+                if attempt == RETRIES - 1:
+                    raise ConnectionResetError(f"the server dropped the connection {RETRIES} times") from None
+                time.sleep(attempt + 1)
         raise AssertionError("unreachable")  # the loop returns or raises
 
     def version(self) -> str:
@@ -256,7 +290,7 @@ class Kube:
         cache = Path(self._cache_dir) / "discovery.json"
         cache.unlink(missing_ok=True)  # a new client discovers anew
         try:
-            return self._call(lambda: DynamicClient(self._api, cache_file=str(cache)))  # type: ignore[no-untyped-call]
+            return self._call(lambda: _DynamicClient(self._api, cache_file=str(cache)))  # type: ignore[no-untyped-call]
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             # its discovery read an answer that is not the Kubernetes API's (a proxy's, or http on an https port)
             raise self._unreachable(f"its answer is not the Kubernetes API's ({type(exc).__name__}: {exc})") from None
@@ -266,22 +300,30 @@ class Kube:
         with self._lock:
             self._kinds.clear()
             self._others.clear()
+            self._refused.clear()
             self._dynamic = None
 
     def _discover(self, asked: str, kind: str, **where: str) -> list[Any]:
         """The dynamic client's resources of `kind` that match `where` (prefix, group, api_version);
         `asked` is the apiVersion that was asked for, for the error messages."""
+        searched = tuple(sorted(where.items()))
+        refused = self._refused.get(searched)
+        if refused is not None:
+            raise DiscoveryError(refused)
         try:
-            found = self._call(lambda: self._client().resources.search(kind=kind, **where))
+            found = self._call(lambda: self._client().resources.search(kind=kind, **where), resets=True)
         except ApiError as exc:
-            raise DiscoveryError(
-                f"the server would not list the kinds of {asked}: {exc.status} {exc.message()}"
-            ) from None
+            refused = f"the server would not list the kinds of {asked}: {exc.status} {exc.message()}"
+        except ConnectionResetError as exc:
+            refused = f"the server would not list the kinds of {asked}: {exc}"
         except (ResourceNotFoundError, ResourceNotUniqueError):
             return []
         except (KeyError, TypeError, AttributeError) as exc:
             raise DiscoveryError(f"the server's list of the kinds of {asked} is not understood: {exc!r}") from None
-        return [r for r in found if not isinstance(r, ResourceList) and r.kind == kind]
+        else:
+            return [r for r in found if not isinstance(r, ResourceList) and r.kind == kind]
+        self._refused[searched] = refused
+        raise DiscoveryError(refused)
 
     def resource(self, api_version: str, kind: str) -> Resource | None:
         """Where `kind` of `api_version` is served, or None when the server does not serve it."""
