@@ -920,7 +920,10 @@ def test_integer_formats_bounds_and_exclusive_minimum() -> None:
         ("weight", "-1099511627776 does not fit in int32 (-2147483648..2147483647)"),
         ("weight", "must be greater than 0 (got -1099511627776)"),
     ]
-    # JSON Schema counts a number with no fraction as an integer (the old compiler refused 1.0)
+    # A number with no fraction is an integer, as it is on the way to the API server: kubectl, server-side apply
+    # and the GitOps appliers turn YAML into JSON, where 3.0 is sent as 3 (a live 1.20 server stored a
+    # Deployment's `replicas: 1.0` applied server-side as 1), and kube-openapi's structural validation takes
+    # an integral float for `integer`. The old compiler refused 1.0, stricter than anything that applies it.
     assert run(check, {"replicas": 3.0}) == []
 
 
