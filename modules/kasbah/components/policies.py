@@ -229,7 +229,9 @@ def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
     if site is None and group is None:
         args.not_applicable("no site or hall group record in this stack (a cluster stack)")
         return
-    decommissions = set((site if site is not None else group.props if group else {}).get("decommissions") or ())
+    # the site record's (every declared decommission), or a hall stack's group record's (those covering its records)
+    holder = site if site is not None else group.props if group is not None else {}
+    decommissions = set(holder.get("decommissions") or ())
     # one owner per block and floor position, retired records included (never reused)
     for fields in (("hall", "index"), ("inband_cidr",), ("oob_cidr",), ("storage_cidr",), ("pod_cidr",)):
         seen: dict[tuple[Any, ...], str] = {}

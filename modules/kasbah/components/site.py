@@ -4,6 +4,10 @@ The ledger of phase N holds every hall, rack, fabric and cluster address block t
 1..N ever allocated: live ones as the Plan has them, retired ones as they were when retired,
 marked with the phase and the declared reason. So records are only ever added or updated,
 never deleted, and an index or a block stays taken after its rack is gone.
+
+The ledger is computed whole; its halls are split between stacks by hall group
+(`kasbah.planning.halls.hall_group`): group 0's `DataHall`s are the site stack's, each other
+group's are its hall stack's, and both hold that group's record (`group_record`).
 """
 
 from __future__ import annotations
