@@ -6,7 +6,7 @@ phase the head has, both sides are planned and rendered with the head's code: th
 the totals, and which rendered files differ. Then which Pulumi stacks the change touches, so a
 pipeline previews only those: a stack is affected when its configuration file changed, when the
 code every stack runs changed (package, stack programs, playbooks, templates), or when what it
-deploys changed: for a site stack, anything rendered for its environment at its phase; for a
+deploys changed: for a site or hall stack, anything rendered for its environment at its phase; for a
 cluster stack, its cluster's bootstrap files (the platform part included) or node inventory (its
 GitOps tree is the GitOps controller's, published after the stacks are up). For each stack it also
 says how far the change reaches the nodes: how many racks are reconfigured (their configuration
@@ -40,6 +40,8 @@ CODE = (
     "stacks/policy",
     "stacks/site/__main__.py",
     "stacks/site/Pulumi.yaml",
+    "stacks/halls/__main__.py",
+    "stacks/halls/Pulumi.yaml",
     "stacks/cluster/__main__.py",
     "stacks/cluster/Pulumi.yaml",
     "pyproject.toml",
@@ -64,7 +66,7 @@ class PhaseReview:
 
 @dataclass
 class Stack:
-    project: str  # site | cluster
+    project: str  # site | halls | cluster
     name: str
     environment: str
     phase: str
@@ -137,7 +139,7 @@ def _environments(root: Path) -> list[str]:
 
 def _stacks(root: Path) -> list[Stack]:
     out = []
-    for project in ("site", "cluster"):
+    for project in ("site", "halls", "cluster"):
         for f in sorted((root / "stacks" / project).glob("Pulumi.*.yaml")):
             config = (yaml.safe_load(f.read_text()) or {}).get("config") or {}
             env = str(config.get("kasbah:environment", "")).rstrip("/").split("/")[-1]
@@ -219,7 +221,7 @@ def review(base: Path, head: Path, environments: list[str] | None = None, all_st
                 s.why.append(f"{len(mine)} rendered file(s) of cluster {s.cluster} at {s.phase} changed")
         elif changed:
             s.why.append(f"{len(changed)} rendered file(s) of {s.environment}/{s.phase} changed")
-        if (s.environment, s.phase) in digests:
+        if (s.environment, s.phase) in digests and s.project != "halls":  # hall stacks configure no racks
             plan, before, after = digests[(s.environment, s.phase)]
             pools = {p.name for p in plan.pools if p.cluster == s.cluster}  # site stacks: cluster None
             s.nodes = describe(reach(plan, before, after, pools))

@@ -128,3 +128,21 @@ def test_review_input_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     head = checkout(tmp_path / "head")
     code, _, err = kasbah(capsys, "review", "--base", str(head), "--head", str(head), "-e", "nope")
     assert code == 2 and "--environment nope" in err
+
+
+def test_a_hall_stack_is_affected_like_its_site_stack_and_configures_no_racks(tmp_path: Path) -> None:
+    from kasbah.review import review
+
+    head = checkout(tmp_path / "head")
+    base = checkout(tmp_path / "base")
+    base_without_lab_2_and_a_smaller_quota(base)  # lab-1's rendered files differ
+    config = (
+        "---\nconfig:\n  kasbah:environment: environments/tiny\n  kasbah:phase: lab-1\n  kasbah:hallGroup: 1\n"
+        "  kasbah:siteStack: organization/kasbah-site/tiny\n"
+    )
+    for root in (head, base):
+        (root / "stacks/halls/Pulumi.tiny-halls-1.yaml").write_text(config)
+    stacks = {(s.project, s.name): s for s in review(base, head, ["tiny"]).stacks}
+    halls, site = stacks[("halls", "tiny-halls-1")], stacks[("site", "tiny")]
+    assert halls.why == site.why and halls.why and halls.directory == "stacks/halls"
+    assert halls.nodes == "" and halls.cluster is None  # ledger records only: no rack is configured

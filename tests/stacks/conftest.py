@@ -8,7 +8,8 @@ from typing import Any
 from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, StackValidationArgs
 
 from kasbah.components.mocked import MockedRun, run_mocked
-from kasbah.components.programs import cluster_program, site_program
+from kasbah.components.programs import cluster_program, halls_program, site_program
+from kasbah.planning.halls import hall_group
 from tests.conftest import CAMPUS, TINY, planned
 
 ENVIRONMENTS = {"campus": CAMPUS, "tiny": TINY}
@@ -47,6 +48,33 @@ def cluster(env: str, phase: str, name: str) -> MockedRun:
         config={"environment": f"environments/{env}", "phase": phase, "cluster": name, "siteStack": site_stack(env)},
         stack_outputs={site_stack(env): site(env, phase).outputs},
     )
+
+
+def hall_groups(env: str, phase: str) -> list[int]:
+    """The hall groups of the phase that have a stack of their own (group 0 is the site stack's)."""
+    plan = next(p for p in planned(ENVIRONMENTS[env]) if p.phase == phase)
+    return sorted({hall_group(h.index) for h in plan.halls} - {0})
+
+
+def hall_stack(env: str, group: int) -> str:
+    """A hall group's stack name (`stacks/halls/Pulumi.<name>.yaml`)."""
+    return f"{env}-halls-{group}"
+
+
+@cache
+def halls(env: str, phase: str, group: int) -> MockedRun:
+    return run_mocked(
+        halls_program,
+        project="kasbah-halls",
+        stack=hall_stack(env, group),
+        config={"environment": f"environments/{env}", "phase": phase, "hallGroup": group, "siteStack": site_stack(env)},
+        stack_outputs={site_stack(env): site(env, phase).outputs},
+    )
+
+
+def every_hall_stack() -> list[tuple[str, str, int]]:
+    """(environment, phase, hall group) for every hall stack of every shipped phase."""
+    return [(env, phase, g) for env in ENVIRONMENTS for phase in phases(env) for g in hall_groups(env, phase)]
 
 
 def every_stack() -> list[tuple[str, str, str | None]]:

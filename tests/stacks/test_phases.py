@@ -9,7 +9,7 @@ import pytest
 from kasbah.components import controlplane
 from kasbah.components.ledger import LedgerProvider
 from kasbah.components.nodes import UNDIFFED, NodeGroupProvider
-from tests.stacks.conftest import ENVIRONMENTS, clusters, phases, planned, run_of
+from tests.stacks.conftest import ENVIRONMENTS, clusters, hall_groups, halls, phases, planned, run_of
 
 RECORD = "pulumi-python:dynamic/ledger:Record"
 NODE_GROUP = "pulumi-python:dynamic/nodes:NodeGroup"
@@ -28,6 +28,10 @@ GROWS = {
         "spec",
     ): "the cluster's tree moves to the next phase's path",
 }
+
+
+# A hall group's record in the site stack and in the group's stack follows the group as it grows.
+GROUP_GROWS = {"halls", "racks", "it_load_kw", "blocks", "decommissions"}
 
 
 def _without_versions(metadata: dict) -> dict:
@@ -83,6 +87,7 @@ def test_next_phase_replaces_nothing(env: str, before: str, after: str) -> None:
                 and not (was.type == NODE_GROUP and k in UNDIFFED)
                 and not (was.type == controlplane.TOKEN and k in controlplane.UNDIFFED)
                 and not (was.type == RECORD and k == "phase" and was.inputs["kind"] == "site")
+                and not (was.type == RECORD and k in GROUP_GROWS and was.inputs["kind"] == "group")
             )
             if name in upgraded and was.type == NAMESPACE and changed == ["metadata"]:
                 # the pod-security labels name the cluster's minor ("…-version: v1.35"): they follow an upgrade
@@ -101,3 +106,24 @@ def test_next_phase_replaces_nothing(env: str, before: str, after: str) -> None:
     # updates are few: the site record and the objects that follow tenants' quotas and pool membership
     assert len(updated.get(RECORD, [])) <= 1
     assert sum(len(v) for v in updated.values()) <= 12
+
+
+@pytest.mark.parametrize(("env", "before", "after"), PAIRS, ids=[f"{e}-{a}-to-{b}" for e, a, b in PAIRS])
+def test_next_phase_keeps_every_hall_stack_resource(env: str, before: str, after: str) -> None:
+    """A hall group's stack keeps its halls, racks and record from phase to phase: none replaced, racks unchanged."""
+    assert set(hall_groups(env, before)) <= set(hall_groups(env, after))
+    for group in hall_groups(env, before):
+        old, new = halls(env, before, group), halls(env, after, group)
+        assert set(old.resources) <= set(new.resources), f"hall group {group}: resources of {before} missing"
+        assert old.protected <= new.protected
+        for urn, was in old.resources.items():
+            now = new.resources[urn]
+            if was.type != RECORD:
+                assert was.public_inputs == now.public_inputs, urn
+                continue
+            diff = LedgerProvider().diff("id", was.inputs, now.inputs)
+            assert not diff.replaces, f"{urn}: would replace on {diff.replaces}"
+            grows = GROUP_GROWS if was.inputs["kind"] == "group" else set()
+            a, b = was.public_inputs, now.public_inputs
+            changed = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+            assert changed <= grows, f"{urn}: {sorted(changed - grows)} changed from {before} to {after}"

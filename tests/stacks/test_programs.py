@@ -7,13 +7,14 @@ from typing import Any
 
 import pytest
 
+from kasbah.planning.halls import hall_group
 from kasbah.planning.labels import TENANT
 from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.planning.tenancy import cluster_view
 from kasbah.rendering.phase import render_plans
 from kasbah.verification.verify import cluster_manifests
 from tests.conftest import CAMPUS, TINY, planned
-from tests.stacks.conftest import ENVIRONMENTS, every_stack, run_of
+from tests.stacks.conftest import ENVIRONMENTS, every_stack, hall_groups, run_of
 
 RECORD = "pulumi-python:dynamic/ledger:Record"
 NODE_GROUP = "pulumi-python:dynamic/nodes:NodeGroup"
@@ -46,15 +47,19 @@ def test_site_graph(env: str, phase: str, name: None) -> None:
     by_kind: dict[str, int] = {}
     for r in records:
         by_kind[r.inputs["kind"]] = by_kind.get(r.inputs["kind"], 0) + 1
-    # every hall, rack, fabric and cluster block of the phase, and the site (no retirements shipped)
-    assert by_kind == {
+    # every hall and rack of hall group 0, a record of every other hall group (their halls are their own stacks'),
+    # every fabric and cluster block of the phase, and the site (no retirements shipped)
+    mine = {h.name for h in plan.halls if hall_group(h.index) == 0}
+    expected = {
         "site": 1,
-        "hall": len(plan.halls),
-        "rack": len(plan.racks),
+        "hall": len(mine),
+        "rack": sum(r.hall in mine for r in plan.racks),
         "fabric": len(plan.fabrics),
         "cluster": len(plan.clusters),
     }
-    assert counts["kasbah:site:DataHall"] == len(plan.halls)
+    others = hall_groups(env, phase)
+    assert by_kind == {**expected, **({"group": len(others)} if others else {})}
+    assert counts["kasbah:site:DataHall"] == len(mine)
     service = [p for p in plan.pools if p.cluster is None]
     assert counts["kasbah:site:ServicePool"] == len(service)
     assert counts[NODE_GROUP] == sum(p.racks for p in service)
@@ -72,7 +77,10 @@ def test_site_graph(env: str, phase: str, name: None) -> None:
     assert out["capacity"]["budget_mw"] == round(plan.power.budget_kw / 1000, 3)
     assert set(out["clusters"]) == {c.name for c in plan.clusters}
     assert out["inventory"].endswith(f"rendered/{env}/{phase}/inventory")
-    assert sum(h["racks"] for h in out["halls"].values()) == len(plan.racks)
+    assert set(out["halls"]) == mine
+    assert set(out["hall_groups"]) == {f"hall-group-{g}" for g in others}
+    in_groups = sum(g["racks"] for g in out["hall_groups"].values())
+    assert sum(h["racks"] for h in out["halls"].values()) + in_groups == len(plan.racks)
 
 
 def _rack_nodes(plan) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]

@@ -12,7 +12,7 @@ import yaml
 from kasbah.components.mocked import run_mocked
 from kasbah.components.programs import cluster_program, site_program
 from tests.conftest import ROOT
-from tests.stacks.conftest import ENVIRONMENTS, KUBECONFIG, planned, site
+from tests.stacks.conftest import ENVIRONMENTS, KUBECONFIG, hall_groups, hall_stack, planned, site
 
 STACKS = ROOT / "stacks"
 
@@ -28,6 +28,7 @@ def _configs(project: str) -> dict[str, dict[str, Any]]:
 
 
 SITES = _configs("site")
+HALLS = _configs("halls")
 CLUSTERS = _configs("cluster")
 
 
@@ -49,8 +50,30 @@ def test_every_cluster_of_the_phase_has_a_stack_and_all_agree_on_the_phase() -> 
             assert c["siteStack"] == f"organization/kasbah-site/{env}"
 
 
+def expected_hall_stacks(env: str, phase: str) -> dict[str, int]:
+    """The hall stacks an environment's site stack at `phase` needs: one per hall group past the first."""
+    return {hall_stack(env, g): g for g in hall_groups(env, phase)}
+
+
+def test_every_hall_group_of_the_phase_has_a_stack_and_all_agree_on_the_phase() -> None:
+    for env, cfg in SITES.items():
+        stacks = {n: c for n, c in HALLS.items() if c["environment"] == cfg["environment"]}
+        assert {n: int(c["hallGroup"]) for n, c in stacks.items()} == expected_hall_stacks(env, cfg["phase"]), env
+        for name, c in stacks.items():
+            assert c["phase"] == cfg["phase"], f"{name} is at {c['phase']}, the site at {cfg['phase']}"
+            assert c["siteStack"] == f"organization/kasbah-site/{env}"
+    assert set(HALLS) <= {n for env, cfg in SITES.items() for n in expected_hall_stacks(env, cfg["phase"])}
+
+
+def test_advancing_the_campus_needs_its_hall_stacks() -> None:
+    """None ships (campus phase-1 and tiny are hall group 0 only); each later campus phase adds some."""
+    assert expected_hall_stacks("campus", "phase-1") == {} == expected_hall_stacks("tiny", "lab-2")
+    assert expected_hall_stacks("campus", "phase-2") == {"campus-halls-1": 1}
+    assert list(expected_hall_stacks("campus", "phase-4")) == [f"campus-halls-{g}" for g in (1, 2, 3, 4)]
+
+
 def test_projects_use_the_checkout_virtualenv() -> None:
-    for project in ("site", "cluster"):
+    for project in ("site", "halls", "cluster"):
         doc = yaml.safe_load((STACKS / project / "Pulumi.yaml").read_text())
         assert doc["runtime"]["options"]["virtualenv"] == "../../.venv"
         assert (STACKS / project / "__main__.py").is_file()

@@ -6,11 +6,20 @@ is a dynamic resource that only lives in the stack's state (like `random`: apply
 nothing and touches no device). Records are protected, their identity fields replace (and a
 protected resource cannot be replaced), and retired things stay in the ledger marked `retired`, so
 an index or block is never handed out twice. The policy pack reads the same records.
+
+The halls of hall group 0 and their racks are the site stack's; each other hall group's are its own
+stack's (`stacks/halls`). The site stack carries one `group` record per other hall group, a summary
+computed from the same ledger (its halls' indexes, live racks, IT load and address blocks), so the
+site-wide checks (budget, numbering) still see the whole campus; a hall stack carries the same
+record for its group and the policy pack checks that its racks add up to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import ipaddress
+import json
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pulumi
@@ -24,7 +33,10 @@ IDENTITY: dict[str, tuple[str, ...]] = {
     "rack": ("hall", "row", "position", "index", "oob_cidr", "inband_cidr", "storage_cidr", "rail_cidrs"),
     "fabric": ("fabric", "loopback_block"),
     "cluster": ("cluster", "pod_cidr", "service_cidr"),
+    "group": ("group",),
 }
+# Rack address blocks a group record summarises (collapsed into covering prefixes): never two racks' alike
+GROUP_BLOCKS = ("oob_cidr", "inband_cidr", "storage_cidr")
 
 
 class LedgerError(ValueError):
@@ -39,6 +51,37 @@ def covering_decommissions(kind: str, name: str, fields: Mapping[str, Any]) -> l
     """The decommissions that retire a record, most specific first: its own, its pool's, its hall's."""
     keys = ((kind, name), ("pool", fields.get("pool")), ("hall", fields.get("hall")))
     return [(k, str(v)) for k, v in keys if v]
+
+
+def collapsed(cidrs: Iterable[str]) -> list[str]:
+    """The fewest prefixes covering exactly these blocks (IPv4 first)."""
+    nets = [ipaddress.ip_network(c) for c in cidrs if c]
+    v4 = [n for n in nets if isinstance(n, ipaddress.IPv4Network)]
+    v6 = [n for n in nets if isinstance(n, ipaddress.IPv6Network)]
+    return [str(n) for n in (*ipaddress.collapse_addresses(v4), *ipaddress.collapse_addresses(v6))]
+
+
+def group_summary(
+    group: int, halls: Mapping[str, int], racks: Mapping[str, Mapping[str, Any]], decommissions: Iterable[str]
+) -> dict[str, Any]:
+    """A hall group's record: its halls (name -> index), live racks and their IT load, its racks' address
+    blocks (live and retired: never handed out again) and the decommissions that cover its records."""
+    live = [f for f in racks.values() if f.get("state") == "live"]
+    covering = {f"{k}/{v}" for h in halls for k, v in covering_decommissions("hall", h, {})}
+    covering |= {f"{k}/{v}" for name, f in racks.items() for k, v in covering_decommissions("rack", name, f)}
+    return {
+        "group": group,
+        "halls": dict(sorted(halls.items(), key=lambda kv: kv[1])),
+        "racks": len(live),
+        "it_load_kw": round(sum(float(f["power_kw"]) for f in live), 3),
+        "blocks": {b: collapsed(str(f.get(b) or "") for f in racks.values()) for b in GROUP_BLOCKS},
+        "decommissions": sorted(d for d in decommissions if d in covering),
+    }
+
+
+def record_sha256(fields: Mapping[str, Any]) -> str:
+    """A record's fields as one digest (the site stack exports its group records' so hall stacks can compare)."""
+    return hashlib.sha256(json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 class LedgerProvider(dynamic.ResourceProvider):

@@ -7,6 +7,7 @@ a hand edit, an old checkout, a bug in the planner.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,7 +25,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from kasbah.components.ledger import IDENTITY, covering_decommissions
+from kasbah.components.ledger import GROUP_BLOCKS, IDENTITY, collapsed, covering_decommissions, group_summary
+from kasbah.planning.halls import hall_group
 from kasbah.planning.platform import BOOTSTRAP
 from kasbah.rendering.kubernetes import OWNER
 from kasbah.rollout import PoolReach, describe
@@ -89,24 +91,39 @@ one_owner = StackValidationPolicy(
 
 
 # ---------------------------------------------------------------------------- power
+def _group_record(records: Mapping[tuple[str, str], _Seen]) -> _Seen | None:
+    """A hall stack's own group record (a site stack holds several, one per other group, and a site record)."""
+    if any(kind == "site" for kind, _ in records):
+        return None
+    return next((r for (kind, _), r in records.items() if kind == "group"), None)
+
+
+def _adds_up(group: _Seen, records: Mapping[tuple[str, str], _Seen], keys: tuple[str, ...]) -> list[str]:
+    """Where a hall stack's group record says other than its hall and rack records (what the site stack reads)."""
+    halls = {name: int(r.props["index"]) for (kind, name), r in records.items() if kind == "hall"}
+    racks = {name: r.props for (kind, name), r in records.items() if kind == "rack"}
+    actual = group_summary(int(group.props["group"]), halls, racks, group.props.get("decommissions") or ())
+    out = []
+    for key in keys:
+        said, real = group.props.get(key), actual[key]
+        if key == "it_load_kw" and abs(float(said or 0) - float(real)) <= _EPSILON_KW:
+            continue
+        if said != real:
+            out.append(
+                f"{group.props['name']} says {key} {said}, its records {real}; the site stack's budget and numbering "
+                "checks read that record; fix: create it with kasbah.components.site.group_record"
+            )
+    return out
+
+
 def _power(args: StackValidationArgs, report: ReportViolation) -> None:
     records = _records(args.resources)
     sites = [r for (kind, _), r in records.items() if kind == "site"]
-    if not sites:
-        args.not_applicable("no site record in this stack (a cluster stack)")
+    group = _group_record(records)
+    if not sites and group is None:
+        args.not_applicable("no site or hall group record in this stack (a cluster stack)")
         return
-    site = sites[0].props
     racks = [r.props for (kind, _), r in records.items() if kind == "rack" and r.props.get("state") == "live"]
-    it_kw = sum(float(p["power_kw"]) for p in racks)
-    facility_kw = it_kw * float(site["pue"])
-    for limit in ("budget_kw", "supply_kw"):
-        if facility_kw > float(site[limit]) + _EPSILON_KW:
-            report(
-                f"phase {site['phase']}: facility load {facility_kw / 1000:,.2f} MW (IT {it_kw / 1000:,.2f} MW x PUE "
-                f"{site['pue']}) exceeds the {limit.removesuffix('_kw')} of {float(site[limit]) / 1000:,.2f} MW; "
-                "fix: fewer racks in this phase, or a larger facility_budget_mw",
-                sites[0].urn,
-            )
     by_hall: dict[str, float] = {}
     for p in racks:
         by_hall[p["hall"]] = by_hall.get(p["hall"], 0.0) + float(p["power_kw"])
@@ -117,11 +134,31 @@ def _power(args: StackValidationArgs, report: ReportViolation) -> None:
                 "fix: move racks to another hall",
                 r.urn,
             )
+    if group is not None:  # a hall stack: the site stack checks the budget over its group record
+        for message in _adds_up(group, records, ("racks", "it_load_kw")):
+            report(message, group.urn)
+        return
+    site = sites[0].props
+    # the site's own racks (hall group 0) and every other hall group's, as its record sums them
+    others = [float(r.props["it_load_kw"]) for (kind, _), r in records.items() if kind == "group"]
+    it_kw = sum(float(p["power_kw"]) for p in racks) + sum(others)
+    facility_kw = it_kw * float(site["pue"])
+    for limit in ("budget_kw", "supply_kw"):
+        if facility_kw > float(site[limit]) + _EPSILON_KW:
+            report(
+                f"phase {site['phase']}: facility load {facility_kw / 1000:,.2f} MW (IT {it_kw / 1000:,.2f} MW x PUE "
+                f"{site['pue']}) exceeds the {limit.removesuffix('_kw')} of {float(site[limit]) / 1000:,.2f} MW; "
+                "fix: fewer racks in this phase, or a larger facility_budget_mw",
+                sites[0].urn,
+            )
 
 
 power = StackValidationPolicy(
     name="power-within-budget",
-    description="The live racks' IT load times PUE fits the phase's budget and supply; each hall fits its capacity.",
+    description=(
+        "The live racks' IT load times PUE fits the phase's budget and supply, other hall groups' racks counted by "
+        "their group records; each hall fits its capacity; a hall stack's group record adds up."
+    ),
     validate=_power,
     enforcement_level=EnforcementLevel.MANDATORY,
 )
@@ -188,10 +225,13 @@ def _declared(kind: str, name: str, props: Mapping[str, Any], decommissions: set
 def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
     records = _records(args.resources)
     site = next((r.props for (kind, _), r in records.items() if kind == "site"), None)
-    if site is None:
-        args.not_applicable("no site record in this stack (a cluster stack)")
+    group = _group_record(records)
+    if site is None and group is None:
+        args.not_applicable("no site or hall group record in this stack (a cluster stack)")
         return
-    decommissions = set(site.get("decommissions") or ())
+    # the site record's (every declared decommission), or a hall stack's group record's (those covering its records)
+    holder = site if site is not None else group.props if group is not None else {}
+    decommissions = set(holder.get("decommissions") or ())
     # one owner per block and floor position, retired records included (never reused)
     for fields in (("hall", "index"), ("inband_cidr",), ("oob_cidr",), ("storage_cidr",), ("pod_cidr",)):
         seen: dict[tuple[Any, ...], str] = {}
@@ -206,6 +246,7 @@ def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
     for (kind, name), r in records.items():
         if r.props.get("state") == "retired" and r.props.get("reason") == "undeclared":
             report(f"{kind}/{name} left the Plan without a declared decommission; fix: declare it in the phase", r.urn)
+    _across_groups(records, group, report)
     path = args.get_config().get("deployedState")
     if not path:
         return
@@ -219,6 +260,9 @@ def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
                     None,
                 )
             continue
+        lost = sorted(set(old.get("halls") or {}) - set(new.props.get("halls") or {})) if kind == "group" else []
+        if lost:
+            report(f"{kind}/{name} would lose hall(s) {', '.join(lost)}; fix: a hall never leaves its group", new.urn)
         changed = [f for f in IDENTITY.get(kind, ()) if old.get(f) != new.props.get(f)]
         if changed:
             report(
@@ -228,11 +272,59 @@ def _numbering(args: StackValidationArgs, report: ReportViolation) -> None:
             )
 
 
+def _across_groups(records: Mapping[tuple[str, str], _Seen], group: _Seen | None, report: ReportViolation) -> None:
+    """Halls in their group's stack; the site: hall indexes and rack address blocks not shared across hall groups."""
+    mine = int(group.props["group"]) if group is not None else 0
+    for (kind, name), r in sorted(records.items()):
+        if kind == "hall" and hall_group(int(r.props["index"])) != mine:
+            report(
+                f"hall {name} (index {int(r.props['index'])}) is hall group {hall_group(int(r.props['index']))}'s, not this "
+                f"stack's (hall group {mine}); fix: keep kasbah.planning.halls.HALLS_PER_STACK, halls never move",
+                r.urn,
+            )
+    if group is not None:  # a hall stack: what its record tells the site stack is what it holds
+        for message in _adds_up(group, records, ("halls", "blocks")):
+            report(message, group.urn)
+        return
+    owners = {int(r.props["index"]): f"hall/{name}" for (kind, name), r in records.items() if kind == "hall"}
+    site_urn = next((r.urn for (kind, _), r in records.items() if kind == "site"), None)
+    racks = [r.props for (kind, _), r in records.items() if kind == "rack"]
+    blocks = {0: (site_urn, {b: collapsed(str(p.get(b) or "") for p in racks) for b in GROUP_BLOCKS})}
+    for (kind, name), r in sorted(records.items()):
+        if kind != "group":
+            continue
+        g = int(r.props["group"])
+        for hall, value in (r.props.get("halls") or {}).items():
+            index = int(value)  # numbers arrive as floats
+            if hall_group(index) != g:
+                report(f"{name}: hall {hall} (index {index}) is hall group {hall_group(index)}'s", r.urn)
+            other = owners.setdefault(index, f"{name} hall {hall}")
+            if other != f"{name} hall {hall}":
+                report(f"{name}: hall {hall} reuses index {index} of {other}; fix: allocate a new one", r.urn)
+        blocks[g] = (r.urn, dict(r.props.get("blocks") or {}))
+    for b in GROUP_BLOCKS:
+        spans = sorted(
+            (net.version, int(net.network_address), int(net.broadcast_address), g, str(net))
+            for g, (_, by_field) in blocks.items()
+            for net in (ipaddress.ip_network(c) for c in by_field.get(b) or ())
+        )
+        widest: tuple[int, int, int, int, str] | None = None  # the span reaching furthest so far
+        for span in spans:
+            if widest and widest[0] == span[0] and span[1] <= widest[2] and widest[3] != span[3]:
+                report(
+                    f"hall group {span[3]}'s {b} {span[4]} overlaps hall group {widest[3]}'s {widest[4]}; "
+                    "fix: allocate a new one",
+                    blocks[span[3]][0],
+                )
+            if widest is None or widest[0] != span[0] or span[2] > widest[2]:
+                widest = span
+
+
 numbering = StackValidationPolicy(
     name="no-renumbering-or-removal",
     description=(
         "Ledger records keep their identity (position, address blocks) and leave only by a declared decommission; "
-        "no block or floor position is used twice."
+        "no block or floor position is used twice, across hall groups too; a hall stays in its group's stack."
     ),
     validate=_numbering,
     enforcement_level=EnforcementLevel.MANDATORY,

@@ -1,7 +1,7 @@
 """The stack programs: read the stack's config, plan the phase, create components, export outputs.
 
-`stacks/site/__main__.py` and `stacks/cluster/__main__.py` only call `site_program()` and
-`cluster_program()`, so the programs run the same under `pulumi up`, in the mocked tests and in
+`stacks/site/__main__.py`, `stacks/halls/__main__.py` and `stacks/cluster/__main__.py` only call
+`site_program()`, `halls_program()` and `cluster_program()`, so the programs run the same under `pulumi up`, in the mocked tests and in
 the benchmark. Bad configuration stops the program with a `pulumi.RunError` naming the key and
 the fix (Pulumi prints it without a traceback).
 """
@@ -18,12 +18,21 @@ import pulumi
 from kasbah.components.cluster import KubernetesCluster, KubernetesClusterArgs
 from kasbah.components.controlplane import ControlPlane
 from kasbah.components.controlplane import props as control_plane_props
-from kasbah.components.ledger import Record
+from kasbah.components.ledger import Record, record_sha256
 from kasbah.components.nodes import NodeConfigs, NodePoolArgs, NodeRun, ServicePool
 from kasbah.components.provisioning import Day0, ProvisionRun
-from kasbah.components.site import DataHall, DataHallArgs, ledger
+from kasbah.components.site import (
+    DataHall,
+    DataHallArgs,
+    group_name,
+    group_racks,
+    group_record,
+    hall_groups,
+    ledger,
+)
 from kasbah.config import ConfigError, load_environment
 from kasbah.planning import plan_environment
+from kasbah.planning.halls import HALLS_PER_STACK
 from kasbah.planning.model import Plan
 
 NAMESPACE = "kasbah"
@@ -205,22 +214,25 @@ def site_program() -> dict[str, Any]:
     history = plans(s)
     plan = history[-1]
     book = ledger(history)
-    top = [plan.site, *book.fabrics, *book.clusters]  # records that share the stack as parent
+    groups = hall_groups(book)
+    others = {group_name(g): group_record(book, g) for g in groups if g}  # each in its own stack (kasbah-halls)
+    top = [plan.site, *book.fabrics, *book.clusters, *others]  # records that share the stack as parent
     clash = sorted({n for n in top if top.count(n) > 1})
     if clash:
         raise pulumi.RunError(
-            f"{', '.join(clash)}: a fabric, a cluster or the site share a name, so their ledger records would share "
-            "a URN; fix: rename the cluster in the environment"
+            f"{', '.join(clash)}: a fabric, a cluster, a hall group or the site share a name, so their ledger "
+            "records would share a URN; fix: rename the cluster in the environment"
         )
     Record(plan.site, "site", book.site)
     for name, fields in book.fabrics.items():
         Record(name, "fabric", fields)
     for name, fields in book.clusters.items():
         Record(name, "cluster", fields)
+    for name, fields in others.items():
+        Record(name, "group", fields)
     halls = {}
-    for name, fields in book.halls.items():
-        racks = {r: f for r, f in book.racks.items() if f["hall"] == name}
-        halls[name] = DataHall(name, DataHallArgs(fields, racks))
+    for name in groups.get(0, []):
+        halls[name] = DataHall(name, DataHallArgs(book.halls[name], group_racks(book, [name])))
     run = NodeRun(str(s.tree), str(s.artifacts), skip_tags=s.skip_tags, extra_inventories=s.extra_inventories)
     configs = _node_configs(plan, _playbooks())
     day0 = _day0(pulumi.Config(NAMESPACE), plan)
@@ -258,12 +270,99 @@ def site_program() -> dict[str, Any]:
             name: {"racks": h.racks, "it_load_kw": h.it_load_kw, "power_capacity_kw": h.power_capacity_kw}
             for name, h in halls.items()
         },
+        # the other hall groups, whose halls are their own stacks' (kasbah-halls): each checks its record's digest
+        "hall_groups": {
+            name: {
+                "halls": list(f["halls"]),
+                "racks": f["racks"],
+                "it_load_kw": f["it_load_kw"],
+                "sha256": record_sha256(f),
+            }
+            for name, f in others.items()
+        },
         # the ledger itself is the Record resources' state (`pulumi stack export`), which the policy
         # pack reads; as an output it would be copied into every stack that references this one
         "ledger": {kind: len(table) for kind, table in book.as_dict().items() if kind != "site"},
         # each cluster's admin kubeconfig, from its ControlPlane: the cluster stacks read it through their stack
         # reference (a secret here and there; nobody pastes it)
         "kubeconfigs": pulumi.Output.secret(kubeconfigs),
+    }
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs
+
+
+def _same_phase(site_stack: str, site: pulumi.StackReference, phase: str) -> pulumi.Output[str]:
+    """The site stack's phase, once it is this stack's; a RunError naming the fix otherwise."""
+
+    def check(site_phase: Any) -> str:
+        if site_phase != phase:
+            raise pulumi.RunError(
+                f"site stack {site_stack} is at {site_phase!r}, this stack at {phase!r}; "
+                f"fix: run the site stack's phase first, or set kasbah:phase to {site_phase}"
+            )
+        return str(site_phase)
+
+    return site.get_output("phase").apply(check)
+
+
+def halls_program() -> dict[str, Any]:
+    """One hall group (`kasbah:hallGroup`, 1 and up): its halls' and racks' ledger records and its group record.
+
+    The site stack holds hall group 0 and a record of every other group (computed from the same ledger);
+    this stack refuses to run unless the site stack is at its phase and holds the same record of its group,
+    so the site's budget and numbering checks saw the racks this stack adds.
+    """
+    cfg = pulumi.Config(NAMESPACE)
+    s = settings(cfg)
+    site_stack = cfg.get("siteStack")
+    try:
+        group = cfg.get_int("hallGroup")
+    except pulumi.ConfigTypeError:
+        group = None
+    if group is None or not site_stack:
+        raise pulumi.RunError(
+            "kasbah:hallGroup (a number, 1 and up) and kasbah:siteStack must be set for a hall stack; fix: pulumi "
+            "config set kasbah:hallGroup 1; pulumi config set kasbah:siteStack organization/kasbah-site/campus"
+        )
+    history = plans(s)
+    plan = history[-1]
+    book = ledger(history)
+    groups = hall_groups(book)
+    if group < 1 or group not in groups:
+        raise pulumi.RunError(
+            f"kasbah:hallGroup = {group}: {plan.environment} {plan.phase} has no hall group {group} in a stack of "
+            f"its own (hall groups of {HALLS_PER_STACK} halls by index: "
+            f"{', '.join(str(g) for g in groups if g) or 'only group 0, the site stack'}); "
+            "a hall stack starts in the phase that commissions its group's first hall"
+        )
+    name = group_name(group)
+    fields = group_record(book, group)
+    digest = record_sha256(fields)
+    Record(name, "group", fields)
+    halls = {h: DataHall(h, DataHallArgs(book.halls[h], group_racks(book, [h]))) for h in groups[group]}
+    site = pulumi.StackReference(site_stack)
+
+    def same_group(given: Any) -> str:
+        found = (given or {}).get(name) if isinstance(given, dict) else None
+        theirs = found.get("sha256") if isinstance(found, dict) else None
+        if theirs != digest:
+            raise pulumi.RunError(
+                f"site stack {site_stack} holds {'another' if theirs else 'no'} record of {name} than this stack "
+                f"(halls {', '.join(groups[group])}); its budget and numbering checks must see these racks first; "
+                "fix: run the site stack's pulumi up at the same commit first"
+            )
+        return digest
+
+    outputs: dict[str, Any] = {
+        "environment": plan.environment,
+        "phase": _same_phase(site_stack, site, plan.phase),
+        "hall_group": group,
+        "record": pulumi.Output.from_input(site.get_output("hall_groups")).apply(same_group),
+        "halls": {
+            h: {"racks": d.racks, "it_load_kw": d.it_load_kw, "power_capacity_kw": d.power_capacity_kw}
+            for h, d in halls.items()
+        },
     }
     for key, value in outputs.items():
         pulumi.export(key, value)
@@ -295,16 +394,7 @@ def cluster_program() -> dict[str, Any]:
                 f"run; fix: pulumi config rm kasbah:{key}"
             )
     site = pulumi.StackReference(site_stack)
-
-    def same_phase(site_phase: Any) -> str:
-        if site_phase != plan.phase:
-            raise pulumi.RunError(
-                f"site stack {site_stack} is at {site_phase!r}, this stack at {plan.phase!r}; "
-                f"fix: run the site stack's phase first, or set kasbah:phase to {site_phase}"
-            )
-        return str(site_phase)
-
-    phase = site.get_output("phase").apply(same_phase)
+    phase = _same_phase(site_stack, site, plan.phase)
 
     def kubeconfig_of(given: Any) -> str:
         found = (given or {}).get(cluster) if isinstance(given, dict) else None

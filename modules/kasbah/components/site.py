@@ -4,6 +4,10 @@ The ledger of phase N holds every hall, rack, fabric and cluster address block t
 1..N ever allocated: live ones as the Plan has them, retired ones as they were when retired,
 marked with the phase and the declared reason. So records are only ever added or updated,
 never deleted, and an index or a block stays taken after its rack is gone.
+
+The ledger is computed whole; its halls are split between stacks by hall group
+(`kasbah.planning.halls.hall_group`): group 0's `DataHall`s are the site stack's, each other
+group's are its hall stack's, and both hold that group's record (`group_record`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from typing import Any
 
 import pulumi
 
-from kasbah.components.ledger import Record, covering_decommissions
+from kasbah.components.ledger import Record, covering_decommissions, group_summary
+from kasbah.planning.halls import hall_group
 from kasbah.planning.model import Cluster, Fabric, Hall, Plan, Rack
 
 Fields = dict[str, Any]
@@ -120,6 +125,36 @@ def ledger(plans: Sequence[Plan]) -> Ledger:
         "decommissions": sorted(f"{r.kind}/{r.name}" for r in retired.values()),
     }
     return Ledger(site, tables["hall"], tables["rack"], tables["fabric"], tables["cluster"])
+
+
+def hall_groups(book: Ledger) -> dict[int, list[str]]:
+    """Hall names by hall group (`kasbah.planning.halls.hall_group`), retired halls included, in index order."""
+    out: dict[int, list[str]] = {}
+    for name, fields in sorted(book.halls.items(), key=lambda kv: int(kv[1]["index"])):
+        out.setdefault(hall_group(int(fields["index"])), []).append(name)
+    return dict(sorted(out.items()))
+
+
+def group_name(group: int) -> str:
+    """The name of hall group `group`'s record, and of its stack's suffix (`<environment>-halls-<group>`)."""
+    return f"hall-group-{group}"
+
+
+def group_racks(book: Ledger, halls: Sequence[str]) -> dict[str, Fields]:
+    """The racks (live and retired) of these halls, by name."""
+    wanted = set(halls)
+    return {r: f for r, f in book.racks.items() if f["hall"] in wanted}
+
+
+def group_record(book: Ledger, group: int) -> Fields:
+    """Hall group `group`'s record: its halls, live racks, IT load, address blocks and decommissions."""
+    halls = hall_groups(book).get(group, [])
+    return group_summary(
+        group,
+        {h: int(book.halls[h]["index"]) for h in halls},
+        group_racks(book, halls),
+        book.site["decommissions"],
+    )
 
 
 def _why_retired(kind: str, name: str, fields: Fields, retired: Mapping[tuple[str, str], Any]) -> tuple[str, str]:

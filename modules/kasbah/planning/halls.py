@@ -14,6 +14,19 @@ from kasbah.planning.model import Hall
 from kasbah.planning.racks import add_rack, fits_hall
 from kasbah.planning.state import HallState, PlanState
 
+# Halls per Pulumi stack: hall group g holds the halls of index g*HALLS_PER_STACK .. (g+1)*HALLS_PER_STACK-1.
+# Group 0 is the site stack's, every other group has a stack of its own (`stacks/halls`). Hall indexes are
+# never reused, so a hall's group never changes; changing this constant would move halls, and their ledger
+# records, between stacks (tests/planning pins it).
+HALLS_PER_STACK = 8
+
+
+def hall_group(index: int) -> int:
+    """The hall group, hence the Pulumi stack, of the hall with this index (0: the site stack)."""
+    if index < 0:
+        raise ValueError(f"hall index {index}: indexes start at 0")
+    return index // HALLS_PER_STACK
+
 
 def commission_hall(st: PlanState, spec: HallSpec, path: Loc, phase: str) -> None:
     """A new hall: its index, its two fabrics' loopback blocks and its profile's network racks."""
