@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from pulumi_policy import PolicyCustomTimeouts, PolicyResource, PolicyResourceOptions, StackValidationArgs
 
+from kasbah.components import policies as pol
 from kasbah.components.mocked import MockedRun, run_mocked
 from kasbah.components.programs import cluster_program, halls_program, site_program
 from kasbah.planning.halls import hall_group
@@ -129,3 +132,19 @@ def validate(policy: Any, resources: list[PolicyResource], config: dict[str, Any
                 ResourceValidationArgs(r.resource_type, r.props, r.urn, r.name, r.opts, None, config or {}), report
             )
     return found
+
+
+def export_state(resources: list[PolicyResource], path: Path) -> str:
+    """A `pulumi stack export` document holding these records as deployed."""
+    doc = {
+        "version": 3,
+        "deployment": {
+            "resources": [
+                {"urn": r.urn, "type": r.resource_type, "inputs": dict(r.props), "outputs": dict(r.props)}
+                for r in resources
+                if r.resource_type == pol.RECORD
+            ]
+        },
+    }
+    path.write_text(json.dumps(doc))
+    return str(path)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import pytest
 from pulumi_policy import PolicyResource
 
 from kasbah.components import policies as pol
-from tests.stacks.conftest import every_hall_stack, halls, policy_resources, site, validate
+from tests.stacks.conftest import every_hall_stack, export_state, halls, policy_resources, site, validate
 
 STACKS = [s for s in every_hall_stack() if s[1] in ("phase-2", "phase-4")]
 
@@ -92,22 +91,8 @@ def test_hall_indexes_and_blocks_are_not_shared_across_hall_groups() -> None:
     assert "hall group 3's" in found and "hall group 0's" in found and rack.props["inband_cidr"] in found
 
 
-def _export(resources: list[PolicyResource], path: Path) -> str:
-    doc = {
-        "deployment": {
-            "resources": [
-                {"urn": r.urn, "type": r.resource_type, "inputs": dict(r.props), "outputs": dict(r.props)}
-                for r in resources
-                if r.resource_type == pol.RECORD
-            ]
-        }
-    }
-    path.write_text(json.dumps(doc))
-    return str(path)
-
-
 def test_a_hall_stack_refuses_removal_and_renumbering_against_its_deployed_state(tmp_path: Path) -> None:
-    state = _export(policy_resources(halls("campus", "phase-2", 1)), tmp_path / "state.json")
+    state = export_state(policy_resources(halls("campus", "phase-2", 1)), tmp_path / "state.json")
     nxt = policy_resources(halls("campus", "phase-3", 1))
     assert validate(pol.numbering, nxt, {"deployedState": state}) == []
     rack = _racks(nxt)[0]
@@ -119,7 +104,7 @@ def test_a_hall_stack_refuses_removal_and_renumbering_against_its_deployed_state
     declared = _with(removed, group.urn, decommissions=[f"pool/{rack.props['pool']}"])
     assert not [f for f in validate(pol.numbering, declared, {"deployedState": state}) if "would be removed" in f]
     # the site stack's record of a group never loses a hall
-    site_state = _export(policy_resources(site("campus", "phase-3")), tmp_path / "site.json")
+    site_state = export_state(policy_resources(site("campus", "phase-3")), tmp_path / "site.json")
     at_site = policy_resources(site("campus", "phase-4"))
     assert validate(pol.numbering, at_site, {"deployedState": site_state}) == []
     record = _record(at_site, "group", "hall-group-2")

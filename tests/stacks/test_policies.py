@@ -10,7 +10,7 @@ import pytest
 from pulumi_policy import PolicyResource
 
 from kasbah.components import policies as pol
-from tests.stacks.conftest import clusters, every_stack, policy_resources, run_of, validate
+from tests.stacks.conftest import clusters, every_stack, export_state, policy_resources, run_of, validate
 
 STACKS = [s for s in every_stack() if s[1] in ("phase-1", "phase-4", "lab-1", "lab-2")]
 
@@ -75,25 +75,9 @@ def test_an_unprotected_record_is_refused() -> None:
     assert found[0].endswith("is not protected; fix: create it with kasbah.components.ledger.Record")
 
 
-def _export(resources: list[PolicyResource], path: Path) -> str:
-    """A `pulumi stack export` document holding these records as deployed."""
-    doc = {
-        "version": 3,
-        "deployment": {
-            "resources": [
-                {"urn": r.urn, "type": r.resource_type, "inputs": dict(r.props), "outputs": dict(r.props)}
-                for r in resources
-                if r.resource_type == pol.RECORD
-            ]
-        },
-    }
-    path.write_text(json.dumps(doc))
-    return str(path)
-
-
 def test_renumbering_and_removal_are_refused_against_the_deployed_state(tmp_path: Path) -> None:
     deployed = policy_resources(run_of("campus", "phase-1", None))
-    state = _export(deployed, tmp_path / "state.json")
+    state = export_state(deployed, tmp_path / "state.json")
     nxt = policy_resources(run_of("campus", "phase-2", None))
     # the real next phase is clean against phase 1 as deployed
     assert validate(pol.numbering, nxt, {"deployedState": state}) == []
