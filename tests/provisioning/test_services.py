@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -55,17 +56,32 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _stop(pidfile: Path) -> None:
+    """Stop the process a pid file names, if it still runs."""
+    try:
+        pid = int(pidfile.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+
+
 def _dhcp(ns_client: str, iface: str, work: Path, seconds: int = 12) -> str | None:
     """The address a DHCP client in `ns_client` is offered on `iface` (None: no offer), via a lease file."""
     conf = work / f"dhclient-{iface}.conf"
     conf.write_text(f"timeout {seconds};\nretry 1;\nrequest subnet-mask, routers;\n")
     leases = work / f"dhclient-{iface}.leases"
     leases.unlink(missing_ok=True)
-    subprocess.run(
-        ["ip", "netns", "exec", ns_client, "dhclient", "-1", "-v", "-cf", str(conf), "-lf", str(leases),
-         "-pf", str(work / f"dhclient-{iface}.pid"), "-sf", "/bin/true", iface],
-        capture_output=True, text=True, timeout=seconds + 20,
-    )  # fmt: skip
+    pidfile = work / f"dhclient-{iface}.pid"
+    try:
+        subprocess.run(
+            ["ip", "netns", "exec", ns_client, "dhclient", "-1", "-v", "-cf", str(conf), "-lf", str(leases),
+             "-pf", str(pidfile), "-sf", "/bin/true", iface],
+            capture_output=True, text=True, timeout=seconds + 20,
+        )  # fmt: skip
+    finally:
+        # with a lease, dhclient goes to the background to renew it: stop it, or it outlives the namespace
+        _stop(pidfile)
     text = leases.read_text() if leases.exists() else ""
     for line in text.splitlines():
         line = line.strip()
