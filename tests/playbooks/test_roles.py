@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -208,20 +209,29 @@ def _new_key(home: Path, name: str, expiry: str, faked_time: str | None = None) 
     return _gpg(home, "--armor", "--export", fpr), fpr
 
 
+@pytest.fixture
+def gpg_home(tmp_path: Path) -> Iterator[Path]:
+    """A private gpg home; its agent (gpg starts one) is stopped afterwards, not left running."""
+    home = tmp_path / "gpg"
+    home.mkdir(mode=0o700)
+    yield home
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True, check=False)
+
+
 @GPG
-def test_the_key_filter_reads_fingerprint_and_expiry_as_gpg_does(tmp_path: Path) -> None:
+def test_the_key_filter_reads_fingerprint_and_expiry_as_gpg_does(gpg_home: Path, tmp_path: Path) -> None:
     """common's openpgp_key filter against gpg, on the pkgs.k8s.io key of 2024 and on keys made here."""
     sys.path.insert(0, str(PLAYBOOKS / COLLECTION / "plugins" / "filter"))
     try:
         import openpgp  # type: ignore[import-not-found]
     finally:
         sys.path.pop(0)
-    fresh, _ = _new_key(tmp_path / "gpg", "fresh", "2y")
-    forever, _ = _new_key(tmp_path / "gpg", "forever", "never")
+    fresh, _ = _new_key(gpg_home, "fresh", "2y")
+    forever, _ = _new_key(gpg_home, "forever", "never")
     for name, text in (("pkgs.k8s.io", PKGS_K8S_IO_KEY.read_text()), ("fresh", fresh), ("forever", forever)):
         path = tmp_path / f"{name}.asc"
         path.write_text(text)
-        listed = _gpg(tmp_path / "gpg", "--show-keys", "--with-colons", str(path))
+        listed = _gpg(gpg_home, "--show-keys", "--with-colons", str(path))
         pub = next(line.split(":") for line in listed.splitlines() if line.startswith("pub:"))
         fpr = next(line.split(":")[9] for line in listed.splitlines() if line.startswith("fpr:"))
         info = openpgp.key_info(text)
@@ -236,9 +246,9 @@ def test_the_key_filter_reads_fingerprint_and_expiry_as_gpg_does(tmp_path: Path)
 
 
 @GPG
-def test_a_signing_key_is_checked_by_fingerprint_and_expiry(tmp_path: Path) -> None:
+def test_a_signing_key_is_checked_by_fingerprint_and_expiry(gpg_home: Path, tmp_path: Path) -> None:
     """common's signing_key tasks, for real on this machine (nothing outside the test's directory is touched)."""
-    home = tmp_path / "gpg"
+    home = gpg_home
     good, good_fpr = _new_key(home, "good", "2y")
     soon, soon_fpr = _new_key(home, "soon", "30d")
     old, old_fpr = _new_key(home, "old", "1y", faked_time="20200101T000000")
