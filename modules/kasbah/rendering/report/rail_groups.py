@@ -187,37 +187,36 @@ def rail_group_svg(plan: Plan, fabric: Fabric, group: RailGroup) -> bytes:
         svg.text(left - 10, core_y + 19, "cores", "l", anchor="end")
 
     # links first, boxes over them
-    svg.open("links", data_tier=LEAF_SPINE)
-    for leaf, spine, n in group.leaf_spine:
-        x1, x2 = leaf_x[leaf] + box_w / 2, spine_x[spine] + box_w / 2
-        svg.line(
-            x1,
+    # each tier's links from the lower box's top to the upper box's bottom, coloured by the leaf; a leaf takes
+    # whole racks, so a rack's count is written once above it
+    tiers = (
+        (
+            LEAF_SPINE,
+            [(leaf_x[a], spine_x[b], leaf_color[a], n) for a, b, n in group.leaf_spine],
             leaf_y,
-            x2,
-            spine_y + box_h,
-            leaf_color[leaf],
-            class_="link",
-            stroke_width=_link_width(n),
-            stroke_opacity=0.7,
-            data_cables=str(n),
-        )
-    svg.close()
-    svg.open("links", data_tier=NODE_LEAF)
-    for rack, leaf, n in group.node_leaf:
-        x1, x2 = rack_x[rack] + box_w / 2, leaf_x[leaf] + box_w / 2
-        svg.line(
-            x1,
-            rack_y,
-            x2,
-            leaf_y + box_h,
-            leaf_color[leaf],
-            class_="link",
-            stroke_width=_link_width(n),
-            stroke_opacity=0.7,
-            data_cables=str(n),
-        )
-        svg.text(x1 + 3, rack_y - 4, f"×{n}", "m")  # a leaf takes whole racks: one line above a rack
-    svg.close()
+            spine_y,
+            False,
+        ),
+        (NODE_LEAF, [(rack_x[a], leaf_x[b], leaf_color[b], n) for a, b, n in group.node_leaf], rack_y, leaf_y, True),
+    )
+    for tier, links, low_y, high_y, counted in tiers:
+        svg.open("links", data_tier=tier)
+        for x_low, x_high, color, n in links:
+            x1 = x_low + box_w / 2
+            svg.line(
+                x1,
+                low_y,
+                x_high + box_w / 2,
+                high_y + box_h,
+                color,
+                class_="link",
+                stroke_width=_link_width(n),
+                stroke_opacity=0.7,
+                data_cables=str(n),
+            )
+            if counted:
+                svg.text(x1 + 3, low_y - 4, f"×{n}", "m")
+        svg.close()
     if group.leaf_spine and len(group.leaf_spine) <= 64:
         counts = sorted({n for _, _, n in group.leaf_spine})
         label = " or ".join(f"×{c}" for c in counts)
