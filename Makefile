@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml requirements-dev.lock | sha256sum | cut -c1-12)
 PHASE  ?= phase-1
 
-.PHONY: ironic venv lock render plan test lint unit bench bench-stacks bench-nodes bench-preview node-image apiserver kind-preview clean
+.PHONY: ironic venv lock render plan test lint unit bench bench-stacks bench-nodes bench-images bench-preview node-image apiserver kind-preview clean
 
 NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
 
@@ -80,6 +80,10 @@ node-image: $(STAMP)
 ## bench-nodes: Ansible controller overhead on node containers, default vs tuned settings (needs Docker)
 bench-nodes: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_ansible.py
+
+## bench-images: bringing nodes into service, full pass vs pool image + lean pass, with projections (needs Docker)
+bench-images: $(STAMP)
+	$(BIN)/python tests/benchmarks/bench_image.py
 
 ## apiserver: kube-apiserver 1.20.2 from Debian's kubernetes source package, for the preview/apply tests
 apiserver:

@@ -184,15 +184,22 @@ def test_every_command_that_prints_a_result_offers_json(tmp_path: Path, capsys: 
 
 
 def test_every_command_but_kind_config_takes_json_and_every_environment_command_the_shared_e() -> None:
-    """The parser's shared parents give `--json` (and `-e`) one spelling; kind-config prints its artifact itself."""
+    """The parser's shared parents give `--json` (and `-e`) one spelling; kind-config and image vars print their
+    artifact (YAML, JSON) themselves; image capture reads a tar, not an environment."""
     import argparse
 
     from kasbah.cli import build_parser
 
-    (sub,) = (a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
-    options = {name: {o for a in p._actions for o in a.option_strings} for name, p in sub.choices.items()}
-    assert {name for name, opts in options.items() if "--json" not in opts} == {"kind-config"}
-    assert all({"-e", "--environment"} <= opts for opts in options.values())
+    def commands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            return {prefix.strip(): parser}
+        return {k: v for name, p in subs[0].choices.items() for k, v in commands(p, f"{prefix} {name}").items()}
+
+    options = {name: {o for a in p._actions for o in a.option_strings} for name, p in commands(build_parser()).items()}
+    assert {"image list", "image vars", "image capture", "plan"} <= set(options)
+    assert {name for name, opts in options.items() if "--json" not in opts} == {"kind-config", "image vars"}
+    assert {name for name, opts in options.items() if not {"-e", "--environment"} <= opts} == {"image capture"}
 
 
 def test_a_refusal_under_json_is_json_and_located(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -83,7 +83,10 @@ def overlay(hosts: dict[str, str]) -> dict[str, object]:
     }
 
 
-def up(tree: Path, prefix: str, workdir: Path, hosts: list[str] | None = None) -> Fleet:
+def up(
+    tree: Path, prefix: str, workdir: Path, hosts: list[str] | None = None, images: dict[str, str] | None = None
+) -> Fleet:
+    """One container per host (of `hosts`, or the tree's inventory), of the plain node image or of `images[host]`."""
     image, mirror = build_image.ensure()
     names = hosts if hosts is not None else inventory_hosts(tree)
     mapping = {h: f"{prefix}-{h}" for h in names}
@@ -101,7 +104,7 @@ def up(tree: Path, prefix: str, workdir: Path, hosts: list[str] | None = None) -
                 # HAProxy binds the API's VIP before keepalived puts it on the interface (the control_plane role)
                 "--sysctl", "net.ipv4.ip_nonlocal_bind=1",
                 "--volume", f"{mirror}:{MIRROR_MOUNT}:ro",
-                image, "/sbin/init",
+                (images or {}).get(host, image), "/sbin/init",
             ],
             check=True,
             capture_output=True,

@@ -131,6 +131,7 @@ def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
             "kasbah_storage_ip": n.storage_ip,
             "kasbah_gpus": n.gpus,
             "kasbah_pool": n.pool,
+            "kasbah_image": pool.image,
             "kasbah_phase": n.phase,
             "kasbah_node_labels": node_labels(plan.site, n, racks[n.rack], pools[n.pool]),
             "kasbah_node_taints": [t.as_dict() for t in registration_taints(n, pools[n.pool])],

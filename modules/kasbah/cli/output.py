@@ -438,3 +438,16 @@ def show_configure(result: Any, artifacts: Path) -> None:
         f"{verdict}: {len(hosts):,} hosts, {sum(1 for h in hosts if h.changed):,} changed, {bad:,} failed or "
         f"unreachable; per-host results in {artifacts / 'summary.json'}"
     )
+
+
+def show_images(doc: dict[str, Any], nodes: dict[str, int], tree: Path) -> None:
+    """The pool images of a rendered tree: inputs, pools, and how many of its nodes (with hardware) boot each."""
+    rows = [
+        [
+            i["name"], i["os"], i["nvidia_driver"] or "-", i["kubernetes_version"] or "-", ", ".join(i["pools"]),
+            i["gpus_per_node"], nodes.get(i["name"], 0),
+        ]
+        for i in doc["images"]
+    ]  # fmt: skip
+    headers = ["image", "os", "driver", "kubernetes", "pools", "GPUs/node", "nodes (with hardware)"]
+    out.print(_table(f"pool images of {tree} ({doc['phase']})", headers, rows, left=5))

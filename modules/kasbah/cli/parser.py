@@ -3,7 +3,7 @@
 The options every command on an environment shares come from parent parsers (argparse `parents=`):
 `-e/--environment` from one, `--json` from another whose help names what the command prints. Each
 command's function lives with its group: `environment` (validate, plan, diff, render, verify),
-`nodes` (configure, provision), `cluster` (preview, apply, kind-config) and `review`.
+`nodes` (configure, provision), `images` (image list, vars, capture), `cluster` (preview, apply, kind-config) and `review`.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 
 from kasbah import __version__
+from kasbah.cli import images
 from kasbah.cli.cluster import BOOTSTRAP_FIELD_MANAGER, cmd_apply, cmd_kind_config, cmd_preview
 from kasbah.cli.common import DEFAULT_ENV
 from kasbah.cli.environment import cmd_diff, cmd_plan, cmd_render, cmd_validate, cmd_verify
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         "node count, bounds a hall)",
     )  # fmt: skip
     p.set_defaults(func=cmd_provision)
+
+    images.add_parsers(sub, env, _json)
 
     outcomes = _json("every object's outcome")
     for name, dry in (("preview", True), ("apply", False)):

@@ -15,8 +15,9 @@ from kasbah.planning.model import EtcdBackup, GitOpsSource, Plan, Power
 # rollout waves
 # 3: hardware (the trays in each slot), the site's DNS zone and servers, interface MTUs
 # 4: clusters' API virtual IP, VRRP id and commissioned version; declared upgrades; etcd backups
-PLAN_FORMAT = 4
-READABLE_FORMATS = (3, 4)  # a format-3 plan reads with the new fields' defaults
+# 5: pool images (each pool's `image`, the Plan's `images`)
+PLAN_FORMAT = 5
+READABLE_FORMATS = (3, 4, 5)  # an older plan reads with the new fields' defaults
 SECTIONS = (
     "halls",
     "scalable_units",
@@ -40,6 +41,7 @@ SECTIONS = (
     "hardware",
     "bmcs",
     "upgrades",
+    "images",
 )
 
 
@@ -103,6 +105,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             "image",
             "upgrades",
             "etcd_backup",
+            "images",
         ):
             continue  # a plan of an older format: the field's default
         if f.name in SECTIONS:

@@ -126,6 +126,34 @@ class Pool:
     phase: str
     nvidia_driver: str | None = None
     rollout_racks: int = 1  # racks a configuration change reaches at once (`Plan.waves`)
+    image: str = ""  # the `PoolImage` its nodes boot
+
+
+# What a pool image is built on: the node OS of every pool (the roles' package lists are Debian 12's)
+NODE_OS = "debian-12"
+# The fields of a PoolImage its name is a digest of (the order is the JSON's, sorted)
+IMAGE_INPUTS = ("os", "gpus_per_node", "nvlink", "rdma", "nvidia_driver", "kubernetes_version")
+
+
+@dataclass(frozen=True, slots=True)
+class PoolImage:
+    """The OS image a pool's nodes boot: what the roles install and configure that does not depend on the node.
+
+    `name` is `<gpu|cpu>-<10 hex>` of the other fields: pools whose nodes need the same software share
+    one image, and a change of any input (a driver, a Kubernetes minor) is a new image, so a new name
+    in the pools' inventory variables, so a rolling change of their racks. What the image holds
+    beyond these inputs (the roles' own files) is the image build's recipe digest, recorded in the
+    image and its manifest (playbooks/image.yml, kasbah.runners.images).
+    """
+
+    name: str
+    os: str
+    gpus_per_node: int
+    nvlink: str  # the rack profile's NVLink domain kind
+    rdma: bool  # compute-fabric NICs (DOCA-OFED)
+    nvidia_driver: str | None
+    kubernetes_version: str | None
+    pools: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +475,7 @@ class Plan:
     )
     upgrades: tuple[Upgrade, ...] = field(default=())  # every declared upgrade up to this phase, in order
     etcd_backup: EtcdBackup | None = None
+    images: tuple[PoolImage, ...] = field(default=())  # what the pools' nodes boot, by name
 
     @property
     def gpus(self) -> int:

@@ -31,7 +31,7 @@ from kasbah.planning.halls import check_hall_loads, commission_hall
 from kasbah.planning.hardware import check_hardware, node_hardware
 from kasbah.planning.host_flows import FLOWS
 from kasbah.planning.model import BmcAccess, Egress, GitOpsSource, Plan, Power
-from kasbah.planning.pools import commission_pool, expand_pool, pool_snapshot, waves
+from kasbah.planning.pools import commission_pool, expand_pool, images, pool_snapshot, waves
 from kasbah.planning.racks import rack_ports
 from kasbah.planning.state import PlanState
 from kasbah.planning.switches import lay_out_fabrics, switch_ports
@@ -149,6 +149,7 @@ def snapshot(st: PlanState, phase: Phase, index: int) -> Plan:
         retired=tuple(st.retired),
         upgrades=tuple(st.upgrades),
         etcd_backup=etcd_backup(st, clusters, tenants),
+        images=images(st, pools),
         grants=grants,
         egress=egress,
         admin_networks=tuple(str(n) for n in site.admin_zone.networks),

@@ -7,10 +7,14 @@ model. Its placements are laid out by racks.py.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from dataclasses import replace
+
 from kasbah.config.issues import Loc
 from kasbah.config.models import PoolExpansion, PoolPurpose, PoolSpec, RackKind, RackProfile
 from kasbah.planning.addresses import reserve_fabrics
-from kasbah.planning.model import Pool, Wave
+from kasbah.planning.model import IMAGE_INPUTS, NODE_OS, Pool, PoolImage, Wave
 from kasbah.planning.racks import place_pool
 from kasbah.planning.state import PlanState, PoolState, with_article
 
@@ -150,7 +154,40 @@ def pool_snapshot(st: PlanState, p: PoolState) -> Pool:
         phase=p.phase,
         nvidia_driver=p.profile.nvidia_driver,
         rollout_racks=p.spec.rollout.racks,
+        image=pool_image(st, p).name,
     )
+
+
+def pool_image(st: PlanState, p: PoolState) -> PoolImage:
+    """The image the pool's nodes boot (its `pools` empty: `images` fills them in)."""
+    prof = p.profile
+    # a worker pool's kubelet; a management pool's control-plane hosts get theirs in the lean pass (they are few, and
+    # an upgrade of one cluster then rolls only its control-plane racks, not every rack of the pool)
+    version = st.clusters[p.cluster].version if p.cluster in st.clusters else None
+    image = PoolImage(
+        name="",
+        os=NODE_OS,
+        gpus_per_node=prof.gpus_per_node,
+        nvlink=prof.nvlink.domain.value,
+        rdma=prof.compute_nics_per_node > 0,
+        nvidia_driver=prof.nvidia_driver if prof.gpus_per_node else None,
+        kubernetes_version=version,
+        pools=(),
+    )
+    inputs = {f: getattr(image, f) for f in IMAGE_INPUTS}
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:10]
+    return replace(image, name=f"{'gpu' if prof.gpus_per_node else 'cpu'}-{digest}")
+
+
+def images(st: PlanState, pools: tuple[Pool, ...]) -> tuple[PoolImage, ...]:
+    """Every image the Plan's pools boot, in the order of their first pool, each with its pools."""
+    out: dict[str, PoolImage] = {}
+    users: dict[str, list[str]] = {}
+    for pool in pools:
+        if pool.image not in out:
+            out[pool.image] = pool_image(st, st.pools[pool.name])
+        users.setdefault(pool.image, []).append(pool.name)
+    return tuple(replace(i, pools=tuple(users[i.name])) for i in out.values())
 
 
 def waves(st: PlanState, pools: tuple[Pool, ...]) -> tuple[Wave, ...]:

@@ -31,7 +31,8 @@ Variables (prefixed `kasbah_`): `ansible_host` and `kasbah_inband_ip` (in-band I
 `kasbah_rdma`, `kasbah_nvidia_driver`, `kasbah_cluster`, `kasbah_kubernetes_version`,
 `kasbah_api_endpoint`, `kasbah_pod_cidr`, on control-plane hosts `kasbah_api_vip`, `kasbah_api_vrrp_id` and
 `kasbah_control_plane` (the cluster's control-plane hosts and in-band addresses, the first one inits) and
-`kasbah_etcd_backup` (where and how often it snapshots etcd), `kasbah_pool`, `kasbah_purpose`, `kasbah_rack_profile`,
+`kasbah_etcd_backup` (where and how often it snapshots etcd), `kasbah_pool`, `kasbah_image` (the pool image its
+nodes boot: Plan.images), `kasbah_purpose`, `kasbah_rack_profile`,
 `kasbah_phase`, `kasbah_network` (the node's interfaces, planning.hostnet; only once its rack has a hardware
 manifest); on `all`: `kasbah_site`, `kasbah_environment`, `kasbah_plan_phase`,
 `kasbah_networks` (address ranges by network name), `kasbah_dns_resolvers` and
@@ -143,6 +144,7 @@ def host_vars(plan: Plan) -> dict[str, Vars]:
                         "keep": b.keep,
                     }
         v["kasbah_pool"] = n.pool
+        v["kasbah_image"] = pool.image
         v["kasbah_purpose"] = pool.purpose
         v["kasbah_rack_profile"] = rack.profile
         v["kasbah_phase"] = n.phase

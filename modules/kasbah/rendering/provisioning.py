@@ -5,8 +5,10 @@
     provisioning/dns/knot.conf                Knot: the server (on the site's DNS servers) and the zones
     provisioning/dns/zones.conf               the zones alone (for a server with its own `server:` section)
     provisioning/dns/<zone>.zone              forward zone and the /16 reverse zones
-    provisioning/nodes/<rack>.yaml            per node: serial, BMC, MACs and the cloud-init network-config
-                                              (the node_network role's template: the same bytes it writes)
+    provisioning/nodes/<rack>.yaml            per node: serial, BMC, MACs, its pool's image and the cloud-init
+                                              network-config (the node_network role's template: the same bytes it writes)
+    provisioning/images.json                  the pool images (Plan.images): what each holds, which pools boot it;
+                                              playbooks/image.yml builds one from the roles
 
 Racks without a hardware manifest have no reservations and no network-config yet (no MAC to key
 them on); their names are in DNS from the phase they are planned in. Zone serials move only
@@ -216,6 +218,7 @@ def knot_conf(plan: Plan, zone_names: Iterable[str]) -> tuple[str, str]:
 def rack_nodes(plan: Plan, net: HostNet | None = None) -> dict[str, dict[str, Any]]:
     """rack -> what provisioning needs of each of its nodes with hardware: identity, BMC, MACs, network-config."""
     net = net or HostNet(plan)
+    pools = {p.name: p for p in plan.pools}
     out: dict[str, dict[str, Any]] = {}
     for n in plan.nodes:
         hw = net.hardware.get(n.name)
@@ -230,12 +233,35 @@ def rack_nodes(plan: Plan, net: HostNet | None = None) -> dict[str, dict[str, An
                 "slot": n.slot,
                 "serial": hw.serial,
                 "pool": n.pool,
+                "image": pools[n.pool].image,
                 "bmc": {"address": n.oob_ip, "mac": hw.bmc_mac},
                 "macs": [i.mac for i in net.interfaces(n) or ()],
                 "network_config": network_config(network),
             }
         )
     return out
+
+
+def images_doc(plan: Plan) -> dict[str, Any]:
+    """The pool images of the Plan: the inputs each is built from and the pools whose nodes boot it."""
+    return {
+        "format": 1,
+        "site": plan.site,
+        "phase": plan.phase,
+        "images": [
+            {
+                "name": i.name,
+                "os": i.os,
+                "gpus_per_node": i.gpus_per_node,
+                "nvlink": i.nvlink,
+                "rdma": i.rdma,
+                "nvidia_driver": i.nvidia_driver,
+                "kubernetes_version": i.kubernetes_version,
+                "pools": list(i.pools),
+            }
+            for i in plan.images
+        ],
+    }
 
 
 class _Literal(str):
@@ -267,6 +293,7 @@ def render_provisioning(plan: Plan, previous: Mapping[str, bytes] | None = None)
     server, zone_list = knot_conf(plan, (n.removesuffix(".zone") for n in zfiles))
     files["dns/knot.conf"] = server.encode()
     files["dns/zones.conf"] = zone_list.encode()
+    files["images.json"] = (json.dumps(images_doc(plan), indent=1) + "\n").encode()
     for rack, doc in rack_nodes(plan, net).items():
         for node in doc["nodes"]:
             node["network_config"] = _Literal(node["network_config"])

@@ -32,6 +32,8 @@ from kasbah.resources import shipped
 # The playbooks `kasbah configure` knows, by the name users type.
 PLAYBOOKS = {
     "site": "site.yml",
+    # the lean pass on nodes booted from their pool image (Plan.images): only the per-node tasks
+    "node": "node.yml",
     "scale-out": "scale_out.yml",
     "rolling-upgrade": "rolling_upgrade.yml",
     "upgrade": "upgrade.yml",
@@ -42,6 +44,8 @@ PLAYBOOKS = {
     "etcd-restore": "etcd_restore.yml",
     "certificates": "certificates.yml",
 }
+# Tags a playbook runs with unless the user names others: the lean pass is the `node`-tagged tasks of the roles
+DEFAULT_TAGS = {"node": "node"}
 DEFAULT_PARALLEL = 4
 _FAILED_EVENTS = {"runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
 
@@ -228,8 +232,9 @@ class RunOptions:
             args.append("--check")
         if self.diff:
             args.append("--diff")
-        if self.tags:
-            args += ["--tags", self.tags]
+        tags = self.tags or DEFAULT_TAGS.get(self.playbook)
+        if tags:
+            args += ["--tags", tags]
         if self.skip_tags:
             args += ["--skip-tags", self.skip_tags]
         for ev in self.extra_vars:
