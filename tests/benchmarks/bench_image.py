@@ -62,6 +62,10 @@ KASBAH = [sys.executable, "-m", "kasbah.cli"]
 SKIP = "vendor,cluster"
 
 
+class PassFailedError(RuntimeError):
+    """A pass failed: the whole benchmark stops, but for the optional Mitogen mode, which is reported as failing."""
+
+
 def configure(
     tree: Path, overlay: Path, artifacts: Path, *extra: str, env: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -75,7 +79,9 @@ def configure(
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        raise SystemExit(f"kasbah configure {' '.join(extra)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+        raise PassFailedError(
+            f"kasbah configure {' '.join(extra)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+        )
     summary = json.loads((artifacts / "summary.json").read_text())
     hosts = {h: r for s in summary["slices"] for h, r in s["hosts"].items()}
     tasks = statistics.mean(r["ok"] + r["skipped"] for r in hosts.values())
@@ -127,6 +133,7 @@ def main() -> int:
     }
     samples: dict[str, list[dict[str, Any]]] = {"full": [], "image+lean": []}
     mitogen_env: dict[str, str] = {}
+    mitogen_failures: list[str] = []
     if args.mitogen:
         plugins = args.mitogen / "ansible_mitogen" / "plugins" / "strategy"
         if not plugins.is_dir():
@@ -151,12 +158,24 @@ def main() -> int:
                     overlay = started.overlay
                     if env:  # Mitogen's strategy takes over the `docker` connection by that name
                         overlay.write_text(overlay.read_text().replace("community.docker.docker", "docker"))
-                    got = configure(tree, overlay, where / "runs", *extra, *limit, env=env)
+                    try:
+                        got = configure(tree, overlay, where / "runs", *extra, *limit, env=env)
+                    except PassFailedError as exc:
+                        if not env:
+                            raise SystemExit(str(exc)) from None
+                        got = {}
+                        mitogen_failures.append(
+                            f"run {run + 1}, {size}: {next((ln for ln in str(exc).splitlines() if ln.startswith('failed ')), str(exc))[:300]}"
+                        )
                     fleet.down(prefix)
+                    if not got:
+                        break
                     if size == "all":
                         sample |= got
                     else:
                         sample |= {"wall_one_s": got["wall_s"], "cpu_one_s": got["cpu_s"]}
+                if "cpu_one_s" not in sample:
+                    continue
                 sample["cpu_per_node_s"] = (sample["cpu_s"] - sample["cpu_one_s"]) / (sample["hosts"] - 1)
                 sample["wall_per_node_s"] = (sample["wall_s"] - sample["wall_one_s"]) / (sample["hosts"] - 1)
                 samples[mode].append(sample)
@@ -182,6 +201,7 @@ def main() -> int:
     med = {
         mode: {k: statistics.median(s[k] for s in rows) for k in keys} | {"hosts": rows[0]["hosts"]}
         for mode, rows in samples.items()
+        if rows
     }
     per_node = {m: v["cpu_per_node_s"] for m, v in med.items()}
     mitogen_row = per_node.pop("image+lean+mitogen", None)
@@ -194,6 +214,7 @@ def main() -> int:
         "image_build_s": {n: b.build_seconds for n, b in builds.items()},
         "vm": vm,
         "mitogen_cpu_per_node_s": mitogen_row,
+        "mitogen_failures": mitogen_failures,
         "projection": {},
     }
     for phase in args.phases:
@@ -225,6 +246,8 @@ def main() -> int:
             f"| {mode} | {v['wall_s']:.1f} | {v['cpu_s']:.1f} / {v['cpu_one_s']:.1f} | {per_node[mode]:.2f} "
             f"| {v['tasks_per_node']:.0f} |"
         )
+    for failure in mitogen_failures:
+        print(f"image+lean+mitogen failed: {failure}")
     if mitogen_row is not None:
         v = med["image+lean+mitogen"]
         print(

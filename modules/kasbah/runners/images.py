@@ -113,36 +113,50 @@ def _inventory_docs(tree: Path) -> Iterable[dict[str, Any]]:
 
 
 def build_vars(tree: Path, name: str) -> dict[str, Any]:
-    """What a build host of image `name` carries: the site's variables and the first of its pools' group variables
-    (never a node's), and the image's name."""
+    """What a build host of image `name` carries: the variables every host of the image's first pool has with the
+    same value (the site's, the pool's; never one only some hosts have, such as a control-plane host's cluster), less
+    a node's own (`NODE_VARS`), and the image's name."""
     record = image_record(tree, name)
     pool = record["pools"][0]
     group = "pool_" + pool.replace("-", "_")
+    common: dict[str, Any] | None = None
     for doc in _inventory_docs(tree):
         children = doc["all"]["children"]
-        if group not in children:
-            continue
-        out = dict(doc["all"].get("vars") or {})
-        out.update((children[group] or {}).get("vars") or {})
-        if not (children[group] or {}).get("vars"):  # the pool's variables were not hoisted: take a host's
-            hosts = _pool_hosts(doc, group)
-            if hosts:
-                out.update(hosts[0])
-        out = {k: v for k, v in out.items() if k not in NODE_VARS}
-        out["kasbah_image"] = name
-        return out
-    raise ImageError(f"pool `{pool}` of image `{name}` has no hosts in {tree}/inventory; fix: render the phase again")
+        members = _members(children)
+        for host in sorted(members.get(group, ())):
+            seen = dict(doc["all"].get("vars") or {})
+            for g, spec in children.items():  # the inventory hoists each variable to one group: order does not matter
+                if host in members[g]:
+                    seen.update((spec or {}).get("vars") or {})
+                    seen.update(((spec or {}).get("hosts") or {}).get(host) or {})
+            common = seen if common is None else {k: v for k, v in common.items() if k in seen and seen[k] == v}
+    if common is None:
+        raise ImageError(
+            f"pool `{pool}` of image `{name}` has no hosts in {tree}/inventory; fix: render the phase again"
+        )
+    out = {k: v for k, v in common.items() if k not in NODE_VARS}
+    out["kasbah_image"] = name
+    return out
 
 
-def _pool_hosts(doc: dict[str, Any], group: str) -> list[dict[str, Any]]:
-    children = doc["all"]["children"]
-    found: list[dict[str, Any]] = []
-    stack = [group]
-    while stack:
-        g = children.get(stack.pop()) or {}
-        found += [dict(v or {}) for v in (g.get("hosts") or {}).values()]
-        stack += list(g.get("children") or {})
-    return found
+def _members(children: Mapping[str, Any]) -> dict[str, set[str]]:
+    """group -> every host in it, through its child groups."""
+    out: dict[str, set[str]] = {}
+
+    def walk(g: str, seen: frozenset[str]) -> set[str]:
+        if g in out:
+            return out[g]
+        spec = children.get(g) or {}
+        hosts = set(spec.get("hosts") or {})
+        for child in spec.get("children") or {}:
+            if child not in seen:
+                hosts |= walk(child, seen | {child})
+        out[g] = hosts
+        return hosts
+
+    for g in children:
+        walk(g, frozenset({g}))
+    return out
 
 
 def recipe_digest(record: Mapping[str, Any], playbooks: Path, base: str) -> str:
