@@ -122,15 +122,8 @@ def main() -> int:
     for record in manifest["images"]:
         builds[record["name"]] = pool_image.build(tree, record["name"], work / "images")
         print(f"  built {record['name']}: sha256:{builds[record['name']].digest[:16]}…", file=sys.stderr, flush=True)
-    pool_of = {p: i["name"] for i in manifest["images"] for p in i["pools"]}
     first = fleet.inventory_hosts(tree)[0]
-    import yaml
-
-    image_of = {
-        node["name"]: builds[pool_of[node["pool"]]].tag
-        for rack in sorted((tree / "provisioning" / "nodes").glob("*.yaml"))
-        for node in yaml.safe_load(rack.read_text())["nodes"]
-    }
+    image_of = {node: builds[image].tag for node, image in pool_image.node_images(tree).items()}
     samples: dict[str, list[dict[str, Any]]] = {"full": [], "image+lean": []}
     mitogen_env: dict[str, str] = {}
     mitogen_failures: list[str] = []

@@ -95,6 +95,15 @@ def build(tree: Path, name: str, out: Path, prefix: str | None = None) -> Built:
     return Built(name, tag, digest, recipe, tar, seconds)
 
 
+def node_images(tree: Path) -> dict[str, str]:
+    """node -> the image it boots, as the tree's Day-0 node records say (provisioning/nodes/<rack>.yaml)."""
+    return {
+        node["name"]: node["image"]
+        for rack in sorted((tree / "provisioning" / "nodes").glob("*.yaml"))
+        for node in yaml.safe_load(rack.read_text())["nodes"]
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tree", type=Path)

@@ -110,14 +110,20 @@ class Lab:
         )
 
 
+def render_lab(work: Path) -> Path:
+    """The tiny environment's PHASE rendered into `work`/tree by the kasbah command."""
+    tree = work / "tree"
+    subprocess.run([*KASBAH, "render", PHASE, "-e", str(TINY), "--out", str(tree)], cwd=ROOT, check=True)
+    return tree
+
+
 @pytest.fixture(scope="session")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     require_docker()
     from tests.nodes import fleet
 
     work = tmp_path_factory.mktemp("lab")
-    tree = work / "tree"
-    subprocess.run([*KASBAH, "render", PHASE, "-e", str(TINY), "--out", str(tree)], cwd=ROOT, check=True)
+    tree = render_lab(work)
     prefix = f"kasbah-test-{os.getpid()}"
     started = fleet.up(tree, prefix, work)
     try:

@@ -14,11 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.playbooks.conftest import KASBAH, PHASE, UNREACHABLE_TAGS, Lab, Run, require_docker
+from tests.playbooks.conftest import UNREACHABLE_TAGS, Lab, Run, render_lab, require_docker
 
 pytestmark = pytest.mark.nodes
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass
@@ -34,23 +32,15 @@ class Imaged:
 @pytest.fixture(scope="module")
 def imaged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Imaged]:
     require_docker()
-    from tests.conftest import TINY
     from tests.nodes import fleet, pool_image
 
     work = tmp_path_factory.mktemp("imaged")
-    tree = work / "tree"
-    subprocess.run([*KASBAH, "render", PHASE, "-e", str(TINY), "--out", str(tree)], cwd=ROOT, check=True)
+    tree = render_lab(work)
     manifest = json.loads((tree / "provisioning" / "images.json").read_text())
     names = [i["name"] for i in manifest["images"]]
     built = {n: pool_image.build(tree, n, work / "images") for n in names}
     again = pool_image.build(tree, names[0], work / "again")
-    pool_of = {p: i["name"] for i in manifest["images"] for p in i["pools"]}
-    pools = {}
-    for rack in sorted((tree / "provisioning" / "nodes").glob("*.yaml")):
-        import yaml
-
-        for node in yaml.safe_load(rack.read_text())["nodes"]:
-            pools[node["name"]] = pool_of[node["pool"]]
+    pools = pool_image.node_images(tree)
     prefix = f"kasbah-imaged-{os.getpid()}"
     started = fleet.up(tree, prefix, work, images={h: built[i].tag for h, i in pools.items()})  # type: ignore[attr-defined]
     try:
