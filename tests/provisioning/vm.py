@@ -40,8 +40,23 @@ def missing() -> str | None:
         # root-only /dev/kvm (no udev here to apply Debian's rule): libvirt finds KVM unusable for its
         # qemu user while its probe says otherwise, and probes QEMU again on every call (seconds each)
         return "/dev/kvm is root-only; fix: chgrp kvm /dev/kvm && chmod 660 /dev/kvm (Debian's udev rule)"
-    if Path("/run/libvirtd.pid").exists() or Path("/run/libvirt/libvirt-sock").exists():
-        return "a libvirtd already runs on this machine (its socket is shared): stop it first"
+    pid = running_libvirtd()
+    if pid is not None:
+        return f"a libvirtd already runs on this machine (PID {pid}; its socket is shared): stop it first"
+    return None
+
+
+def running_libvirtd() -> int | None:
+    """The PID of a libvirtd running on this machine, or None.
+
+    A pid file or socket left by a daemon that was killed (SIGKILL leaves both) is not a daemon: the
+    file names a PID that is gone or is another program, and `Libvirt.start` removes both.
+    """
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                if (proc / "comm").read_text().strip() == "libvirtd":
+                    return int(proc.name)
     return None
 
 
@@ -91,6 +106,14 @@ class Libvirt:
         self.dir.mkdir(parents=True, exist_ok=True)
         for d in ("/var/log/libvirt", "/run/libvirt"):
             Path(d).mkdir(parents=True, exist_ok=True)
+        # left by a daemon that was killed (missing() found none running): libvirtd refuses a live-looking pid file
+        for stale in (
+            "/run/libvirtd.pid",
+            "/run/libvirt/libvirt-sock",
+            "/run/libvirt/libvirt-sock-ro",
+            "/run/libvirt/libvirt-admin-sock",
+        ):
+            Path(stale).unlink(missing_ok=True)
         self._spawn(["virtlogd"], self.dir / "virtlogd.log")
         time.sleep(0.3)
         daemon = self._spawn(["libvirtd"], self.dir / "libvirtd.log")
