@@ -299,8 +299,9 @@ def test_pins_and_unit_drop_ins_carry_the_versions_and_the_listener(tmp_path: Pa
 
 @pytest.mark.parametrize("role", ["nvidia_driver", "nvidia_fabric", "dcgm", "nvidia_container_toolkit"])
 def test_roles_skip_hosts_the_plan_gives_no_gpus(role: str) -> None:
-    """Every NVIDIA role's phases are gated on the plan's GPUs and the hardware facts, in tasks/main.yml."""
-    main = yaml.safe_load((ROLES / role / "tasks/main.yml").read_text())
+    """Every NVIDIA role's phases are gated on the plan's GPUs and the hardware facts, in tasks/groups.yml (which the
+    full pass's tasks/main.yml and the lean pass's tasks/node.yml import)."""
+    main = yaml.safe_load((ROLES / role / "tasks/groups.yml").read_text())
     phases = [
         t for t in main if "ansible.builtin.import_tasks" in t and t["ansible.builtin.import_tasks"] != "preflight.yml"
     ]
