@@ -59,6 +59,7 @@ unit: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_plan.py
 	$(BIN)/python tests/benchmarks/bench_render.py
+	$(BIN)/python tests/benchmarks/bench_identity.py
 
 ## bench-stacks: resources and mocked program time of every stack at 40 MW and 500 MW, vs one resource per object
 bench-stacks: $(STAMP)

@@ -68,6 +68,8 @@ def test_every_file_is_valid_yaml_of_known_kinds(env: str) -> None:
             ]
         elif "/join/" in path:
             assert kinds == [(KUBEADM, "JoinConfiguration")]
+        elif path.endswith("/authentication.yaml"):
+            assert kinds == [("apiserver.config.k8s.io/v1beta1", "AuthenticationConfiguration")]
         else:
             assert "/kubelet-" in path and kinds == [(KUBELET, "KubeletConfiguration")]
         # the document marker first: kubeadm reads comments before it as an empty document and refuses the file

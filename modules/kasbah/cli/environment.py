@@ -217,6 +217,12 @@ def _verification_dict(result: Verification, label: str, matrix: bool) -> dict[s
                     mode: {"rows": list(m.rows), "columns": list(m.columns), "cells": [list(r) for r in m.cells]}
                     for mode, m in report.matrix.items()
                 }
+        if c.identity is not None:
+            entry["identity"] = {
+                "proven": not c.identity.violations,
+                "issuers": [r.as_dict() for r in c.identity.issuers],
+                "violations": [{"property": v.property, "message": v.message} for v in c.identity.violations],
+            }
         clusters.append(entry)
     return {
         "target": label,

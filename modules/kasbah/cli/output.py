@@ -24,6 +24,7 @@ from rich.table import Table
 from kasbah.planning.diff import PlanDiff
 from kasbah.planning.export import to_json
 from kasbah.planning.model import Plan
+from kasbah.verification.identity import format_identity
 from kasbah.verification.reachability import format_matrix
 from kasbah.verification.verify import Verification
 
@@ -234,6 +235,7 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
                 len(c.schema_issues),
                 mark(bool(rep and rep.ok("standard"))),
                 mark(bool(rep and rep.ok("cilium"))),
+                f"{mark(not c.identity.violations)} ({len(c.identity.issuers)} issuers)" if c.identity else "-",
             )
         )
     out.print(
@@ -247,6 +249,7 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
                 "schema issues",
                 "zero trust (NetworkPolicy)",
                 "zero trust (+ Cilium)",
+                "identity",
             ),
             rows,
             left=2,
@@ -258,6 +261,9 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
                 for mode in ("standard", "cilium"):
                     out.print(format_matrix(c.reachability, mode), soft_wrap=True, markup=False)
                     out.print()
+            if c.identity:
+                out.print(format_identity(c.identity), soft_wrap=True, markup=False)
+                out.print()
     for note in result.notes:
         out.print(f"[yellow]note[/]: {note}")
     if result.ok:
@@ -267,7 +273,8 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
             "plane reachable from the admin zone only (platform namespaces: the API server), platform egress and "
             "connections between namespaces only where declared and on their ports, nothing from outside or "
             "the BMC network into a tenant, Cilium's enforcement pinned on, the nodes' host firewall the Plan's, "
-            "every allowed flow named"
+            "every allowed flow named; every issuer's identities prefixed with their tenant and reaching only its "
+            "namespaces (a reseller reads its customers'), cluster-scoped objects only from the admin issuer"
         )
         return
     err.print(f"[bold red]NOT SAFE TO APPLY[/]: {len(result.findings)} problem(s)")

@@ -143,6 +143,11 @@ class TenantSpec(Model):
     gpu_quota: Annotated[int, Field(ge=0, le=MAX_GPU_QUOTA)] = Field(
         default=0, description="Nominal GPUs on shared pools."
     )
+    issuer: Name | None = Field(
+        default=None,
+        description="The tenant's identity provider (a site.identity.issuers entry); unset: no users log in "
+        "(an operator tenant's administrators use site.identity.admin_issuer).",
+    )
 
 
 class PoolExpansion(Model):

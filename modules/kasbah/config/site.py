@@ -4,6 +4,7 @@ day-0 provisioning and backups, and `site.yaml` as a whole."""
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
 from typing import Annotated
 
@@ -249,6 +250,56 @@ class Backups(Model):
     etcd: EtcdBackups | None = Field(default=None, description="Unset: no etcd snapshots (the report says so).")
 
 
+CLAIM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+
+class Issuer(Model):
+    """An OpenID Connect issuer the API servers trust for one tenant's (or a reseller's customers') users.
+
+    kasbah writes its claim mappings: every username becomes `<tenant>:<claim>` and every group
+    `kasbah:<tenant>:<group>`, so an issuer never mints an identity another tenant's RoleBindings accept.
+    """
+
+    name: Name
+    url: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(
+        description="The issuer URL, exactly as in its tokens' `iss` claim (https, no query or fragment)."
+    )
+    jurisdiction: Name = Field(description="Where the identity provider runs; every tenant it serves must allow it.")
+    audiences: list[Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^\S+$")]] = Field(
+        default_factory=lambda: ["kasbah"], min_length=1, description="Accepted `aud` values (any one)."
+    )
+    username_claim: Annotated[str, StringConstraints(pattern=CLAIM_PATTERN)] = "sub"
+    groups_claim: Annotated[str, StringConstraints(pattern=CLAIM_PATTERN)] = "groups"
+    tenant_claim: Annotated[str, StringConstraints(pattern=CLAIM_PATTERN)] | None = Field(
+        default=None,
+        description="Only for an issuer shared by several tenants: the claim naming the tenant a token is for "
+        "(kasbah accepts only the tenants that name the issuer).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.fullmatch(r"https://[^\s?#/]+(/[^\s?#]*)?", v):
+            raise ValueError(
+                f"`{v}` is not an https URL without query or fragment: the API servers fetch the issuer's signing "
+                "keys from it and accept only tokens whose `iss` is exactly it; fix: write the issuer's https:// URL"
+            )
+        if _userinfo(v):
+            raise ValueError("credentials in an issuer URL end up in state and logs; fix: remove `user:password@`")
+        return v
+
+
+class Identity(Model):
+    """Who may log in to the clusters: the operator's administrators (the admin zone's issuer) and tenants' issuers."""
+
+    issuers: list[Issuer] = Field(default_factory=list)
+    admin_issuer: Name | None = Field(
+        default=None,
+        description="The issuer of the operator's own administrators (the admin zone's): the only one that reaches "
+        "cluster-scoped objects.",
+    )
+
+
 class Site(Model):
     name: Name
     description: str = ""
@@ -263,6 +314,7 @@ class Site(Model):
     addressing: Addressing
     fabrics: FabricDefaults
     admin_zone: AdminZone = Field(default_factory=AdminZone)
+    identity: Identity = Field(default_factory=Identity)
     platform: Platform
     provisioning: Provisioning = Field(default_factory=lambda: Provisioning())
     backups: Backups = Field(default_factory=Backups)

@@ -52,6 +52,7 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
     issues += _duplicates((s.name for s in catalog.switch_models), (*cat, "switch_models"), "switch model")
     issues += _duplicates((j.name for j in site.jurisdictions), ("site", "jurisdictions"), "jurisdiction")
     issues += _backups(campus)
+    issues += _identity(campus)
 
     racks = {p.name: p for p in catalog.rack_profiles}
     switches = {s.name for s in catalog.switch_models}
@@ -231,6 +232,46 @@ def _backups(campus: Campus) -> list[ConfigIssue]:
     targets = {t.name for t in site.backups.targets}
     if etcd is not None and etcd.target not in targets:
         issues.append(_unknown((*here, "etcd", "target"), "backup target", etcd.target, targets))
+    return issues
+
+
+def _identity(campus: Campus) -> list[ConfigIssue]:
+    """Issuers: unique names and URLs (an API server keeps one authenticator per URL), known jurisdictions, the admin
+    issuer declared and never shared."""
+    site = campus.site
+    here: Loc = ("site", "identity")
+    issuers = site.identity.issuers
+    issues = _duplicates((i.name for i in issuers), (*here, "issuers"), "issuer")
+    urls: dict[str, str] = {}
+    for n, issuer in enumerate(issuers):
+        if issuer.url in urls:
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*here, "issuers", n, "url"),
+                    f"issuer `{issuer.name}` has the URL of `{urls[issuer.url]}`: an API server trusts one issuer per URL",
+                    "declare the issuer once; tenants that share it name it (with tenant_claim set on it)",
+                )
+            )
+        urls.setdefault(issuer.url, issuer.name)
+    known = {j.name for j in site.jurisdictions}
+    for n, issuer in enumerate(issuers):
+        if issuer.jurisdiction not in known:
+            issues.append(_unknown((*here, "issuers", n, "jurisdiction"), "jurisdiction", issuer.jurisdiction, known))
+    admin = site.identity.admin_issuer
+    names = {i.name: i for i in issuers}
+    if admin is not None:
+        if admin not in names:
+            issues.append(_unknown((*here, "admin_issuer"), "issuer", admin, names))
+        elif names[admin].tenant_claim is not None:
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*here, "issuers", list(names).index(admin), "tenant_claim"),
+                    f"`{admin}` is the admin issuer: its users are the operator's administrators, of no tenant",
+                    "remove tenant_claim, or give the administrators an issuer of their own",
+                )
+            )
     return issues
 
 

@@ -16,8 +16,9 @@ from kasbah.planning.model import EtcdBackup, GitOpsSource, Plan, Power
 # 3: hardware (the trays in each slot), the site's DNS zone and servers, interface MTUs
 # 4: clusters' API virtual IP, VRRP id and commissioned version; declared upgrades; etcd backups
 # 5: pool images (each pool's `image`, the Plan's `images`)
-PLAN_FORMAT = 5
-READABLE_FORMATS = (3, 4, 5)  # an older plan reads with the new fields' defaults
+# 6: identity (each tenant's `issuer`, the Plan's `issuers`)
+PLAN_FORMAT = 6
+READABLE_FORMATS = (3, 4, 5, 6)  # an older plan reads with the new fields' defaults
 SECTIONS = (
     "halls",
     "scalable_units",
@@ -42,6 +43,7 @@ SECTIONS = (
     "bmcs",
     "upgrades",
     "images",
+    "issuers",
 )
 
 
@@ -106,6 +108,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             "upgrades",
             "etcd_backup",
             "images",
+            "issuers",
         ):
             continue  # a plan of an older format: the field's default
         if f.name in SECTIONS:

@@ -296,6 +296,22 @@ class Tenant:
     dedicated_gpus: int
     phase: str
     egress: tuple[str, ...]  # the destinations its jurisdictions allow (`Egress.key`), in the site's order
+    issuer: str | None = None  # its users' identity provider (`Issuer.name`); none: no user logs in
+
+
+@dataclass(frozen=True, slots=True)
+class Issuer:
+    """An identity provider the clusters' API servers trust, and whose users it mints (planning/identity.py)."""
+
+    name: str
+    url: str
+    jurisdiction: str
+    audiences: tuple[str, ...]
+    username_claim: str
+    groups_claim: str
+    tenant_claim: str | None  # a shared issuer: the claim naming a token's tenant
+    tenants: tuple[str, ...]  # whose users it mints, in commission order; the admin issuer: none
+    admin: bool  # the operator's administrators (the admin zone's issuer)
 
 
 @dataclass(frozen=True, slots=True)
@@ -476,6 +492,7 @@ class Plan:
     upgrades: tuple[Upgrade, ...] = field(default=())  # every declared upgrade up to this phase, in order
     etcd_backup: EtcdBackup | None = None
     images: tuple[PoolImage, ...] = field(default=())  # what the pools' nodes boot, by name
+    issuers: tuple[Issuer, ...] = field(default=())  # who may log in: the admin issuer, then tenants' in order
 
     @property
     def gpus(self) -> int:

@@ -30,6 +30,7 @@ from kasbah.planning.decommissions import retire
 from kasbah.planning.halls import check_hall_loads, commission_hall
 from kasbah.planning.hardware import check_hardware, node_hardware
 from kasbah.planning.host_flows import FLOWS
+from kasbah.planning.identity import issuers
 from kasbah.planning.model import BmcAccess, Egress, GitOpsSource, Plan, Power
 from kasbah.planning.pools import commission_pool, expand_pool, images, pool_snapshot, waves
 from kasbah.planning.racks import rack_ports
@@ -150,6 +151,7 @@ def snapshot(st: PlanState, phase: Phase, index: int) -> Plan:
         upgrades=tuple(st.upgrades),
         etcd_backup=etcd_backup(st, clusters, tenants),
         images=images(st, pools),
+        issuers=issuers(st, {n: t.spec for n, t in st.tenants.items()}),
         grants=grants,
         egress=egress,
         admin_networks=tuple(str(n) for n in site.admin_zone.networks),

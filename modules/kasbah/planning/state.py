@@ -24,6 +24,7 @@ from kasbah.config.models import (
     SwitchModel,
     TenantSpec,
 )
+from kasbah.config.models import Issuer as IssuerSpec
 from kasbah.planning import fabric as fab
 from kasbah.planning import platform
 from kasbah.planning.ipam import AddressPlan
@@ -90,6 +91,7 @@ class PlanState:
     halls_by_name: dict[str, HallProfile] = field(init=False)
     switch_models: dict[str, SwitchModel] = field(init=False)
     jurisdictions: set[str] = field(init=False)
+    issuers: dict[str, IssuerSpec] = field(init=False)
     ipam: AddressPlan = field(init=False)
     reserve: Reservations = field(init=False)
     controller: platform.Controller = field(init=False)
@@ -110,6 +112,7 @@ class PlanState:
     pools: dict[str, PoolState] = field(default_factory=dict)
     clusters: dict[str, ClusterState] = field(default_factory=dict)
     tenants: dict[str, TenantState] = field(default_factory=dict)
+    issuer_tenants: dict[str, list[str]] = field(default_factory=dict)  # issuer -> the tenants naming it, in order
     units: dict[str, ScalableUnit] = field(default_factory=dict)
     racks: dict[str, Rack] = field(default_factory=dict)
     ever_racks: set[str] = field(default_factory=set)  # every rack laid out so far, decommissioned ones included
@@ -138,6 +141,7 @@ class PlanState:
         self.halls_by_name = {p.name: p for p in campus.catalog.hall_profiles}
         self.switch_models = {s.name: s for s in campus.catalog.switch_models}
         self.jurisdictions = {j.name for j in site.jurisdictions}
+        self.issuers = {i.name: i for i in site.identity.issuers}
         self.ipam = AddressPlan(site.addressing)
         self.reserve = site.addressing.reserve
         self.controller = platform.CONTROLLERS[site.platform.gitops.controller]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from kasbah.config.issues import Loc
 from kasbah.config.models import QuotaChange, TenantKind, TenantSpec
+from kasbah.planning.identity import check_issuer
 from kasbah.planning.model import Egress, Pool, QuotaGrant, Tenant
 from kasbah.planning.state import PlanState, TenantState, with_article
 
@@ -46,6 +47,7 @@ def commission_tenant(st: PlanState, spec: TenantSpec, path: Loc, phase: str) ->
                     f"reseller `{spec.reseller}` does not operate in {', '.join(outside)}",
                     f"limit the tenant to {', '.join(reseller.spec.jurisdictions)} or extend the reseller",
                 )
+    check_issuer(st, spec, path)
     st.tenants[spec.name] = TenantState(spec, spec.gpu_quota, phase)
 
 
@@ -146,4 +148,5 @@ def tenant_snapshot(st: PlanState, t: TenantState, pools: tuple[Pool, ...], egre
         dedicated_gpus=sum(p.gpus for p in mine),
         phase=t.phase,
         egress=tuple(e.key for e in egress if e.jurisdiction in t.spec.jurisdictions),
+        issuer=t.spec.issuer,
     )

@@ -31,8 +31,11 @@ from functools import cache
 
 import jinja2
 
+from kasbah.planning.identity import cluster_issuers
 from kasbah.planning.labels import NodeView, Taint, cluster_nodes, node_labels, registration_taints
 from kasbah.planning.model import Cluster, Node, Plan, Pool
+from kasbah.rendering.authentication import PATH as AUTHENTICATION_PATH
+from kasbah.rendering.authentication import authentication_config
 from kasbah.rendering.templates import new_environment
 
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
@@ -159,6 +162,7 @@ def render_cluster(plan: Plan, cluster: Cluster, views: list[NodeView] | None = 
     views = cluster_nodes(plan, cluster.name) if views is None else views
     if not views:
         return out
+    trusted = cluster_issuers(plan, cluster)
     common = {
         "plan": plan,
         "cluster": cluster,
@@ -167,6 +171,7 @@ def render_cluster(plan: Plan, cluster: Cluster, views: list[NodeView] | None = 
         "api_port": cluster.api_port,
         "cri_socket": CRI_SOCKET,
         "patches_dir": PATCHES_DIR,
+        "authentication_config": AUTHENTICATION_PATH if trusted else None,
     }
     by_name = {v.node.name: v for v in views}
     if cluster.control_plane:
@@ -179,6 +184,8 @@ def render_cluster(plan: Plan, cluster: Cluster, views: list[NodeView] | None = 
         text = _template("kubeadm-init.yaml.j2").render(common, init_node=first.node, group=group)
         out[f"{cluster.name}/kubeadm-init.yaml"] = text.encode()
     pools = {v.pool.name: v.pool for v in views}
+    if trusted:
+        out[f"{cluster.name}/authentication.yaml"] = authentication_config(trusted)
     kubelet = _template("kubelet.yaml.j2")
     for name in sorted(pools):
         text = kubelet.render(common, pool=pools[name], reserved=reserved(pools[name], cluster.max_pods_per_node))

@@ -26,6 +26,7 @@ from kasbah.planning.tenancy import (
 )
 from kasbah.rendering.tree import MARKER
 from kasbah.verification.host_firewall import check_host_firewall
+from kasbah.verification.identity import IdentityReport, check_identity
 from kasbah.verification.manifests import (
     APPLIER_ANNOTATIONS,
     KUSTOMIZATION_KEYS,
@@ -92,6 +93,7 @@ class ClusterResult:
     files: int
     schema_issues: list[SchemaIssue] = field(default_factory=list)
     reachability: Report | None = None
+    identity: IdentityReport | None = None
 
 
 @dataclass
@@ -217,5 +219,9 @@ def verify_files(
         result.reachability = report
         for v in report.violations:
             findings.append(Finding("zero-trust", f"cluster {c.name} ({v.mode})", f"{v.property}: {v.message}"))
+        tick(f"cluster {c.name}: identity")
+        result.identity = check_identity(files, plan, c, (o for _, o in objs))
+        for iv in result.identity.violations:
+            findings.append(Finding("identity", f"cluster {c.name}", f"{iv.property}: {iv.message}"))
         results.append(result)
     return Verification(plan.phase, results, findings, notes)

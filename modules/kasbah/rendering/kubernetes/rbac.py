@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from kasbah.planning.identity import ADMIN_GROUP, ADMIN_OWNER, RESELLER_ROLE, TENANT_ROLES, tenant_group
 from kasbah.planning.tenancy import ClusterView, tenant_namespace
 from kasbah.rendering.kubernetes.objects import Obj, metadata
 
@@ -40,14 +41,18 @@ def rbac(view: ClusterView) -> list[Obj]:
         "metadata": metadata(DEVELOPER_ROLE),
         "rules": [{"apiGroups": list(g), "resources": list(r), "verbs": list(v)} for g, r, v in _DEVELOPER_RULES],
     }
-    out = [role, _cluster_binding("kasbah:platform-admins", "cluster-admin", "kasbah:operator:platform-admins")]
+    # every group is one an issuer mints only for its owner (planning/identity.py)
+    admins = tenant_group(ADMIN_OWNER, ADMIN_GROUP)
+    out = [role, _cluster_binding("kasbah:platform-admins", "cluster-admin", admins)]
+    developers, viewers = TENANT_ROLES
     for t in view.tenants:
         ns = tenant_namespace(t.name)
-        out.append(_binding("tenant-developers", ns, "ClusterRole", DEVELOPER_ROLE, f"kasbah:{t.name}:developers"))
-        out.append(_binding("tenant-viewers", ns, "ClusterRole", "view", f"kasbah:{t.name}:viewers"))
+        out.append(_binding("tenant-developers", ns, "ClusterRole", DEVELOPER_ROLE, tenant_group(t.name, developers)))
+        out.append(_binding("tenant-viewers", ns, "ClusterRole", "view", tenant_group(t.name, viewers)))
         if t.reseller:
             # the white-label reseller supports its customers: it sees, it does not change
-            out.append(_binding(f"reseller-{t.reseller}", ns, "ClusterRole", "view", f"kasbah:{t.reseller}:operators"))
+            group = tenant_group(t.reseller, RESELLER_ROLE)
+            out.append(_binding(f"reseller-{t.reseller}", ns, "ClusterRole", "view", group))
     return out
 
 
