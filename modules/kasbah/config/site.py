@@ -195,6 +195,19 @@ class Platform(Model):
     charts: dict[Name, ChartSource] = Field(
         description="Each Helm release of the platform (cilium, kueue, gpu-operator, ...) and its pinned chart."
     )
+    registry: (
+        Annotated[
+            str,
+            StringConstraints(
+                pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9._-]+)*$", max_length=200
+            ),
+        ]
+        | None
+    ) = Field(
+        default=None,
+        description="The site's container registry (host[:port][/path]): tenants' pods run images from it only; "
+        "unset: any registry (the admission policy says so).",
+    )
 
 
 class NodeImage(Model):

@@ -16,7 +16,7 @@ from kasbah.planning.model import EtcdBackup, GitOpsSource, Plan, Power
 # 3: hardware (the trays in each slot), the site's DNS zone and servers, interface MTUs
 # 4: clusters' API virtual IP, VRRP id and commissioned version; declared upgrades; etcd backups
 # 5: pool images (each pool's `image`, the Plan's `images`)
-# 6: identity (each tenant's `issuer`, the Plan's `issuers`)
+# 6: identity (each tenant's `issuer`, the Plan's `issuers`), the site's container `registry`
 PLAN_FORMAT = 6
 READABLE_FORMATS = (3, 4, 5, 6)  # an older plan reads with the new fields' defaults
 SECTIONS = (
@@ -79,6 +79,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "dns_servers": list(plan.dns_servers),
         "mtus": [list(m) for m in plan.mtus],
         "image": list(plan.image) if plan.image else None,
+        "registry": plan.registry,
         "gitops": _row(plan.gitops, tuple(f.name for f in fields(plan.gitops))) if plan.gitops else None,
         "etcd_backup": _row(plan.etcd_backup, tuple(f.name for f in fields(plan.etcd_backup)))
         if plan.etcd_backup
@@ -109,6 +110,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             "etcd_backup",
             "images",
             "issuers",
+            "registry",
         ):
             continue  # a plan of an older format: the field's default
         if f.name in SECTIONS:

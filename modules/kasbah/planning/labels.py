@@ -19,6 +19,11 @@ NVLINK_DOMAIN = f"{TOPOLOGY}/nvlink-domain"
 POOL = f"{DOMAIN}/pool"
 PURPOSE = f"{DOMAIN}/purpose"
 TENANT = f"{DOMAIN}/tenant"
+# the same facts under the prefix a kubelet may not set on itself (NodeRestriction): set from a control-plane host
+# by the node playbooks (kubelet role), and what every placement decision selects on
+RESTRICTED = "node-restriction.kubernetes.io"
+RESTRICTED_POOL = f"{RESTRICTED}/pool"
+RESTRICTED_TENANT = f"{RESTRICTED}/tenant"
 PHASE = f"{DOMAIN}/phase"
 HOSTNAME = "kubernetes.io/hostname"
 

@@ -493,6 +493,7 @@ class Plan:
     etcd_backup: EtcdBackup | None = None
     images: tuple[PoolImage, ...] = field(default=())  # what the pools' nodes boot, by name
     issuers: tuple[Issuer, ...] = field(default=())  # who may log in: the admin issuer, then tenants' in order
+    registry: str | None = None  # the site's container registry: tenants' pods run images from it only
 
     @property
     def gpus(self) -> int:

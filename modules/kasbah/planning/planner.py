@@ -152,6 +152,7 @@ def snapshot(st: PlanState, phase: Phase, index: int) -> Plan:
         etcd_backup=etcd_backup(st, clusters, tenants),
         images=images(st, pools),
         issuers=issuers(st, {n: t.spec for n, t in st.tenants.items()}),
+        registry=site.platform.registry,
         grants=grants,
         egress=egress,
         admin_networks=tuple(str(n) for n in site.admin_zone.networks),

@@ -70,6 +70,10 @@ class ClusterView:
     def tenant_gpus(self, tenant: str) -> int:
         return sum(g for (t, _), g in self.quota.items() if t == tenant)
 
+    def tenant_pools(self, tenant: str) -> tuple[Pool, ...]:
+        """The GPU pools a tenant's pods may run on: its own (dedicated) first, then the shared ones (Kueue's order)."""
+        return tuple(p for p in self.pools if p.tenant == tenant) + tuple(p for p in self.pools if not p.tenant)
+
 
 def cluster_view(plan: Plan, cluster: Cluster) -> ClusterView:
     pools = tuple(p for p in plan.pools if p.cluster == cluster.name and p.gpus)

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from kasbah.planning.model import Plan
 from kasbah.planning.platform import BOOTSTRAP, GITOPS
 from kasbah.planning.tenancy import ClusterView, cluster_view
+from kasbah.rendering.kubernetes.admission import admission
 from kasbah.rendering.kubernetes.cilium import CILIUM_NAMESPACE, CILIUM_NS_LABEL, cilium_guardrails
 from kasbah.rendering.kubernetes.gitops import GIT_CREDENTIALS, GIT_REPOSITORY, sync_objects
 from kasbah.rendering.kubernetes.kueue import COHORT, KUEUE, KUEUE_TOPOLOGY, LOCAL_QUEUE, TOPOLOGY_NAME, kueue
@@ -83,6 +84,7 @@ __all__ = [
     "WAVE",
     "ZONE",
     "Obj",
+    "admission",
     "cilium_guardrails",
     "cluster_files",
     "compute_domains",
@@ -115,6 +117,8 @@ def cluster_files(view: ClusterView) -> Iterator[tuple[str, list[Obj]]]:
     yield "namespaces.yaml", owned(namespaces(view, GITOPS), GITOPS)
     yield "rbac.yaml", owned(rbac(view), GITOPS)
     yield "quotas.yaml", owned(quotas(view), GITOPS)
+    if view.tenants:
+        yield "admission.yaml", owned(admission(view), GITOPS)
     for ns, objs in network_policies(view).items():
         if ns != controller_ns:
             yield f"network-policies/{ns}.yaml", owned(objs, GITOPS)

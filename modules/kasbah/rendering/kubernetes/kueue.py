@@ -29,24 +29,22 @@ def kueue(view: ClusterView) -> list[Obj]:
                 "kind": "ResourceFlavor",
                 "metadata": metadata(p.name),
                 "spec": {
-                    "nodeLabels": {lb.POOL: p.name},
+                    # a label the kubelet cannot set on itself: a compromised node cannot join a flavour
+                    "nodeLabels": {lb.RESTRICTED_POOL: p.name},
                     "tolerations": [t.toleration() for t in lb.pool_taints(p)],
                     "topologyName": TOPOLOGY_NAME,
                 },
             }
         )
-    shared = [p for p in view.pools if not p.tenant]
     for t in view.tenants:
         flavors = []
         # the tenant's own pools first: Kueue tries flavors in order
-        for p in sorted(view.pools, key=lambda p: p.tenant != t.name):
+        for p in view.tenant_pools(t.name):
             if p.tenant == t.name:
                 # a dedicated pool is the tenant's alone: nothing of it is lent to the cohort
                 res: Obj = {"name": GPU, "nominalQuota": p.gpus, "lendingLimit": 0}
-            elif p in shared:
-                res = {"name": GPU, "nominalQuota": view.quota.get((t.name, p.name), 0)}
             else:
-                continue
+                res = {"name": GPU, "nominalQuota": view.quota.get((t.name, p.name), 0)}
             flavors.append({"name": p.name, "resources": [res]})
         out.append(
             {
