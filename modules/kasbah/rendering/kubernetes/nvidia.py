@@ -23,9 +23,14 @@ def operator_tolerations(view: ClusterView) -> list[Obj]:
 
 
 def gpu_pool_affinity(pools: Iterable[Pool]) -> Obj:
+    """The pools' nodes, by the label a kubelet cannot set on itself (a node cannot pull the operators onto it)."""
     return {
         "nodeSelectorTerms": [
-            {"matchExpressions": [{"key": lb.POOL, "operator": "In", "values": sorted(p.name for p in pools)}]}
+            {
+                "matchExpressions": [
+                    {"key": lb.RESTRICTED_POOL, "operator": "In", "values": sorted(p.name for p in pools)}
+                ]
+            }
         ]
     }
 
