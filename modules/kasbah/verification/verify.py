@@ -48,6 +48,7 @@ from kasbah.verification.plan_checks import (
     check_sync_object,
 )
 from kasbah.verification.provisioning import check_provisioning
+from kasbah.verification.rdma import check_rdma
 from kasbah.verification.reachability import (
     Destination,
     Expectations,
@@ -197,6 +198,9 @@ def verify_files(
     tick("host firewall")
     for where, message in check_host_firewall(files, plan):
         findings.append(Finding("host-firewall", where, message))
+    tick("rdma")
+    for where, message in check_rdma(files, plan):
+        findings.append(Finding("rdma", where, message))
     results: list[ClusterResult] = []
     for c in plan.clusters:
         tick(f"cluster {c.name}")
