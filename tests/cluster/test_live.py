@@ -11,7 +11,8 @@ Version skew, on purpose: the local API server is Kubernetes 1.20 (the newest wh
 Debian ships), the tiny cluster targets 1.33, and its policies use NetworkPolicy `endPort` (beta
 in 1.22, GA in 1.25), which 1.20 refuses. `test_an_older_server_refuses_newer_fields` checks that
 refusal and the warning; the rest of the flow then runs on the rendered trees with `endPort`
-dropped when the server is older than 1.25 (a port range becomes its first port), and on the
+dropped when the server is older than 1.25 (a port range becomes its first port) and the tenant pods'
+ValidatingAdmissionPolicy (built in from 1.30) left out when it is older than 1.30, and on the
 trees exactly as rendered against a newer cluster (`KASBAH_TEST_KUBECONFIG`, e.g. kind).
 """
 
@@ -43,6 +44,7 @@ LAB_1 = next(p for p in planned(TINY) if p.phase == "lab-1")
 assert LAB_1.gitops is not None
 CONTROLLER = LAB_1.gitops.field_manager  # break-glass applies as the GitOps controller would
 ENDPORT_MINOR = 25  # NetworkPolicy endPort is GA (and on by default since 1.22)
+ADMISSION_POLICY_MINOR = 30  # ValidatingAdmissionPolicy (the tenant pods' admission.yaml) is served, GA, from 1.30
 CRD_KINDS = {c["spec"]["names"]["kind"] for c in custom_resource_definitions()}
 pytestmark = pytest.mark.cluster
 STATE: dict[str, Any] = {}
@@ -79,7 +81,8 @@ TREES: dict[str, Path] = {}
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory: pytest.TempPathFactory, server_minor: int) -> dict[str, Path]:
-    """lab-1 and lab-2 rendered to disk; without `endPort` for a server older than 1.25."""
+    """lab-1 and lab-2 rendered to disk; without `endPort` for a server older than 1.25, without the tenant pods'
+    admission policy (a kind the API server has built in from 1.30) for one older than 1.30."""
     for phase in ("lab-1", "lab-2"):
         tree = tmp_path_factory.mktemp("trees") / phase
         assert main(["render", phase, "-e", str(TINY), "--out", str(tree)]) == 0
@@ -91,6 +94,10 @@ def trees(tmp_path_factory: pytest.TempPathFactory, server_minor: int) -> dict[s
             for path in (p for d in policies for p in d.glob("*.yaml")):
                 docs = [drop_end_ports(d) for d in yaml.safe_load_all(path.read_text())]
                 path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        if server_minor < ADMISSION_POLICY_MINOR:
+            (tree / "clusters" / "lab" / "admission.yaml").write_text(
+                f"---\n# the admission policy: not served by a Kubernetes 1.{server_minor} API server\n"
+            )
         TREES[phase] = tree
     return TREES
 
