@@ -235,3 +235,25 @@ def test_the_verifier_reports_identity_per_cluster() -> None:
     assert result.ok, result.findings[:5]
     for c in result.clusters:
         assert c.identity is not None and not c.identity.violations
+
+
+def test_a_missing_or_incomplete_authentication_file_is_caught() -> None:
+    plan, files = _tree(TINY, 0)
+    path = AUTH.format("lab")
+    doc = yaml.safe_load(files[path])
+    doc["jwt"] = doc["jwt"][:1]  # the telecom's issuer dropped: its tenants could not log in
+    files[path] = yaml.safe_dump(doc).encode()
+    assert _properties(plan, files, "lab") == {"identity-issuer"}
+    del files[path]
+    assert _properties(plan, files, "lab") == {"identity-issuer"}
+
+
+def test_a_hostile_authentication_file_is_refused_without_hanging() -> None:
+    plan, files = _tree(TINY, 0)
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [*{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}, *{chr(97 + i)}]\n"
+        for i in range(20)
+    )
+    files[AUTH.format("lab")] = bomb.encode()
+    assert "identity-mapping" in _properties(plan, files, "lab")
+    assert prefixes("(" * 5000 + "'a:'" + ")" * 5000) is None  # nested past any parser: not provable, no crash

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import celpy
-import yaml
 from celpy.celparser import CELParseError
 from lark import Token, Tree
 
-from kasbah.planning.identity import owners
+from kasbah.planning.identity import cluster_issuers, owners
 from kasbah.planning.model import Cluster, Plan
 from kasbah.planning.tenancy import tenant_namespace
+from kasbah.verification.manifests import Finding, documents
 
 READ_VERBS = frozenset({"get", "list", "watch"})
 _WRITE = frozenset({"create", "update", "patch", "delete", "deletecollection"})
@@ -114,9 +114,12 @@ def prefixes(expression: str) -> frozenset[str] | None:
     """
     try:
         tree = celpy.Environment().compile(expression)
-    except CELParseError:
+    except (CELParseError, RecursionError):
         return None
-    values = _values(tree)
+    try:
+        values = _values(tree)
+    except RecursionError:  # nested past Python's stack: not a mapping this proof reads
+        return None
     if values is None:
         return None
     out = set()
@@ -189,19 +192,17 @@ def _roles(objs: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str | None], se
     return out
 
 
-def _authenticators(text: bytes | None, where: str, violations: list[IdentityViolation]) -> list[dict[str, Any]]:
-    if text is None:
+def _authenticators(text: bytes, where: str, violations: list[IdentityViolation]) -> list[dict[str, Any]]:
+    # read as every manifest of the tree is (bounded: an alias bomb or a deep nesting cannot hang the proof)
+    findings: list[Finding] = []
+    docs = documents(where, text, findings)
+    for f in findings:
+        violations.append(IdentityViolation("identity-mapping", f"{f.where}: {f.message}"))
+    if len(docs) != 1 or docs[0].get("kind") != "AuthenticationConfiguration":
+        violations.append(IdentityViolation("identity-mapping", f"{where}: not one AuthenticationConfiguration"))
         return []
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        violations.append(IdentityViolation("identity-mapping", f"{where}: not YAML ({exc})"))
-        return []
-    if not isinstance(doc, dict) or doc.get("kind") != "AuthenticationConfiguration":
-        violations.append(IdentityViolation("identity-mapping", f"{where}: not an AuthenticationConfiguration"))
-        return []
-    jwt = doc.get("jwt") or []
-    return [a for a in jwt if isinstance(a, dict)]
+    jwt = docs[0].get("jwt") or []
+    return [a for a in jwt if isinstance(a, dict)] if isinstance(jwt, list) else []
 
 
 def _mapping(auth: Mapping[str, Any], key: str) -> frozenset[str] | None:
@@ -233,8 +234,26 @@ def check_identity(
         if o.get("kind") in ("RoleBinding", "ClusterRoleBinding")
         and str(o.get("apiVersion", "")).startswith("rbac.authorization")
     ]
+    trusted = cluster_issuers(plan, cluster)
+    text = files.get(where)
+    if text is None:
+        if trusted:
+            violations.append(
+                IdentityViolation(
+                    "identity-issuer",
+                    f"{where} is missing: the Plan trusts {', '.join(i.name for i in trusted)} here; render the phase again",
+                )
+            )
+        return IdentityReport(cluster.name, [], violations)
     reaches: list[Reach] = []
-    for n, auth in enumerate(_authenticators(files.get(where), where, violations)):
+    authenticators = _authenticators(text, where, violations)
+    rendered = {str((a.get("issuer") or {}).get("url", "")) for a in authenticators}
+    for i in trusted:
+        if i.url not in rendered:
+            violations.append(
+                IdentityViolation("identity-issuer", f"{where} lacks {i.name} ({i.url}), which the Plan trusts here")
+            )
+    for n, auth in enumerate(authenticators):
         url = str((auth.get("issuer") or {}).get("url", ""))
         planned = by_url.get(url)
         reach = Reach(
