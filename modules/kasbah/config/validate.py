@@ -243,7 +243,10 @@ def _identity(campus: Campus) -> list[ConfigIssue]:
     issuers = site.identity.issuers
     issues = _duplicates((i.name for i in issuers), (*here, "issuers"), "issuer")
     urls: dict[str, str] = {}
+    known = {j.name for j in site.jurisdictions}
     for n, issuer in enumerate(issuers):
+        if issuer.jurisdiction not in known:
+            issues.append(_unknown((*here, "issuers", n, "jurisdiction"), "jurisdiction", issuer.jurisdiction, known))
         if issuer.url in urls:
             issues.append(
                 ConfigIssue(
@@ -254,10 +257,6 @@ def _identity(campus: Campus) -> list[ConfigIssue]:
                 )
             )
         urls.setdefault(issuer.url, issuer.name)
-    known = {j.name for j in site.jurisdictions}
-    for n, issuer in enumerate(issuers):
-        if issuer.jurisdiction not in known:
-            issues.append(_unknown((*here, "issuers", n, "jurisdiction"), "jurisdiction", issuer.jurisdiction, known))
     admin = site.identity.admin_issuer
     names = {i.name: i for i in issuers}
     if admin is not None:

@@ -90,16 +90,14 @@ def check_issuer(st: PlanState, spec: TenantSpec, path: Loc) -> None:
     users.append(spec.name)
 
 
-def issuers(st: PlanState, tenants: dict[str, TenantSpec]) -> tuple[Issuer, ...]:
-    """The admin issuer, then every issuer a tenant names, in the site's order; unused issuers are not trusted."""
+def issuers(st: PlanState) -> tuple[Issuer, ...]:
+    """The admin issuer, then every issuer a tenant names (`check_issuer` recorded them), in the site's order;
+    unused issuers are not trusted."""
     admin = st.campus.site.identity.admin_issuer
-    served: dict[str, list[str]] = {}
-    for t in tenants.values():
-        if t.issuer is not None and t.kind is not TenantKind.OPERATOR:
-            served.setdefault(t.issuer, []).append(t.name)
     out = []
     for spec in st.campus.site.identity.issuers:
-        if spec.name != admin and spec.name not in served:
+        served = st.issuer_tenants.get(spec.name, [])
+        if spec.name != admin and not served:
             continue
         out.append(
             Issuer(
@@ -110,7 +108,7 @@ def issuers(st: PlanState, tenants: dict[str, TenantSpec]) -> tuple[Issuer, ...]
                 username_claim=spec.username_claim,
                 groups_claim=spec.groups_claim,
                 tenant_claim=spec.tenant_claim,
-                tenants=tuple(served.get(spec.name, ())),
+                tenants=tuple(served),
                 admin=spec.name == admin,
             )
         )

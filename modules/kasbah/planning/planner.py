@@ -151,7 +151,7 @@ def snapshot(st: PlanState, phase: Phase, index: int) -> Plan:
         upgrades=tuple(st.upgrades),
         etcd_backup=etcd_backup(st, clusters, tenants),
         images=images(st, pools),
-        issuers=issuers(st, {n: t.spec for n, t in st.tenants.items()}),
+        issuers=issuers(st),
         registry=site.platform.registry,
         grants=grants,
         egress=egress,
