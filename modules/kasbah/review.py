@@ -282,6 +282,9 @@ def markdown(r: Review, limit: int = 25) -> str:
                     body.append(f"- added {len(d.added[kind]):,} {kind.replace('_', ' ')}")
             for ret in d.retired:
                 body.append(f"- decommissioned {ret['kind']} {ret['name']}: {ret['reason']}")
+            for t in d.tenancy:
+                detail = f": {t['detail']}" if t["detail"] else ""
+                body.append(f"- tenancy ({t['change']}, no construction): {t['action']} {t['tenant']}{detail}")
             for fabric, links in d.repatched.items():
                 moved = ", ".join(f"{n:,} {link}" for link, n in links.items())
                 body.append(f"- **re-patched cables** in {fabric} (it grew spines or cores): {moved}")

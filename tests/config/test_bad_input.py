@@ -223,4 +223,7 @@ def test_cli_plan_unknown_phase(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert code == 2
     assert captured.out == ""
-    assert captured.err == ("kasbah: no phase `nosuch` in this environment (phases: lab-1, lab-2)\n")
+    assert captured.err == (
+        "kasbah: no phase `nosuch` in this environment (phases: lab-1, lab-2; tenancy changes: "
+        "water-agency-onboarding; `<phase>@built`: a phase without its tenancy changes)\n"
+    )

@@ -36,11 +36,18 @@ def edit(path: Path, old: str, new: str) -> None:
 
 
 def base_without_lab_2_and_a_smaller_quota(base: Path) -> None:
-    """The head grows the ministry's quota in lab-1 and adds phase lab-2 (its rack's manifest; its stack config moves on)."""
+    """The head grows the ministry's quota in lab-1 and adds phase lab-2 (its rack's manifest; its stack config moves on)
+    and the tenancy change on top of it."""
     (base / "environments/tiny/phases/lab-2.yaml").unlink()
+    (base / "environments/tiny/tenancy.yaml").unlink()
     (base / "environments/tiny/hardware/lab1-r01p04.yaml").unlink()
     edit(base / "environments/tiny/site.yaml", "phases: [lab-1, lab-2]", "phases: [lab-1]")
     edit(base / "environments/tiny/phases/lab-1.yaml", "      gpu_quota: 2", "      gpu_quota: 1")
+
+
+def base_without_the_tenancy_change(base: Path) -> None:
+    """The head onboards a tenant on top of lab-2 and lowers the operator's quota: no construction, a stable change."""
+    (base / "environments/tiny/tenancy.yaml").unlink()
 
 
 def base_with_another_oob_block(base: Path) -> None:
@@ -62,6 +69,7 @@ CASES: dict[str, tuple[Callable[[Path], None], int]] = {
     "base-does-not-load": (base_that_does_not_load, 1),
     "quota-and-new-phase": (base_without_lab_2_and_a_smaller_quota, 0),
     "renumbered-oob": (base_with_another_oob_block, 1),
+    "tenant-onboarded": (base_without_the_tenancy_change, 0),
     "code-only": (base_with_other_code, 0),
 }
 

@@ -186,6 +186,7 @@ def test_dependent_decommissions_in_one_phase(tmp_path: Path) -> None:
             "name": "lab-4",
             "facility_budget_mw": 0.05,
             "decommissions": [
+                {"kind": "tenant", "name": "water-agency", "reason": "white-label contract ended"},
                 {"kind": "tenant", "name": "telecom", "reason": "white-label contract ended"},
                 {"kind": "tenant", "name": "ministry", "reason": "white-label contract ended"},
                 {"kind": "cluster", "name": "lab", "reason": "merged into lab-b"},
@@ -200,6 +201,7 @@ def test_dependent_decommissions_in_one_phase(tmp_path: Path) -> None:
     d = diff_plans(plans[2], plans[3])
     assert d.stable, [str(v) for v in d.violations]
     assert {(r["kind"], r["name"]) for r in d.retired} == {
+        ("tenant", "water-agency"),
         ("tenant", "telecom"),
         ("tenant", "ministry"),
         ("cluster", "lab"),

@@ -160,5 +160,5 @@ def test_kueue_flavours_select_on_the_restricted_pool_label() -> None:
 def test_the_policy_grows_with_tenants_not_pods() -> None:
     spec = POLICY["spec"]
     placement = next(v for v in spec["variables"] if v["name"] == "placement")["expression"]
-    assert placement == "{'ministry': ['gpu-gov', 'gpu-a'], 'operator': ['gpu-a']}"
+    assert placement == "{'ministry': ['gpu-gov', 'gpu-a'], 'operator': ['gpu-a'], 'water-agency': ['gpu-a']}"
     assert spec["failurePolicy"] == "Fail"  # an error in the policy refuses the pod, never admits it

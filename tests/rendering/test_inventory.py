@@ -138,6 +138,19 @@ def expected_hostvars(plan: Plan) -> dict[str, dict[str, Any]]:
             "kasbah_site": plan.site,
             "kasbah_environment": plan.environment,
             "kasbah_plan_phase": plan.phase,
+            # site.mirrors: each upstream repository under the packages mirror, each registry through its project
+            "kasbah_package_mirrors": {
+                up: f"{m.url}/{up.split('://', 1)[1]}"
+                for m in plan.mirrors
+                if m.kind == "packages"
+                for up in m.upstreams
+            },
+            "containerd_registry_mirrors": [
+                {"registry": up, "mirrors": [f"{m.url}/v2/{up}"], "upstream": False, "override_path": True}
+                for m in plan.mirrors
+                if m.kind == "registry"
+                for up in m.upstreams
+            ],
         }
         if n.rail_ips:
             v["kasbah_rail_ips"] = list(n.rail_ips)

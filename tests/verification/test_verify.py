@@ -119,7 +119,8 @@ def test_bad_targets_are_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str
 def test_expectations_come_from_the_model() -> None:
     plan = planned(TINY)[-1]
     exp = expectations(plan, "lab")
-    assert set(exp.tenants) == {"operator", "ministry"}  # telecom resells, runs nothing here
+    # telecom resells, runs nothing here; water-agency came with a tenancy change on top of lab-2
+    assert set(exp.tenants) == {"operator", "ministry", "water-agency"}
     assert {d.cidr for d in exp.tenants["ministry"]} == {e.cidr for e in plan.egress if e.jurisdiction == "ma"}
     assert exp.admin_networks == plan.admin_networks
     assert {m.name for m in exp.management} == {"kube-apiserver", "bmc-oob", "nodes"}

@@ -59,7 +59,7 @@ def progress(what: str) -> Iterator[Any]:
 def plan_phases(env: Environment, upto: str | None) -> list[Plan]:
     if upto is not None:
         try:
-            env.campus.phase_index(upto)
+            env.campus.target(upto)
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
     with progress(f"planning {env.name}") as tick:

@@ -12,6 +12,7 @@ import argparse
 import itertools
 import json
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,9 @@ from kasbah.cli.common import (
 from kasbah.cli.output import out, print_json, print_violations, show_diff, show_plan, show_verification
 from kasbah.config import load_environment
 from kasbah.config.files import InputFileError, read_regular
+from kasbah.config.loader import Environment
 from kasbah.planning import diff_plans, plan_to_dict
 from kasbah.planning.export import PLAN_FORMAT, READABLE_FORMATS, SECTIONS, to_json
-from kasbah.planning.model import Plan
 from kasbah.rendering.phase import render_plans
 from kasbah.rendering.provisioning import previous_files
 from kasbah.rendering.tree import MARKER, write_tree
@@ -91,7 +92,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_side(env_arg: str | None, ref: str, cache: dict[str, list[Plan]]) -> dict[str, Any]:
+def _load_side(env_arg: str | None, ref: str, cache: dict[str, object]) -> dict[str, Any]:
     path = Path(ref)
     if ref.endswith(".json") or path.is_file():
         try:
@@ -115,18 +116,20 @@ def _load_side(env_arg: str | None, ref: str, cache: dict[str, list[Plan]]) -> d
                 f"{', '.join(map(str, READABLE_FORMATS))} (writes {PLAN_FORMAT}); plan it again with this version"
             )
         return data
-    if "plans" not in cache:
-        env = load_environment(env_path(env_arg))
-        cache["plans"] = plan_phases(env, None)
-    for plan in cache["plans"]:
-        if plan.phase == ref:
-            return plan_to_dict(plan)
-    known = ", ".join(p.phase for p in cache["plans"])
-    raise UsageError(f"no phase `{ref}` (phases: {known}); or give a plan file ending in .json")
+    if "env" not in cache:
+        cache["env"] = load_environment(env_path(env_arg))
+    env = cache["env"]
+    assert isinstance(env, Environment)
+    try:
+        env.campus.target(ref)
+    except KeyError as exc:
+        raise UsageError(f"{exc.args[0]}; or give a plan file ending in .json") from None
+    # a phase (with its tenancy changes), `<phase>@built`, or a tenancy change: the plan right after it
+    return plan_to_dict(plan_phases(env, ref)[-1])
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    cache: dict[str, list[Plan]] = {}
+    cache: dict[str, object] = {}
     old = _load_side(args.environment, args.old, cache)
     new = _load_side(args.environment, args.new, cache)
     files = [ref for ref in (args.old, args.new) if ref.endswith(".json") or Path(ref).is_file()]
@@ -230,5 +233,11 @@ def _verification_dict(result: Verification, label: str, matrix: bool) -> dict[s
         "ok": result.ok,
         "findings": [{"check": f.check, "where": f.where, "message": f.message} for f in result.findings],
         "clusters": clusters,
+        "residency": None
+        if result.residency is None
+        else {
+            "proven": not result.residency.findings,
+            "endpoints": [asdict(r) for r in result.residency.rows],
+        },
         "notes": list(result.notes),
     }

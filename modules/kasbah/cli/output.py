@@ -160,6 +160,9 @@ def print_violations(d: PlanDiff) -> None:
     err.print("fix: restore what changed, or declare it under the later phase's `decommissions` with a reason")
 
 
+TENANCY_MARK = {"onboard": "+", "quota": "~", "offboard-access": "-", "offboard-workloads": "-", "offboard-data": "x"}
+
+
 def show_diff(d: PlanDiff) -> None:
     out.rule(f"[bold]kasbah diff[/] {d.old_phase} → {d.new_phase}")
 
@@ -209,6 +212,16 @@ def show_diff(d: PlanDiff) -> None:
         )
         for u in d.upgrades:
             out.print(f"  [cyan]^[/] cluster {u['cluster']}: Kubernetes {u['from']} → {u['to']} (phase {u['phase']})")
+    if d.tenancy:
+        out.print(
+            f"[bold magenta]TENANCY[/] ({len(d.tenancy)} step(s), no construction; offboarding goes access, then "
+            "workloads, then data):"
+        )
+        for r in d.tenancy:
+            out.print(
+                f"  [magenta]{TENANCY_MARK.get(r['action'], '~')}[/] {r['action']} {r['tenant']}"
+                f" ({escape(r['change'])}, after {r['after']}){': ' + escape(r['detail']) if r['detail'] else ''}"
+            )
     if d.stable:
         out.print(
             "[green]stable[/]: everything in the earlier phase keeps its name, place, addresses, labels and cluster"
@@ -264,6 +277,13 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
             if c.identity:
                 out.print(format_identity(c.identity), soft_wrap=True, markup=False)
                 out.print()
+    if result.residency is not None:
+        counts = result.residency.summary()
+        out.print(
+            f"residency: {len(result.residency.rows)} endpoint(s) "
+            f"({', '.join(f'{n} {via}' for via, n in sorted(counts.items()))}), "
+            + ("every one declared and in its tenants' jurisdictions" if not result.residency.findings else "see below")
+        )
     for note in result.notes:
         out.print(f"[yellow]note[/]: {note}")
     if result.ok:
@@ -274,7 +294,9 @@ def show_verification(result: Verification, label: str, matrix: bool) -> None:
             "connections between namespaces only where declared and on their ports, nothing from outside or "
             "the BMC network into a tenant, Cilium's enforcement pinned on, the nodes' host firewall the Plan's, "
             "every allowed flow named; every issuer's identities prefixed with their tenant and reaching only its "
-            "namespaces (a reseller reads its customers'), cluster-scoped objects only from the admin issuer"
+            "namespaces (a reseller reads its customers'), cluster-scoped objects only from the admin issuer; every "
+            "endpoint (registries, charts, packages, issuers, campus services) declared and in the jurisdictions of "
+            "the tenants it serves"
         )
         return
     err.print(f"[bold red]NOT SAFE TO APPLY[/]: {len(result.findings)} problem(s)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from kasbah import __version__
-from kasbah.cli import images
+from kasbah.cli import images, usage
 from kasbah.cli.cluster import BOOTSTRAP_FIELD_MANAGER, cmd_apply, cmd_kind_config, cmd_preview
 from kasbah.cli.common import DEFAULT_ENV
 from kasbah.cli.environment import cmd_diff, cmd_plan, cmd_render, cmd_validate, cmd_verify
@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_provision)
 
     images.add_parsers(sub, env, _json)
+    usage.add_parser(sub, env, _json("the month's rows"))
 
     outcomes = _json("every object's outcome")
     for name, dry in (("preview", True), ("apply", False)):

@@ -171,7 +171,14 @@ class KubernetesCluster(pulumi.ComponentResource):
                 pulumi.ResourceOptions(parent=self, provider=provider, depends_on=releases),
             )
         tenants = {
-            t.name: {"namespace": tenant_namespace(t.name), "gpus": view.tenant_gpus(t.name)} for t in view.tenants
+            t.name: {
+                "namespace": tenant_namespace(t.name),
+                "gpus": view.tenant_gpus(t.name),
+                # a tenancy change's state: onboarded by which change, and how far its offboarding went
+                "since": t.since or t.phase,
+                "state": f"offboarding ({t.offboarded} removed)" if t.offboarded else "active",
+            }
+            for t in view.tenants
         }
         self.kubeconfig = pulumi.Output.secret(args.kubeconfig)
         self.gpus = pulumi.Output.from_input(cluster.gpus)

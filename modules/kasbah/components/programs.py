@@ -260,6 +260,8 @@ def site_program() -> dict[str, Any]:
     outputs: dict[str, Any] = {
         "environment": plan.environment,
         "phase": plan.phase,
+        # the last tenancy change the plan includes (tenancy.yaml); "": the phase as built
+        "tenancy_revision": plan.revision,
         "plan_sha256": configs.plan_sha256,
         "capacity": capacity(plan),
         "inventory": str(s.tree / "inventory"),

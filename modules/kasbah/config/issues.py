@@ -9,6 +9,7 @@ from pathlib import Path
 Loc = tuple[str | int, ...]
 
 SITE_DOC = "site"
+TENANCY_DOC = "tenancy"  # tenancy.yaml: changes of tenancy between construction phases
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from kasbah.config.explain import pydantic_issues
-from kasbah.config.issues import SITE_DOC, ConfigError, ConfigIssue, LocatedIssue, yaml_path
+from kasbah.config.issues import SITE_DOC, TENANCY_DOC, ConfigError, ConfigIssue, LocatedIssue, yaml_path
 from kasbah.config.models import (
     Campus,
     Catalog,
@@ -24,6 +24,8 @@ from kasbah.config.models import (
     RackManifest,
     Site,
     SiteDocument,
+    TenancyChange,
+    TenancyDocument,
 )
 from kasbah.config.reading import (
     MAX_DEPTH,
@@ -38,6 +40,7 @@ from kasbah.config.reading import (
 SITE_FILE = "site.yaml"
 PHASE_DIR = "phases"
 HARDWARE_DIR = "hardware"  # one integrator's manifest a rack: hardware/<rack>.yaml
+TENANCY_FILE = "tenancy.yaml"  # tenancy changes between construction phases (optional)
 
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
@@ -174,11 +177,27 @@ def load_environment(root: Path | str) -> Environment:
                 )
 
     hardware = _load_hardware(root / HARDWARE_DIR, sources, issues)
+    tenancy: list[TenancyChange] = []
+    if (root / TENANCY_FILE).exists():
+        got = parse(root / TENANCY_FILE, TENANCY_DOC, issues)
+        if got is not None:
+            raw, sources[TENANCY_DOC] = got
+            if raw is not None:
+                try:
+                    tenancy = TenancyDocument.model_validate(raw).changes
+                except ValidationError as exc:
+                    issues.extend(pydantic_issues(exc, TENANCY_DOC, TenancyDocument))
 
     if issues or site_doc is None:
         raise ConfigError(locate(sources, i) for i in issues)
 
-    campus = Campus(site=site_doc.site, catalog=site_doc.catalog, phases=tuple(phases), hardware=hardware)
+    campus = Campus(
+        site=site_doc.site,
+        catalog=site_doc.catalog,
+        phases=tuple(phases),
+        hardware=hardware,
+        tenancy=tuple(tenancy),
+    )
     env = Environment(root=root, campus=campus, sources=sources)
     # imported here: validation depends on the loaded models, the loader must not depend on planning
     from kasbah.config.validate import check_campus
@@ -245,6 +264,8 @@ __all__ = [
     "MAX_NODES",
     "PHASE_DIR",
     "SITE_FILE",
+    "TENANCY_DOC",
+    "TENANCY_FILE",
     "Campus",
     "Catalog",
     "Environment",

@@ -89,6 +89,8 @@ from kasbah.config.phases import (
     Expansions,
     FabricDesign,
     HallSpec,
+    Offboarding,
+    OffboardStep,
     Phase,
     PhaseDocument,
     Placement,
@@ -97,6 +99,8 @@ from kasbah.config.phases import (
     PoolSpec,
     QuotaChange,
     Rollout,
+    TenancyChange,
+    TenancyDocument,
     TenantKind,
     TenantSpec,
 )
@@ -114,6 +118,8 @@ from kasbah.config.site import (
     Identity,
     Issuer,
     Jurisdiction,
+    Mirror,
+    MirrorKind,
     Network,
     NodeImage,
     Platform,
@@ -201,6 +207,8 @@ __all__ = [
     "Issuer",
     "Jurisdiction",
     "Mac",
+    "Mirror",
+    "MirrorKind",
     "Model",
     "Name",
     "Network",
@@ -208,6 +216,8 @@ __all__ = [
     "NodeImage",
     "NvlinkDomain",
     "NvlinkSpec",
+    "OffboardStep",
+    "Offboarding",
     "Phase",
     "PhaseDocument",
     "Placement",
@@ -229,6 +239,8 @@ __all__ = [
     "SiteDocument",
     "SlotHardware",
     "SwitchModel",
+    "TenancyChange",
+    "TenancyDocument",
     "TenantKind",
     "TenantSpec",
     "UnitGroup",
@@ -243,6 +255,7 @@ class Campus(Model):
     catalog: Catalog
     phases: tuple[Phase, ...]
     hardware: tuple[RackManifest, ...] = ()
+    tenancy: tuple[TenancyChange, ...] = ()  # tenancy.yaml's changes, in order
 
     def phase_index(self, name: str) -> int:
         for i, phase in enumerate(self.phases):
@@ -250,3 +263,24 @@ class Campus(Model):
                 return i
         known = ", ".join(p.name for p in self.phases)
         raise KeyError(f"no phase `{name}` in this environment (phases: {known})")
+
+    def target(self, name: str) -> tuple[int, str | None, bool]:
+        """What a plan target names: (phase index, tenancy change or None, the phase as built only).
+
+        A phase: the phase with every tenancy change on top of it; `<phase>@built`: without them; a change's name:
+        its phase with the changes up to that one.
+        """
+        built = name.endswith("@built")
+        phase = name.removesuffix("@built")
+        for change in self.tenancy:
+            if not built and change.name == name:
+                return self.phase_index(change.after), change.name, False
+        try:
+            return self.phase_index(phase), None, built
+        except KeyError:
+            phases = ", ".join(p.name for p in self.phases)
+            changes = f"; tenancy changes: {', '.join(c.name for c in self.tenancy)}" if self.tenancy else ""
+            raise KeyError(
+                f"no phase `{name}` in this environment (phases: {phases}{changes}; "
+                "`<phase>@built`: a phase without its tenancy changes)"
+            ) from None

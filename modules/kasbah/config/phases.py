@@ -201,3 +201,41 @@ class PhaseDocument(Model):
     """`phases/<name>.yaml`."""
 
     phase: Phase
+
+
+class OffboardStep(StrEnum):
+    """The steps of an offboarding, in the order they must be declared: access, then workloads, then data."""
+
+    ACCESS = "access"  # its users can no longer log in or reach its namespaces (bindings and issuer mapping gone)
+    WORKLOADS = "workloads"  # its queue holds and drains: running workloads are evicted, nothing new starts
+    DATA = "data"  # its namespaces (and what they hold) are deleted; its name is retired, never reused
+
+    @property
+    def order(self) -> int:
+        return list(OffboardStep).index(self)
+
+
+class Offboarding(Model):
+    tenant: Name
+    step: OffboardStep
+    reason: Annotated[str, StringConstraints(min_length=3)]
+
+
+class TenancyChange(Model):
+    """A declared change of tenancy between construction phases: tenants onboarded, quotas changed, offboarding
+    steps. It applies on top of the phase it names, after that phase's own declarations and the changes above it."""
+
+    name: Name = Field(description="Unique among phases and changes: a plan target (`kasbah plan <name>`).")
+    after: Name = Field(description="The construction phase it applies on top of.")
+    description: str = ""
+    onboard: list[TenantSpec] = Field(default_factory=list)
+    quotas: list[QuotaChange] = Field(
+        default_factory=list, description="New GPU quotas: a tenancy change may lower one (the grants shrink)."
+    )
+    offboard: list[Offboarding] = Field(default_factory=list)
+
+
+class TenancyDocument(Model):
+    """`tenancy.yaml`: the tenancy changes, in the order they were made."""
+
+    changes: list[TenancyChange] = Field(default_factory=list)

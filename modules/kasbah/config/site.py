@@ -313,6 +313,35 @@ class Identity(Model):
     )
 
 
+class MirrorKind(StrEnum):
+    """What a site mirror serves."""
+
+    PACKAGES = "packages"  # Debian repositories (apt): the nodes' packages
+    CHARTS = "charts"  # Helm chart repositories: the platform's releases
+    REGISTRY = "registry"  # container images (and oci:// charts), pulled through containerd's hosts.toml
+
+
+class Mirror(Model):
+    """A mirror on the campus: what the site serves itself, in place of the upstreams it lists.
+
+    A URL of an upstream is served as `<url>/<upstream host><upstream path>`; a registry mirror serves an
+    upstream registry's images under `<url>/v2/<upstream host>/...` (a proxy-cache project per upstream).
+    """
+
+    name: Name
+    kind: MirrorKind
+    url: Annotated[
+        str, StringConstraints(pattern=r"^https://[a-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~/-]*)?$", max_length=300)
+    ] = Field(description="The mirror's base URL (https, no credentials, no query).")
+    jurisdiction: Name = Field(description="Where the mirror runs; every tenant it serves must allow it.")
+    upstreams: list[
+        Annotated[str, StringConstraints(pattern=r"^(https?://)?[a-z0-9.-]+(:[0-9]{1,5})?(/\S*)?$", max_length=300)]
+    ] = Field(
+        default_factory=list,
+        description="What it mirrors: URL prefixes of repositories (https://pkgs.k8s.io), or registry hosts (nvcr.io).",
+    )
+
+
 class Site(Model):
     name: Name
     description: str = ""
@@ -324,6 +353,15 @@ class Site(Model):
         description="Most an air-cooled rack may draw."
     )
     jurisdictions: list[Jurisdiction] = Field(min_length=1)
+    jurisdiction: Name | None = Field(
+        default=None,
+        description="The jurisdiction the campus lies in: its own names (under <site>.<domain>) are served there; "
+        "unset: the first of `jurisdictions`.",
+    )
+    mirrors: list[Mirror] = Field(
+        default_factory=list,
+        description="The site's mirrors (packages, charts, registry): nodes and clusters fetch from them, never upstream.",
+    )
     addressing: Addressing
     fabrics: FabricDefaults
     admin_zone: AdminZone = Field(default_factory=AdminZone)

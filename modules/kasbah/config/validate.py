@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Sequence
 
-from kasbah.config.issues import SITE_DOC, ConfigIssue, Loc
+from kasbah.config.issues import SITE_DOC, TENANCY_DOC, ConfigIssue, Loc
 from kasbah.config.models import (
     Campus,
     Cooling,
     IPNetwork,
+    MirrorKind,
     Network,
     RackKind,
     RackProfile,
@@ -53,6 +55,8 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
     issues += _duplicates((j.name for j in site.jurisdictions), ("site", "jurisdictions"), "jurisdiction")
     issues += _backups(campus)
     issues += _identity(campus)
+    issues += _mirrors(campus)
+    issues += _tenancy(campus)
 
     racks = {p.name: p for p in catalog.rack_profiles}
     switches = {s.name for s in catalog.switch_models}
@@ -232,6 +236,114 @@ def _backups(campus: Campus) -> list[ConfigIssue]:
     targets = {t.name for t in site.backups.targets}
     if etcd is not None and etcd.target not in targets:
         issues.append(_unknown((*here, "etcd", "target"), "backup target", etcd.target, targets))
+    return issues
+
+
+def _tenancy(campus: Campus) -> list[ConfigIssue]:
+    """tenancy.yaml: each change named once (never a phase's name), after a listed phase, in build order."""
+    phases = [p.name for p in campus.phases]
+    issues: list[ConfigIssue] = []
+    seen: set[str] = set()
+    last = 0
+    for i, c in enumerate(campus.tenancy):
+        here: Loc = ("changes", i)
+        if c.name in seen or c.name in phases:
+            issues.append(
+                ConfigIssue(
+                    TENANCY_DOC,
+                    (*here, "name"),
+                    f"`{c.name}` names {'a phase' if c.name in phases else 'another change'} already",
+                    "give each change a name of its own: it is a plan target",
+                )
+            )
+        seen.add(c.name)
+        if c.after not in phases:
+            issues.append(_unknown((*here, "after"), "phase", c.after, phases))
+            issues[-1] = ConfigIssue(TENANCY_DOC, issues[-1].path, issues[-1].message, issues[-1].fix)
+            continue
+        at = phases.index(c.after)
+        if at < last:
+            issues.append(
+                ConfigIssue(
+                    TENANCY_DOC,
+                    (*here, "after"),
+                    f"change `{c.name}` applies after {c.after}, but a change above it applies after {phases[last]}",
+                    "list changes in the order they are made: append new ones at the end, after the latest phase",
+                )
+            )
+        last = max(last, at)
+    return issues
+
+
+def _mirrors(campus: Campus) -> list[ConfigIssue]:
+    """Mirrors: unique names, known jurisdictions, upstreams written for their kind and mirrored once; the site's
+    registry (the one tenants' pods pull from) is a registry mirror when the site declares one."""
+    site = campus.site
+    here: Loc = ("site", "mirrors")
+    issues = _duplicates((m.name for m in site.mirrors), here, "mirror")
+    known = {j.name for j in site.jurisdictions}
+    if site.jurisdiction is not None and site.jurisdiction not in known:
+        issues.append(_unknown(("site", "jurisdiction"), "jurisdiction", site.jurisdiction, known))
+    seen: dict[tuple[str, str], str] = {}
+    for n, m in enumerate(site.mirrors):
+        if m.jurisdiction not in known:
+            issues.append(_unknown((*here, n, "jurisdiction"), "jurisdiction", m.jurisdiction, known))
+        registry = m.kind is MirrorKind.REGISTRY
+        if registry and "/" in m.url.split("://", 1)[1].rstrip("/"):
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    (*here, n, "url"),
+                    f"a registry mirror is a registry's root (`https://host[:port]`), not `{m.url}`: containerd and "
+                    "image references name a registry by host, its projects by path",
+                    "give the registry's https://host[:port]; kasbah puts each upstream under /<upstream host>",
+                )
+            )
+        for u, up in enumerate(m.upstreams):
+            if registry and "://" not in up and not re.fullmatch(r"[a-z0-9.-]+(:[0-9]{1,5})?", up):
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*here, n, "upstreams", u),
+                        f"`{up}` is not a registry: containerd mirrors whole registries, named host[:port]",
+                        f"write `{up.split('/', 1)[0]}`",
+                    )
+                )
+                continue
+            if registry == ("://" in up):
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*here, n, "upstreams", u),
+                        f"`{up}` is not how a {m.kind.value} mirror names an upstream",
+                        "write the registry's host[:port] (nvcr.io)"
+                        if registry
+                        else "write the repository's URL prefix with its scheme (https://pkgs.k8s.io)",
+                    )
+                )
+            key = (m.kind.value, up.rstrip("/"))
+            if key in seen:
+                issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        (*here, n, "upstreams", u),
+                        f"`{up}` is mirrored by `{seen[key]}` already",
+                        "list an upstream under one mirror of a kind",
+                    )
+                )
+            seen.setdefault(key, m.name)
+    registries = [m for m in site.mirrors if m.kind is MirrorKind.REGISTRY]
+    served = {m.url.split("://", 1)[1].rstrip("/") for m in registries}
+    if registries and site.platform.registry not in served:
+        issues.append(
+            ConfigIssue(
+                SITE_DOC,
+                ("site", "platform", "registry"),
+                f"tenants' pods pull from `{site.platform.registry}`, which is not the site's registry mirror "
+                f"({', '.join(sorted(served))})",
+                f"set platform.registry to {sorted(served)[0]}",
+            )
+        )
     return issues
 
 

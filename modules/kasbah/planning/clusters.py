@@ -17,7 +17,8 @@ from kasbah.config.models import ClusterSpec, ClusterUpgrade, PoolPurpose
 from kasbah.planning import platform, ports
 from kasbah.planning.hostnet import gateway
 from kasbah.planning.labels import multi_node_nvlink_domains
-from kasbah.planning.model import Cluster, EtcdBackup, HelmRelease, Pool, QuotaGrant, Tenant, Upgrade
+from kasbah.planning.mirrors import CHARTS, mirrored
+from kasbah.planning.model import Cluster, EtcdBackup, HelmRelease, Mirror, Pool, QuotaGrant, Tenant, Upgrade
 from kasbah.planning.state import ClusterState, PlanState, with_article
 
 
@@ -283,6 +284,7 @@ def cluster_snapshot(
 def releases(st: PlanState, clusters: tuple[Cluster, ...]) -> tuple[HelmRelease, ...]:
     """Each cluster's Helm releases (planning.platform), with the chart the site pins for each."""
     pins = st.campus.site.platform.charts
+    mirrors = site_mirrors(st)
     multi = multi_node_nvlink_domains(st.nodes.values())
     nvl72 = {n.cluster for n in st.nodes.values() if n.gpus and n.nvlink_domain in multi}
     out: list[HelmRelease] = []
@@ -301,19 +303,44 @@ def releases(st: PlanState, clusters: tuple[Cluster, ...]) -> tuple[HelmRelease,
                         )
                     )
                 continue
+            origin = pin.repository or pin.chart
             out.append(
                 HelmRelease(
                     c.name,
                     name,
                     spec.namespace,
-                    pin.chart,
+                    mirrored(pin.chart, mirrors, CHARTS) if pin.repository is None else pin.chart,
                     pin.version,
-                    pin.repository,
+                    mirrored(pin.repository, mirrors, CHARTS) if pin.repository else None,
                     spec.crd_groups,
                     spec.creates,
+                    origin,
                 )
             )
     return tuple(out)
+
+
+def site_mirrors(st: PlanState, tenants: tuple[Tenant, ...] = ()) -> tuple[Mirror, ...]:
+    """site.mirrors as the Plan records them (URLs without a trailing slash); each serves every tenant (its nodes
+    and clusters fetch from it), so each lies in a jurisdiction every tenant allows."""
+    for n, m in enumerate(st.campus.site.mirrors):
+        outside = [t for t in tenants if m.jurisdiction not in t.jurisdictions]
+        if outside and m.name not in st.mirrors_outside:  # once, in the first phase it is outside of
+            st.mirrors_outside.add(m.name)
+            st.issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    ("site", "mirrors", n, "jurisdiction"),
+                    f"mirror `{m.name}` runs in {m.jurisdiction}, but every tenant's nodes and clusters fetch from "
+                    f"it, and {', '.join(t.name for t in outside)} {'allows' if len(outside) == 1 else 'allow'} only "
+                    f"{' / '.join(sorted({j for t in outside for j in t.jurisdictions}))}",
+                    "run the mirror in a jurisdiction every tenant allows",
+                )
+            )
+    return tuple(
+        Mirror(m.name, m.kind.value, m.url.rstrip("/"), m.jurisdiction, tuple(m.upstreams))
+        for m in st.campus.site.mirrors
+    )
 
 
 def etcd_backup(st: PlanState, clusters: tuple[Cluster, ...], tenants: tuple[Tenant, ...]) -> EtcdBackup | None:

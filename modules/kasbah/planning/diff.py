@@ -124,6 +124,8 @@ class PlanDiff:
     hardware_arrived: list[str] = field(default_factory=list)  # nodes whose rack's manifest is new
     # declared Kubernetes minor upgrades `new` adds: cluster, from, to, phase
     upgrades: list[dict[str, str]] = field(default_factory=list)
+    # tenancy steps `new` adds (tenancy.yaml): change, after, action, tenant, detail
+    tenancy: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def stable(self) -> bool:
@@ -147,6 +149,7 @@ class PlanDiff:
             "hardware_replaced": self.replaced,
             "hardware_arrived": len(self.hardware_arrived),
             "upgrades": self.upgrades,
+            "tenancy": self.tenancy,
             "violations": [{"kind": v.kind, "name": v.name, "what": v.what} for v in self.violations],
         }
 
@@ -196,6 +199,10 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan
         if kind == "pool" and name in old_pools:
             scopes.update(old_pools[name]["halls"])
     retired_clusters = {name for kind, name in retired if kind == "cluster"}
+    # tenancy changes `new` adds: a declared quota change may lower a quota (the grants shrink with it)
+    seen = {(r["change"], r["action"], r["tenant"]) for r in old.get("tenancy", [])}
+    d.tenancy = [r for r in new.get("tenancy", []) if (r["change"], r["action"], r["tenant"]) not in seen]
+    requoted = {r["tenant"] for r in d.tenancy if r["action"] == "quota"}
     fabric_scope = {f["name"]: f["scope"] for f in old.get("fabrics", [])}
 
     for kind in KINDS:
@@ -231,7 +238,7 @@ def diff_plans(old: dict[str, Any], new: dict[str, Any], plans: tuple[Plan, Plan
                 d.violations.append(Violation(kind, name, f"{f} changed from {a!r} to {b!r}"))
             for f in GROWING.get(kind, ()):
                 a, b = item.get(f, 0), now.get(f, 0)
-                if b < a and name not in scopes:
+                if b < a and name not in scopes and not (kind == "tenants" and name in requoted):
                     d.violations.append(Violation(kind, name, f"{f} shrank from {a} to {b} without a decommission"))
             if kind == "scalable_units":
                 lost = set(item["racks"]) - set(now["racks"])

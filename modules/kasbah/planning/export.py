@@ -17,8 +17,8 @@ from kasbah.planning.model import EtcdBackup, GitOpsSource, Plan, Power
 # 4: clusters' API virtual IP, VRRP id and commissioned version; declared upgrades; etcd backups
 # 5: pool images (each pool's `image`, the Plan's `images`)
 # 6: identity (each tenant's `issuer`, the Plan's `issuers`), the site's container `registry`
-PLAN_FORMAT = 6
-READABLE_FORMATS = (3, 4, 5, 6)  # an older plan reads with the new fields' defaults
+PLAN_FORMAT = 7
+READABLE_FORMATS = (3, 4, 5, 6, 7)  # an older plan reads with the new fields' defaults
 SECTIONS = (
     "halls",
     "scalable_units",
@@ -44,6 +44,8 @@ SECTIONS = (
     "upgrades",
     "images",
     "issuers",
+    "mirrors",
+    "tenancy",
 )
 
 
@@ -80,6 +82,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "mtus": [list(m) for m in plan.mtus],
         "image": list(plan.image) if plan.image else None,
         "registry": plan.registry,
+        "jurisdiction": plan.jurisdiction,
+        "revision": plan.revision,
         "gitops": _row(plan.gitops, tuple(f.name for f in fields(plan.gitops))) if plan.gitops else None,
         "etcd_backup": _row(plan.etcd_backup, tuple(f.name for f in fields(plan.etcd_backup)))
         if plan.etcd_backup
@@ -111,6 +115,10 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             "images",
             "issuers",
             "registry",
+            "jurisdiction",
+            "mirrors",
+            "revision",
+            "tenancy",
         ):
             continue  # a plan of an older format: the field's default
         if f.name in SECTIONS:

@@ -96,7 +96,8 @@ def issuers(st: PlanState) -> tuple[Issuer, ...]:
     admin = st.campus.site.identity.admin_issuer
     out = []
     for spec in st.campus.site.identity.issuers:
-        served = st.issuer_tenants.get(spec.name, [])
+        # tenants being offboarded (access removed) or gone are no longer served: their tokens map to nobody
+        served = [t for t in st.issuer_tenants.get(spec.name, []) if t in st.tenants and not st.tenants[t].offboarded]
         if spec.name != admin and not served:
             continue
         out.append(

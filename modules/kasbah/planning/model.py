@@ -297,6 +297,18 @@ class Tenant:
     phase: str
     egress: tuple[str, ...]  # the destinations its jurisdictions allow (`Egress.key`), in the site's order
     issuer: str | None = None  # its users' identity provider (`Issuer.name`); none: no user logs in
+    since: str = ""  # the tenancy change that onboarded it; "": it came with its phase
+    offboarded: str = ""  # the last offboarding step done: access (no user reaches it), workloads (drained); "": active
+
+    @property
+    def has_access(self) -> bool:
+        """Its users log in and reach its namespaces (not offboarded yet)."""
+        return not self.offboarded
+
+    @property
+    def runs_workloads(self) -> bool:
+        """Its queue admits and runs workloads (its offboarding has not drained them)."""
+        return self.offboarded in ("", "access")
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,9 +372,10 @@ class HelmRelease:
     namespace: str
     chart: str
     version: str
-    repository: str | None  # None: `chart` is an oci:// reference
+    repository: str | None  # None: `chart` is an oci:// reference; both on the site's mirror when it has one
     crd_groups: tuple[str, ...]  # API groups whose CRDs it installs
     creates: tuple[tuple[str, str, str], ...]  # (apiVersion, kind, name) its chart creates: the release owns them
+    origin: str = ""  # where the chart comes from upstream (repository URL or oci:// reference): the mirror's source
 
 
 @dataclass(frozen=True, slots=True)
@@ -425,6 +438,29 @@ class Retired:
     name: str
     phase: str
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class TenancyRecord:
+    """One applied step of a tenancy change (tenancy.yaml): an onboarding, a quota change, an offboarding step."""
+
+    change: str
+    after: str  # the phase it applies on top of
+    action: str  # onboard | quota | offboard-access | offboard-workloads | offboard-data
+    tenant: str
+    detail: str  # the change's description, the quota change, or the offboarding's reason
+    reseller: str = ""  # the tenant's reseller (kept: an offboarded customer is still on its reseller's invoice)
+
+
+@dataclass(frozen=True, slots=True)
+class Mirror:
+    """A mirror on the campus (site.mirrors): nodes and clusters fetch what it lists from it, never upstream."""
+
+    name: str
+    kind: str  # packages | charts | registry
+    url: str  # https://host[/path], no trailing slash
+    jurisdiction: str
+    upstreams: tuple[str, ...]  # URL prefixes (packages, charts) or registry hosts (registry)
 
 
 @dataclass(frozen=True, slots=True)
@@ -494,6 +530,10 @@ class Plan:
     images: tuple[PoolImage, ...] = field(default=())  # what the pools' nodes boot, by name
     issuers: tuple[Issuer, ...] = field(default=())  # who may log in: the admin issuer, then tenants' in order
     registry: str | None = None  # the site's container registry: tenants' pods run images from it only
+    jurisdiction: str = ""  # where the campus lies: its own names and storage are there
+    mirrors: tuple[Mirror, ...] = field(default=())  # the site's mirrors, in site.yaml order
+    revision: str = ""  # the last tenancy change this plan includes; "": the phase as built
+    tenancy: tuple[TenancyRecord, ...] = field(default=())  # every tenancy step applied so far, in order
 
     @property
     def gpus(self) -> int:

@@ -24,6 +24,7 @@ from kasbah.planning.clusters import (
     etcd_backup,
     place_control_plane,
     releases,
+    site_mirrors,
     upgrade_cluster,
 )
 from kasbah.planning.decommissions import retire
@@ -37,7 +38,14 @@ from kasbah.planning.racks import rack_ports
 from kasbah.planning.state import PlanState
 from kasbah.planning.switches import lay_out_fabrics, switch_ports
 from kasbah.planning.tenancy import cluster_namespaces
-from kasbah.planning.tenants import check_quotas, commission_tenant, expand_tenant, grant_snapshot, tenant_snapshot
+from kasbah.planning.tenants import (
+    apply_tenancy,
+    check_quotas,
+    commission_tenant,
+    expand_tenant,
+    grant_snapshot,
+    tenant_snapshot,
+)
 
 if TYPE_CHECKING:
     from kasbah.config.loader import Environment
@@ -112,7 +120,7 @@ def _check_phase(st: PlanState, phase: Phase) -> None:
     check_quotas(st, clean)
 
 
-def snapshot(st: PlanState, phase: Phase, index: int) -> Plan:
+def snapshot(st: PlanState, phase: Phase, index: int, revision: str = "") -> Plan:
     """The Plan of the phase just applied: an immutable copy of the state, with what each noun derives from it."""
     site = st.campus.site
     st.phase_name = phase.name
@@ -153,6 +161,10 @@ def snapshot(st: PlanState, phase: Phase, index: int) -> Plan:
         images=images(st, pools),
         issuers=issuers(st),
         registry=site.platform.registry,
+        jurisdiction=site.jurisdiction or site.jurisdictions[0].name,
+        mirrors=site_mirrors(st, tenants),
+        revision=revision,
+        tenancy=tuple(st.tenancy),
         grants=grants,
         egress=egress,
         admin_networks=tuple(str(n) for n in site.admin_zone.networks),
@@ -197,8 +209,7 @@ def plan_campus(
     campus: Campus, environment: str = "", upto: str | None = None, progress: Progress | None = None
 ) -> list[Plan]:
     """Plan every phase in build order (or up to `upto`); raise PlanningError listing every problem."""
-    if upto is not None:
-        campus.phase_index(upto)  # KeyError naming the phases if unknown
+    stop = campus.target(upto) if upto is not None else None  # KeyError naming the targets if unknown
     st = PlanState(campus, environment)
     check_charts(st)
     plans: list[Plan] = []
@@ -206,8 +217,17 @@ def plan_campus(
         if progress:
             progress(phase.name)
         apply_phase(st, phase)
-        plans.append(snapshot(st, phase, i))
-        if phase.name == upto:
+        revision = ""
+        if stop is None or stop[0] != i or not stop[2]:
+            for n, change in enumerate(campus.tenancy):
+                if change.after != phase.name:
+                    continue
+                apply_tenancy(st, change, n)
+                revision = change.name
+                if stop is not None and stop[1] == change.name:
+                    break
+        plans.append(snapshot(st, phase, i, revision))
+        if stop is not None and stop[0] == i:
             break
     check_hardware(st, complete=len(plans) == len(campus.phases))
     if st.issues:

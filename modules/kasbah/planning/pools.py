@@ -66,6 +66,12 @@ def commission_pool(st: PlanState, spec: PoolSpec, path: Loc, phase: str) -> Non
             f"unknown tenant `{spec.tenant}`",
             f"use one of: {', '.join(st.tenants) or '(none yet)'}; tenants must be commissioned in this phase or earlier",
         )
+    elif spec.tenant is not None and spec.tenant in st.tenants and st.tenants[spec.tenant].offboarded:
+        st.issue(
+            (*path, "tenant"),
+            f"tenant `{spec.tenant}` is being offboarded (its {st.tenants[spec.tenant].offboarded} step is done)",
+            "dedicate the pool to a live tenant",
+        )
     cluster = _choose_cluster(st, spec, profile, path)
     pool = PoolState(spec, profile, st.next_pool, phase, cluster)
     st.next_pool += 1

@@ -36,6 +36,7 @@ from kasbah.planning.model import (
     Retired,
     ScalableUnit,
     Switch,
+    TenancyRecord,
     Upgrade,
 )
 
@@ -78,6 +79,8 @@ class TenantState:
     spec: TenantSpec
     gpu_quota: int
     phase: str
+    since: str = ""  # the tenancy change that onboarded it; "": its phase
+    offboarded: str = ""  # the last offboarding step done (OffboardStep); "": active
 
 
 @dataclass
@@ -119,6 +122,8 @@ class PlanState:
     nodes: dict[str, Node] = field(default_factory=dict)
     retired: list[Retired] = field(default_factory=list)
     upgrades: list[Upgrade] = field(default_factory=list)
+    tenancy: list[TenancyRecord] = field(default_factory=list)  # applied tenancy steps, in order
+    mirrors_outside: set[str] = field(default_factory=set)  # mirrors reported outside a tenant's jurisdictions
     used_names: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> phase that commissioned it
     # indexes handed out once, never reused
     next_hall: int = 0

@@ -52,6 +52,7 @@ from typing import Any
 from kasbah.planning.host_flows import as_dicts, networks
 from kasbah.planning.hostnet import HostNet
 from kasbah.planning.labels import Taint, multi_node_nvlink_domains, node_labels, registration_taints
+from kasbah.planning.mirrors import package_prefixes, registry_hosts
 from kasbah.planning.model import Node, Plan
 
 DEFAULT_MAX_HOSTS = 2000
@@ -337,7 +338,7 @@ def _slice_inventory(plan: Plan, part: Slice, levels: _Levels, shapes: dict[str,
 
 def site_vars(plan: Plan) -> Vars:
     """The variables every host of the phase shares (the inventory's `all` group)."""
-    return {
+    out: Vars = {
         "kasbah_site": plan.site,
         "kasbah_environment": plan.environment,
         # which phase the run is for: scale-out selects the hosts this phase commissions
@@ -346,6 +347,15 @@ def site_vars(plan: Plan) -> Vars:
         "kasbah_dns_resolvers": list(plan.dns_resolvers),
         "kasbah_host_flows": as_dicts(plan.host_flows),
     }
+    # the site's mirrors: every package repository (common's repository tasks rewrite its URLs) and every
+    # upstream registry (containerd's hosts.toml, pulled through the site's registry only)
+    prefixes = package_prefixes(plan.mirrors)
+    if prefixes:
+        out["kasbah_package_mirrors"] = prefixes
+    registries = registry_hosts(plan.mirrors)
+    if registries:
+        out["containerd_registry_mirrors"] = registries
+    return out
 
 
 def slice_inventories(plan: Plan, max_hosts: int = DEFAULT_MAX_HOSTS) -> list[tuple[Slice, Vars]]:

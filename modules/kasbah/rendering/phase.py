@@ -6,12 +6,15 @@ from collections.abc import Callable, Mapping
 
 from kasbah.planning.model import Plan
 from kasbah.rendering.bootstrap import render_bootstrap
+from kasbah.rendering.endpoints import render_bundle, role_defaults
 from kasbah.rendering.inventory import render_inventory
 from kasbah.rendering.kubernetes import render_clusters
+from kasbah.rendering.metering import render_metering
 from kasbah.rendering.provisioning import render_provisioning
 from kasbah.rendering.report import render_report
 from kasbah.rendering.schedules import render_schedules
 from kasbah.rendering.tree import Rendered, assemble
+from kasbah.resources import roles
 
 Step = Callable[[str], None]
 
@@ -35,8 +38,13 @@ def render_plans(
     parts["bootstrap"] = dict(sorted({**render_bootstrap(plan), **platforms}.items()))
     tick("provisioning")
     parts["provisioning"] = render_provisioning(plan, previous)
+    tick("metering rules")
+    parts["metering"] = render_metering(plan)
     tick("schedules")
     parts["schedules"] = render_schedules(plan)
     tick("report")
     parts["report"] = render_report(plans)
+    tick("air-gap bundle")
+    rendered = {f"{prefix}/{path}": data for prefix, part in parts.items() for path, data in part.items()}
+    parts["bundle"] = render_bundle(plan, rendered, role_defaults(roles()))
     return assemble(plans, parts, environment)

@@ -34,6 +34,17 @@ PARTS = {
         "the namespaces, Helm releases (pinned charts, values) and GitOps sync object the cluster stack owns",
         "the kubeadm role of the node playbooks; the cluster stack (`pulumi up`), `kasbah apply --bootstrap`",
     ),
+    "metering": (
+        "per cluster, Prometheus recording rules of each tenant's use (GPUs admitted and requested by pool, quota, "
+        "admitted workloads, GPU utilisation) from Kueue, kube-state-metrics and the DCGM exporter",
+        "each cluster's own Prometheus (rule_files, or a PrometheusRule); `kasbah usage` reads the recorded series "
+        "(each carries its cluster) where they meet, or from each cluster's Prometheus",
+    ),
+    "bundle": (
+        "the air-gap bundle: `manifest.json` lists what the site's mirrors must hold for the phase (charts by "
+        "version, images as referenced, package repositories, the node image by sha256) and where each is served",
+        "whoever fills the mirrors before `pulumi up`; `kasbah verify` proves every endpoint is on them",
+    ),
     "provisioning": (
         "day 0: Kea DHCP for the BMCs (per hall), Knot DNS zones (forward and reverse), and per rack each node's "
         "identity, BMC, MACs and cloud-init network-config",

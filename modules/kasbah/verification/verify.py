@@ -58,6 +58,7 @@ from kasbah.verification.reachability import (
     Report,
     verify_cluster,
 )
+from kasbah.verification.residency import ResidencyReport, check_residency
 from kasbah.verification.schema import SchemaIssue, SchemaValidator
 
 __all__ = [
@@ -103,6 +104,7 @@ class Verification:
     clusters: list[ClusterResult]
     findings: list[Finding]
     notes: list[str]
+    residency: ResidencyReport | None = None
 
     @property
     def ok(self) -> bool:
@@ -201,6 +203,10 @@ def verify_files(
     tick("rdma")
     for where, message in check_rdma(files, plan):
         findings.append(Finding("rdma", where, message))
+    tick("residency")
+    residency = check_residency(files, plan)
+    for where, message in residency.findings:
+        findings.append(Finding("residency", where, message))
     results: list[ClusterResult] = []
     for c in plan.clusters:
         tick(f"cluster {c.name}")
@@ -228,4 +234,4 @@ def verify_files(
         for iv in result.identity.violations:
             findings.append(Finding("identity", f"cluster {c.name}", f"{iv.property}: {iv.message}"))
         results.append(result)
-    return Verification(plan.phase, results, findings, notes)
+    return Verification(plan.phase, results, findings, notes, residency)

@@ -63,6 +63,8 @@ def kueue(view: ClusterView) -> list[Obj]:
                         "withinClusterQueue": "LowerPriority",
                     },
                     "resourceGroups": [{"coveredResources": [GPU], "flavors": flavors}],
+                    # offboarding drained its workloads: Kueue evicts what runs and admits nothing new
+                    **({} if t.runs_workloads else {"stopPolicy": "HoldAndDrain"}),
                 },
             }
         )

@@ -21,6 +21,8 @@ def quotas(view: ClusterView) -> list[Obj]:
                         # no node ports or load balancers: tenants are reached through the platform's ingress
                         "services.nodeports": "0",
                         "services.loadbalancers": "0",
+                        # offboarding drained its workloads: no pod of it starts again
+                        **({} if t.runs_workloads else {"pods": "0"}),
                     }
                 },
             }

@@ -46,6 +46,8 @@ def rbac(view: ClusterView) -> list[Obj]:
     out = [role, _cluster_binding("kasbah:platform-admins", "cluster-admin", admins)]
     developers, viewers = TENANT_ROLES
     for t in view.tenants:
+        if not t.has_access:
+            continue  # offboarding: its users (and its reseller's) reach none of its namespaces any more
         ns = tenant_namespace(t.name)
         out.append(_binding("tenant-developers", ns, "ClusterRole", DEVELOPER_ROLE, tenant_group(t.name, developers)))
         out.append(_binding("tenant-viewers", ns, "ClusterRole", "view", tenant_group(t.name, viewers)))

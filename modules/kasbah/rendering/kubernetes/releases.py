@@ -39,6 +39,8 @@ def helm_values(view: ClusterView) -> dict[str, Obj]:
                         "kind": "Configuration",
                         # ClusterQueues meter GPUs only; CPU and memory are held by LimitRanges
                         "resources": {"excludeResourcePrefixes": ["cpu", "memory", "ephemeral-storage", "pods"]},
+                        # per-queue usage and quota series: what tenants' metering reads (rendering.metering)
+                        "metrics": {"enableClusterQueueResources": True},
                         # every job in a tenant namespace goes through its queue, labelled or not
                         "manageJobsWithoutQueueName": True,
                         "managedJobsNamespaceSelector": {
