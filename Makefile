@@ -55,11 +55,12 @@ lint: $(STAMP) $(NODE_STAMP)
 unit: $(STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
-## bench: plan, render and verify time and peak memory for every shipped phase; Ansible inventory load
+## bench: plan, render and verify time and peak memory for every shipped phase; Ansible inventory load; identity and residency proofs
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench_plan.py
 	$(BIN)/python tests/benchmarks/bench_render.py
 	$(BIN)/python tests/benchmarks/bench_identity.py
+	$(BIN)/python tests/benchmarks/bench_residency.py
 
 ## bench-stacks: resources and mocked program time of every stack at 40 MW and 500 MW, vs one resource per object
 bench-stacks: $(STAMP)
