@@ -70,6 +70,8 @@ def test_every_file_is_valid_yaml_of_known_kinds(env: str) -> None:
             assert kinds == [(KUBEADM, "JoinConfiguration")]
         elif path.endswith("/authentication.yaml"):
             assert kinds == [("apiserver.config.k8s.io/v1beta1", "AuthenticationConfiguration")]
+        elif path.endswith("/encryption.yaml"):
+            assert kinds == [("apiserver.config.k8s.io/v1", "EncryptionConfiguration")]
         else:
             assert "/kubelet-" in path and kinds == [(KUBELET, "KubeletConfiguration")]
         # the document marker first: kubeadm reads comments before it as an empty document and refuses the file
@@ -165,3 +167,26 @@ def test_bootstrap_is_deterministic(env: str) -> None:
 def test_bootstrap_is_the_same_under_any_hash_seed() -> None:
     render = "from kasbah.rendering.bootstrap import render_bootstrap; out = render_bootstrap(plan)"
     assert digest_in_fresh_interpreter(render, "1") == digest_in_fresh_interpreter(render, "2")
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_secrets_are_encrypted_at_rest_with_the_sites_kms(env: str) -> None:
+    """Every API server reads encryption.yaml: KMS v2 first (every write encrypted), identity after it (Secrets stored
+    before encryption read until rewritten), and mounts the file and the plugin's socket."""
+    p = plan(env)
+    files = rendered(env)
+    assert p.kms is not None  # both shipped sites declare one
+    for c in p.clusters:
+        (config,) = docs(files[f"{c.name}/encryption.yaml"])
+        (rule,) = config["resources"]
+        assert rule["resources"] == ["secrets"]
+        assert rule["providers"] == [
+            {"kms": {"apiVersion": "v2", "name": p.kms.name, "endpoint": f"unix://{p.kms.socket}", "timeout": "3s"}},
+            {"identity": {}},
+        ]
+        _, cluster, _ = docs(files[f"{c.name}/kubeadm-init.yaml"])
+        args = {a["name"]: a["value"] for a in cluster["apiServer"]["extraArgs"]}
+        assert args["encryption-provider-config"] == "/etc/kubernetes/kasbah/encryption.yaml"
+        mounts = {v["name"]: v["mountPath"] for v in cluster["apiServer"]["extraVolumes"]}
+        assert mounts["kasbah-encryption"] == "/etc/kubernetes/kasbah/encryption.yaml"
+        assert mounts["kasbah-kms-plugin"] == p.kms.socket.rsplit("/", 1)[0]

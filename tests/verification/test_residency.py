@@ -97,7 +97,7 @@ def test_a_mirror_outside_a_tenants_jurisdictions_is_caught_for_that_tenant() ->
         plan, mirrors=tuple(replace(m, jurisdiction="eu") if m.kind == "charts" else m for m in plan.mirrors)
     )
     findings = check_residency(files, moved, DEFAULTS).findings
-    charts = [(w, m) for w, m in findings if "(mirror charts) in eu" in m]
+    charts = [(w, m) for w, m in findings if "(mirror charts) lies in eu" in m]
     assert charts and all("outside the jurisdictions of ministry (ma)" in m for _, m in charts), findings
     assert {w.split(":")[0] for w, _ in charts} == {"bootstrap/lab/platform/releases.yaml"}
 
@@ -180,3 +180,21 @@ def test_the_roles_rewrite_repository_urls_as_the_planner_does(tmp_path: Path) -
     assert got == [mirrored(u, plan.mirrors, PACKAGES) for u in urls]
     assert got[-1] == "https://elsewhere.example/x" and got[-2].startswith("https://mirror.kasbah-lab.")
     assert sum(g != u for g, u in zip(got, urls, strict=True)) >= 5
+
+
+def test_secrets_not_written_through_the_sites_kms_are_caught() -> None:
+    plan, files = _tree(TINY, 0)
+    path = "bootstrap/lab/encryption.yaml"
+    assert plan.kms is not None and check_residency(files, plan, DEFAULTS).findings == []
+    files[path] = files[path].replace(b"  - kms:", b"  - aescbc:", 1)  # another provider first
+    assert (path, "Secrets are not written through the site's KMS v2 provider `lab-hsm` first") in check_residency(
+        files, plan, DEFAULTS
+    ).findings
+    del files[path]
+    assert (path, "missing: the cluster's Secrets would be stored unencrypted") in check_residency(
+        files, plan, DEFAULTS
+    ).findings
+    moved = replace(plan, kms=replace(plan.kms, jurisdiction="eu"))
+    assert ("cluster lab: Secrets' keys", "held in eu (lab-hsm), outside the jurisdictions of ministry") in (
+        check_residency(dict(_tree(TINY, 0)[1]), moved, DEFAULTS).findings
+    )

@@ -148,6 +148,11 @@ class TenantSpec(Model):
         description="The tenant's identity provider (a site.identity.issuers entry); unset: no users log in "
         "(an operator tenant's administrators use site.identity.admin_issuer).",
     )
+    sinks: list[Name] = Field(
+        default_factory=list,
+        description="Sinks of scope `tenant` (site.sinks) that receive this tenant's logs or usage series, "
+        "besides the platform's.",
+    )
 
 
 class PoolExpansion(Model):

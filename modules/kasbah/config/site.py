@@ -342,6 +342,69 @@ class Mirror(Model):
     )
 
 
+class SinkKind(StrEnum):
+    LOGS = "logs"  # pods' logs (the cluster's log collector ships them)
+    TELEMETRY = "telemetry"  # the metering rules' recorded series (each cluster's Prometheus writes them)
+
+
+class SinkScope(StrEnum):
+    PLATFORM = "platform"  # receives every tenant's data of its kind
+    TENANT = "tenant"  # receives only the data of the tenants that name it (their `sinks:`)
+
+
+class Sink(Model):
+    """Where logs or telemetry leave a cluster for: declared, with the jurisdiction the data then lies in."""
+
+    name: Name
+    kind: SinkKind
+    url: Annotated[str, StringConstraints(min_length=1, max_length=300)] = Field(
+        description="The sink's https endpoint (no credentials: the collector's are a secret of the cluster)."
+    )
+    jurisdiction: Name = Field(description="Where the sink stores what it receives.")
+    scope: SinkScope = Field(
+        SinkScope.PLATFORM,
+        description="platform: every tenant's data (every tenant must allow its jurisdiction); "
+        "tenant: only the tenants that name it in their `sinks`.",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if _userinfo(v):  # said without the value: it holds a secret
+            raise ValueError(
+                "the sink URL carries credentials, which would end up in the rendered tree and logs; fix: remove "
+                "`user:password@` (the collector's credentials are a secret of the cluster)"
+            )
+        if not re.fullmatch(r"https://[^\s/?#]+(/[^\s?#]*)?", v):
+            raise ValueError(f"`{v}` is not an https URL without query or fragment; fix: write the sink's https:// URL")
+        return v
+
+
+class Storage(Model):
+    """The campus's storage pools as Kubernetes storage: one StorageClass a storage pool, in the campus's
+    jurisdiction; tenants' volumes come from the classes of their jurisdictions only."""
+
+    provisioner: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$", max_length=63)] = Field(
+        description="The CSI driver that serves the storage pools (its name, as in the StorageClass)."
+    )
+    parameters: dict[
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$", max_length=253)],
+        Annotated[str, StringConstraints(max_length=1024)],
+    ] = Field(default_factory=dict, description="The driver's parameters; `{pool}` is the storage pool's name.")
+
+
+class Kms(Model):
+    """Encryption at rest of the clusters' Secrets: the API servers' KMS v2 provider, a plugin on every control-plane
+    host whose keys the campus holds (its HSM). kasbah writes the EncryptionConfiguration; the plugin is the site's."""
+
+    name: Name = Field(description="The provider's name in the EncryptionConfiguration (renaming it re-encrypts).")
+    socket: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9._/-]+\.sock$", max_length=200)] = Field(
+        "/var/run/kmsplugin/socket.sock", description="The plugin's Unix socket on each control-plane host."
+    )
+    jurisdiction: Name = Field(description="Where the keys are held; every tenant's Secrets depend on them.")
+    timeout_seconds: Annotated[int, Field(ge=1, le=60)] = 3
+
+
 class Site(Model):
     name: Name
     description: str = ""
@@ -361,6 +424,15 @@ class Site(Model):
     mirrors: list[Mirror] = Field(
         default_factory=list,
         description="The site's mirrors (packages, charts, registry): nodes and clusters fetch from them, never upstream.",
+    )
+    storage: Storage | None = Field(
+        default=None, description="Storage pools as StorageClasses; unset: no tenant volume has a class of the Plan."
+    )
+    kms: Kms | None = Field(
+        default=None, description="Secrets encrypted at rest with a KMS v2 plugin; unset: stored as etcd holds them."
+    )
+    sinks: list[Sink] = Field(
+        default_factory=list, description="Log and telemetry sinks; none: nothing leaves the clusters' own stores."
     )
     addressing: Addressing
     fabrics: FabricDefaults

@@ -57,6 +57,7 @@ def check_campus(campus: Campus) -> list[ConfigIssue]:
     issues += _identity(campus)
     issues += _mirrors(campus)
     issues += _tenancy(campus)
+    issues += _sinks(campus)
 
     racks = {p.name: p for p in catalog.rack_profiles}
     switches = {s.name for s in catalog.switch_models}
@@ -236,6 +237,30 @@ def _backups(campus: Campus) -> list[ConfigIssue]:
     targets = {t.name for t in site.backups.targets}
     if etcd is not None and etcd.target not in targets:
         issues.append(_unknown((*here, "etcd", "target"), "backup target", etcd.target, targets))
+    return issues
+
+
+def _sinks(campus: Campus) -> list[ConfigIssue]:
+    """Sinks: unique names and URLs, known jurisdictions."""
+    site = campus.site
+    issues = _duplicates((k.name for k in site.sinks), ("site", "sinks"), "sink")
+    known = {j.name for j in site.jurisdictions}
+    if site.kms is not None and site.kms.jurisdiction not in known:
+        issues.append(_unknown(("site", "kms", "jurisdiction"), "jurisdiction", site.kms.jurisdiction, known))
+    urls: dict[str, str] = {}
+    for n, k in enumerate(site.sinks):
+        if k.jurisdiction not in known:
+            issues.append(_unknown(("site", "sinks", n, "jurisdiction"), "jurisdiction", k.jurisdiction, known))
+        if k.url in urls:
+            issues.append(
+                ConfigIssue(
+                    SITE_DOC,
+                    ("site", "sinks", n, "url"),
+                    f"`{k.url}` is sink `{urls[k.url]}` already",
+                    "declare each sink once; tenants name the same sink",
+                )
+            )
+        urls.setdefault(k.url, k.name)
     return issues
 
 

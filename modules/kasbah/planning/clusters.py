@@ -18,7 +18,18 @@ from kasbah.planning import platform, ports
 from kasbah.planning.hostnet import gateway
 from kasbah.planning.labels import multi_node_nvlink_domains
 from kasbah.planning.mirrors import CHARTS, mirrored
-from kasbah.planning.model import Cluster, EtcdBackup, HelmRelease, Mirror, Pool, QuotaGrant, Tenant, Upgrade
+from kasbah.planning.model import (
+    Cluster,
+    EtcdBackup,
+    HelmRelease,
+    KmsProvider,
+    Mirror,
+    Pool,
+    QuotaGrant,
+    Sink,
+    Tenant,
+    Upgrade,
+)
 from kasbah.planning.state import ClusterState, PlanState, with_article
 
 
@@ -325,8 +336,8 @@ def site_mirrors(st: PlanState, tenants: tuple[Tenant, ...] = ()) -> tuple[Mirro
     and clusters fetch from it), so each lies in a jurisdiction every tenant allows."""
     for n, m in enumerate(st.campus.site.mirrors):
         outside = [t for t in tenants if m.jurisdiction not in t.jurisdictions]
-        if outside and m.name not in st.mirrors_outside:  # once, in the first phase it is outside of
-            st.mirrors_outside.add(m.name)
+        if outside and m.name not in st.reported_outside:  # once, in the first phase it is outside of
+            st.reported_outside.add(m.name)
             st.issues.append(
                 ConfigIssue(
                     SITE_DOC,
@@ -341,6 +352,51 @@ def site_mirrors(st: PlanState, tenants: tuple[Tenant, ...] = ()) -> tuple[Mirro
         Mirror(m.name, m.kind.value, m.url.rstrip("/"), m.jurisdiction, tuple(m.upstreams))
         for m in st.campus.site.mirrors
     )
+
+
+def site_sinks(st: PlanState, tenants: tuple[Tenant, ...]) -> tuple[Sink, ...]:
+    """site.sinks with their tenants; a platform sink receives every tenant's data, so every tenant allows it."""
+    out = []
+    for n, k in enumerate(st.campus.site.sinks):
+        users = tuple(t.name for t in tenants if k.name in t.sinks)
+        if k.scope.value == "platform":
+            outside = [t for t in tenants if k.jurisdiction not in t.jurisdictions]
+            if outside and k.name not in st.reported_outside:
+                st.reported_outside.add(k.name)
+                st.issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        ("site", "sinks", n, "jurisdiction"),
+                        f"sink `{k.name}` stores in {k.jurisdiction} every tenant's {k.kind.value}, and "
+                        f"{', '.join(t.name for t in outside)} {'allows' if len(outside) == 1 else 'allow'} only "
+                        f"{' / '.join(sorted({j for t in outside for j in t.jurisdictions}))}",
+                        "store the platform's sink in a jurisdiction every tenant allows (a tenant's own data "
+                        "can go to a sink of scope tenant)",
+                    )
+                )
+        out.append(Sink(k.name, k.kind.value, k.url, k.jurisdiction, k.scope.value, users))
+    return tuple(out)
+
+
+def kms_provider(st: PlanState, tenants: tuple[Tenant, ...]) -> KmsProvider | None:
+    """The Secrets' KMS provider; its keys decrypt every tenant's Secrets, so every tenant allows where they are."""
+    kms = st.campus.site.kms
+    if kms is None:
+        return None
+    outside = [t for t in tenants if kms.jurisdiction not in t.jurisdictions]
+    if outside and "kms" not in st.reported_outside:
+        st.reported_outside.add("kms")
+        st.issues.append(
+            ConfigIssue(
+                SITE_DOC,
+                ("site", "kms", "jurisdiction"),
+                f"the keys of every cluster's Secrets would be held in {kms.jurisdiction}, and "
+                f"{', '.join(t.name for t in outside)} {'allows' if len(outside) == 1 else 'allow'} only "
+                f"{' / '.join(sorted({j for t in outside for j in t.jurisdictions}))}",
+                "hold the keys in a jurisdiction every tenant allows (the campus's own HSM)",
+            )
+        )
+    return KmsProvider(kms.name, kms.socket, kms.jurisdiction, kms.timeout_seconds)
 
 
 def etcd_backup(st: PlanState, clusters: tuple[Cluster, ...], tenants: tuple[Tenant, ...]) -> EtcdBackup | None:

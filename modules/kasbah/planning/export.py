@@ -8,7 +8,7 @@ import typing
 from dataclasses import fields, is_dataclass
 from typing import Any
 
-from kasbah.planning.model import EtcdBackup, GitOpsSource, Plan, Power
+from kasbah.planning.model import EtcdBackup, GitOpsSource, KmsProvider, Plan, Power
 
 # 2: clusters' tenants, API endpoint and GitOps path, namespaces, host flows, tenants' egress,
 # dedicated grants, the port facts cabling needs (rack_ports, switch_ports), Helm releases, GitOps,
@@ -17,6 +17,8 @@ from kasbah.planning.model import EtcdBackup, GitOpsSource, Plan, Power
 # 4: clusters' API virtual IP, VRRP id and commissioned version; declared upgrades; etcd backups
 # 5: pool images (each pool's `image`, the Plan's `images`)
 # 6: identity (each tenant's `issuer`, the Plan's `issuers`), the site's container `registry`
+# 7: residency (`jurisdiction`, `mirrors`, `sinks`, `kms`, `storage_classes`, each release's chart `origin`), tenancy changes
+#    (`revision`, `tenancy`, each tenant's `since`, `offboarded` and `sinks`)
 PLAN_FORMAT = 7
 READABLE_FORMATS = (3, 4, 5, 6, 7)  # an older plan reads with the new fields' defaults
 SECTIONS = (
@@ -46,6 +48,8 @@ SECTIONS = (
     "issuers",
     "mirrors",
     "tenancy",
+    "sinks",
+    "storage_classes",
 )
 
 
@@ -85,6 +89,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "jurisdiction": plan.jurisdiction,
         "revision": plan.revision,
         "gitops": _row(plan.gitops, tuple(f.name for f in fields(plan.gitops))) if plan.gitops else None,
+        "kms": _row(plan.kms, tuple(f.name for f in fields(plan.kms))) if plan.kms else None,
         "etcd_backup": _row(plan.etcd_backup, tuple(f.name for f in fields(plan.etcd_backup)))
         if plan.etcd_backup
         else None,
@@ -119,6 +124,9 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             "mirrors",
             "revision",
             "tenancy",
+            "sinks",
+            "kms",
+            "storage_classes",
         ):
             continue  # a plan of an older format: the field's default
         if f.name in SECTIONS:
@@ -126,6 +134,8 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             values[f.name] = tuple(row_type(**{k: _tuples(v) for k, v in row.items()}) for row in data[f.name])
         elif f.name == "power":
             values[f.name] = Power(**data["power"])
+        elif f.name == "kms":
+            values[f.name] = KmsProvider(**data["kms"]) if data.get("kms") else None
         elif f.name == "etcd_backup":
             values[f.name] = EtcdBackup(**data["etcd_backup"]) if data.get("etcd_backup") else None
         elif f.name == "gitops":

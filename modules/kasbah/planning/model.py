@@ -298,6 +298,7 @@ class Tenant:
     egress: tuple[str, ...]  # the destinations its jurisdictions allow (`Egress.key`), in the site's order
     issuer: str | None = None  # its users' identity provider (`Issuer.name`); none: no user logs in
     since: str = ""  # the tenancy change that onboarded it; "": it came with its phase
+    sinks: tuple[str, ...] = ()  # its own log and telemetry sinks (`Sink.name`, scope tenant)
     offboarded: str = ""  # the last offboarding step done: access (no user reaches it), workloads (drained); "": active
 
     @property
@@ -441,6 +442,39 @@ class Retired:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageClassSpec:
+    """A storage pool as a StorageClass of every cluster (site.storage): where tenants' volumes live."""
+
+    name: str  # the StorageClass's name: the storage pool's
+    pool: str
+    jurisdiction: str  # the campus's: the pool's racks are on it
+    provisioner: str
+    parameters: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class KmsProvider:
+    """The API servers' KMS v2 provider for Secrets (site.kms): the plugin's socket and where its keys are held."""
+
+    name: str
+    socket: str
+    jurisdiction: str
+    timeout_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sink:
+    """A log or telemetry sink (site.sinks): what leaves the clusters for it, and where it then lies."""
+
+    name: str
+    kind: str  # logs | telemetry
+    url: str
+    jurisdiction: str
+    scope: str  # platform (every tenant's data) | tenant (only `tenants`')
+    tenants: tuple[str, ...]  # a tenant-scope sink's tenants, in commission order; a platform sink: ()
+
+
+@dataclass(frozen=True, slots=True)
 class TenancyRecord:
     """One applied step of a tenancy change (tenancy.yaml): an onboarding, a quota change, an offboarding step."""
 
@@ -534,6 +568,9 @@ class Plan:
     mirrors: tuple[Mirror, ...] = field(default=())  # the site's mirrors, in site.yaml order
     revision: str = ""  # the last tenancy change this plan includes; "": the phase as built
     tenancy: tuple[TenancyRecord, ...] = field(default=())  # every tenancy step applied so far, in order
+    sinks: tuple[Sink, ...] = field(default=())  # where logs and telemetry leave the clusters for
+    kms: KmsProvider | None = None  # Secrets encrypted at rest (every cluster), keys held where it says
+    storage_classes: tuple[StorageClassSpec, ...] = field(default=())  # one a storage pool, in pool order
 
     @property
     def gpus(self) -> int:

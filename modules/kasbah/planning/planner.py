@@ -22,9 +22,11 @@ from kasbah.planning.clusters import (
     cluster_snapshot,
     commission_cluster,
     etcd_backup,
+    kms_provider,
     place_control_plane,
     releases,
     site_mirrors,
+    site_sinks,
     upgrade_cluster,
 )
 from kasbah.planning.decommissions import retire
@@ -32,7 +34,7 @@ from kasbah.planning.halls import check_hall_loads, commission_hall
 from kasbah.planning.hardware import check_hardware, node_hardware
 from kasbah.planning.host_flows import FLOWS
 from kasbah.planning.identity import issuers
-from kasbah.planning.model import BmcAccess, Egress, GitOpsSource, Plan, Power
+from kasbah.planning.model import BmcAccess, Egress, GitOpsSource, Plan, Power, StorageClassSpec
 from kasbah.planning.pools import commission_pool, expand_pool, images, pool_snapshot, waves
 from kasbah.planning.racks import rack_ports
 from kasbah.planning.state import PlanState
@@ -165,6 +167,21 @@ def snapshot(st: PlanState, phase: Phase, index: int, revision: str = "") -> Pla
         mirrors=site_mirrors(st, tenants),
         revision=revision,
         tenancy=tuple(st.tenancy),
+        sinks=site_sinks(st, tenants),
+        kms=kms_provider(st, tenants),
+        storage_classes=tuple(
+            StorageClassSpec(
+                p.name,
+                p.name,
+                site.jurisdiction or site.jurisdictions[0].name,
+                site.storage.provisioner,
+                tuple((k, v.replace("{pool}", p.name)) for k, v in sorted(site.storage.parameters.items())),
+            )
+            for p in pools
+            if p.purpose == "storage"
+        )
+        if site.storage is not None
+        else (),
         grants=grants,
         egress=egress,
         admin_networks=tuple(str(n) for n in site.admin_zone.networks),

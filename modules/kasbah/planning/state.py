@@ -123,7 +123,9 @@ class PlanState:
     retired: list[Retired] = field(default_factory=list)
     upgrades: list[Upgrade] = field(default_factory=list)
     tenancy: list[TenancyRecord] = field(default_factory=list)  # applied tenancy steps, in order
-    mirrors_outside: set[str] = field(default_factory=set)  # mirrors reported outside a tenant's jurisdictions
+    reported_outside: set[str] = field(
+        default_factory=set
+    )  # mirrors and sinks reported outside a tenant's jurisdictions
     used_names: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> phase that commissioned it
     # indexes handed out once, never reused
     next_hall: int = 0

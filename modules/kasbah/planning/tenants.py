@@ -8,7 +8,15 @@ already run. What a cluster then holds for its tenants (namespaces) is tenancy.p
 from __future__ import annotations
 
 from kasbah.config.issues import TENANCY_DOC, Loc
-from kasbah.config.models import Offboarding, OffboardStep, QuotaChange, TenancyChange, TenantKind, TenantSpec
+from kasbah.config.models import (
+    Offboarding,
+    OffboardStep,
+    QuotaChange,
+    SinkScope,
+    TenancyChange,
+    TenantKind,
+    TenantSpec,
+)
 from kasbah.planning.identity import check_issuer
 from kasbah.planning.model import Egress, Pool, QuotaGrant, Retired, TenancyRecord, Tenant
 from kasbah.planning.state import PlanState, TenantState, with_article
@@ -55,6 +63,24 @@ def commission_tenant(st: PlanState, spec: TenantSpec, path: Loc, phase: str, ch
                     f"limit the tenant to {', '.join(reseller.spec.jurisdictions)} or extend the reseller",
                 )
     check_issuer(st, spec, path)
+    sinks = {k.name: k for k in st.campus.site.sinks}
+    for i, name in enumerate(spec.sinks):
+        k = sinks.get(name)
+        if k is None:
+            st.issue((*path, "sinks", i), f"unknown sink `{name}`", f"use one of: {', '.join(sinks) or '(none)'}")
+        elif k.scope is not SinkScope.TENANT:
+            st.issue(
+                (*path, "sinks", i),
+                f"`{name}` is a platform sink: it receives every tenant's {k.kind.value} already",
+                "name only sinks of scope tenant (the tenant's own)",
+            )
+        elif k.jurisdiction not in spec.jurisdictions:
+            st.issue(
+                (*path, "sinks", i),
+                f"sink `{name}` stores in {k.jurisdiction}, outside `{spec.name}`'s jurisdictions "
+                f"({', '.join(spec.jurisdictions)})",
+                "name a sink in one of the tenant's jurisdictions, or leave its data in the platform's sinks",
+            )
     st.tenants[spec.name] = TenantState(spec, spec.gpu_quota, phase)
 
 
@@ -176,6 +202,7 @@ def tenant_snapshot(st: PlanState, t: TenantState, pools: tuple[Pool, ...], egre
         issuer=t.spec.issuer,
         since=t.since,
         offboarded=t.offboarded,
+        sinks=tuple(t.spec.sinks),
     )
 
 

@@ -36,6 +36,8 @@ from kasbah.planning.labels import NodeView, Taint, cluster_nodes, node_labels, 
 from kasbah.planning.model import Cluster, Node, Plan, Pool
 from kasbah.rendering.authentication import PATH as AUTHENTICATION_PATH
 from kasbah.rendering.authentication import authentication_config
+from kasbah.rendering.encryption import PATH as ENCRYPTION_PATH
+from kasbah.rendering.encryption import encryption_config
 from kasbah.rendering.templates import new_environment
 
 CRI_SOCKET = "unix:///run/containerd/containerd.sock"
@@ -172,6 +174,8 @@ def render_cluster(plan: Plan, cluster: Cluster, views: list[NodeView] | None = 
         "cri_socket": CRI_SOCKET,
         "patches_dir": PATCHES_DIR,
         "authentication_config": AUTHENTICATION_PATH if trusted else None,
+        "encryption_config": ENCRYPTION_PATH if plan.kms else None,
+        "kms_socket_dir": plan.kms.socket.rsplit("/", 1)[0] if plan.kms else None,
     }
     by_name = {v.node.name: v for v in views}
     if cluster.control_plane:
@@ -186,6 +190,8 @@ def render_cluster(plan: Plan, cluster: Cluster, views: list[NodeView] | None = 
     pools = {v.pool.name: v.pool for v in views}
     if trusted:
         out[f"{cluster.name}/authentication.yaml"] = authentication_config(trusted)
+    if plan.kms is not None:
+        out[f"{cluster.name}/encryption.yaml"] = encryption_config(plan.kms)
     kubelet = _template("kubelet.yaml.j2")
     for name in sorted(pools):
         text = kubelet.render(common, pool=pools[name], reserved=reserved(pools[name], cluster.max_pods_per_node))

@@ -36,6 +36,7 @@ DOCS = ("README.md", ".yamllint", "kasbah.json")
 
 CAMPUS = "campus"
 ISSUER = "issuer"
+SINK = "sink"
 MIRROR = "mirror"
 MIRRORED = "mirrored"  # an upstream a mirror lists: fetched from the mirror
 UNDECLARED = "undeclared"
@@ -191,6 +192,10 @@ def resolve(e: Endpoint, plan: Plan) -> Resolution | None:
     for i in plan.issuers:
         if v == i.url or v.startswith(i.url.rstrip("/") + "/"):
             return Resolution(ISSUER, i.name, v, i.jurisdiction, i.tenants)
+    for k in plan.sinks:
+        if v == k.url or v.startswith(k.url.rstrip("/") + "/"):
+            # a tenant's sink receives its tenants' data only (rendering.sinks filters it): judged for them
+            return Resolution(SINK, k.name, v, k.jurisdiction, k.tenants if k.scope == "tenant" else None)
     if _on_campus(host, plan):
         return Resolution(CAMPUS, plan.zone, v, plan.jurisdiction)
     return Resolution(UNDECLARED, "", v, None)

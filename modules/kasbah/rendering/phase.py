@@ -13,6 +13,7 @@ from kasbah.rendering.metering import render_metering
 from kasbah.rendering.provisioning import render_provisioning
 from kasbah.rendering.report import render_report
 from kasbah.rendering.schedules import render_schedules
+from kasbah.rendering.sinks import render_sinks
 from kasbah.rendering.tree import Rendered, assemble
 from kasbah.resources import roles
 
@@ -38,8 +39,11 @@ def render_plans(
     parts["bootstrap"] = dict(sorted({**render_bootstrap(plan), **platforms}.items()))
     tick("provisioning")
     parts["provisioning"] = render_provisioning(plan, previous)
-    tick("metering rules")
-    parts["metering"] = render_metering(plan)
+    tick("metering rules and sinks")
+    to_sinks, logging = render_sinks(plan)
+    parts["metering"] = {**render_metering(plan), **to_sinks}
+    if logging:
+        parts["logging"] = logging
     tick("schedules")
     parts["schedules"] = render_schedules(plan)
     tick("report")

@@ -40,6 +40,11 @@ PARTS = {
         "each cluster's own Prometheus (rule_files, or a PrometheusRule); `kasbah usage` reads the recorded series "
         "(each carries its cluster) where they meet, or from each cluster's Prometheus",
     ),
+    "logging": (
+        "per cluster, the log collector's configuration (Vector): the pods' logs to the declared log sinks only, a "
+        "tenant's own sink receiving its namespaces' logs alone",
+        "the cluster's log collector (a Vector DaemonSet of the platform)",
+    ),
     "bundle": (
         "the air-gap bundle: `manifest.json` lists what the site's mirrors must hold for the phase (charts by "
         "version, images as referenced, package repositories, the node image by sha256) and where each is served",

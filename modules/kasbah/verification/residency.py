@@ -5,7 +5,8 @@ tenants it serves allow their data to be.
 issuer, the campus); here each resolution is judged: an undeclared endpoint is a finding, and so is one whose
 jurisdiction some tenant it serves does not allow (a cluster's files serve that cluster's tenants, an issuer its
 own tenants, the inventory, provisioning data and role defaults every tenant of the phase). The etcd snapshots'
-target is judged the same way, and the tree's air-gap bundle must be the one the tree implies.
+target and the Secrets' KMS keys are judged the same way (and every cluster's API servers must write Secrets
+through that KMS first), and the tree's air-gap bundle must be the one the tree implies.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+import yaml
+
+from kasbah.config.reading import bounded_yaml
 from kasbah.planning.model import Plan
 from kasbah.rendering.endpoints import UNDECLARED, Endpoint, Resolution, bundle, resolve_all, role_defaults
 from kasbah.resources import roles
@@ -91,10 +95,11 @@ def check_residency(
             continue
         outside = [t for t in served if t in allowed and res.jurisdiction not in allowed[t]]
         if outside:
+            via = f", fetched from {res.fetched_from}" if res.fetched_from != e.value else ""
             report.findings.append(
                 (
                     e.where,
-                    f"{e.value} is fetched from {res.fetched_from} ({res.via} {res.by}) in {res.jurisdiction}, "
+                    f"{e.value} ({res.via} {res.by}{via}) lies in {res.jurisdiction}, "
                     f"outside the jurisdictions of {', '.join(outside)} "
                     f"({' / '.join(sorted(set().union(*(allowed[t] for t in outside))))})",
                 )
@@ -110,6 +115,24 @@ def check_residency(
                         f"go to `{b.target}` in {b.jurisdiction}, outside the jurisdictions of {', '.join(outside)}",
                     )
                 )
+    if plan.kms is not None:
+        k = plan.kms
+        for c in plan.clusters:
+            outside = [t for t in c.tenants if t in allowed and k.jurisdiction not in allowed[t]]
+            if outside:
+                report.findings.append(
+                    (
+                        f"cluster {c.name}: Secrets' keys",
+                        f"held in {k.jurisdiction} ({k.name}), outside the jurisdictions of {', '.join(outside)}",
+                    )
+                )
+            path = f"bootstrap/{c.name}/encryption.yaml"
+            if path in files and not _encrypts(files[path], k.name):
+                report.findings.append(
+                    (path, f"Secrets are not written through the site's KMS v2 provider `{k.name}` first")
+                )
+            elif path not in files and any(p.startswith(f"bootstrap/{c.name}/") for p in files):
+                report.findings.append((path, "missing: the cluster's Secrets would be stored unencrypted"))
     if BUNDLE not in files:
         report.findings.append((BUNDLE, "missing: the tree lists no air-gap bundle; render the phase again"))
     else:
@@ -124,3 +147,21 @@ def check_residency(
                     (BUNDLE, "does not list what the tree refers to (edited, or stale); render the phase again")
                 )
     return report
+
+
+def _encrypts(text: bytes, name: str) -> bool:
+    """Whether an EncryptionConfiguration writes Secrets through KMS v2 provider `name` (its first provider)."""
+    if bounded_yaml(text, strict=False) is not None:
+        return False
+    try:
+        doc = yaml.load(text, Loader=yaml.CSafeLoader)
+    except yaml.YAMLError:
+        return False
+    rules = doc.get("resources") if isinstance(doc, dict) else None
+    for rule in rules if isinstance(rules, list) else []:
+        if isinstance(rule, dict) and "secrets" in (rule.get("resources") or []):
+            providers = rule.get("providers") or []
+            first = providers[0] if isinstance(providers, list) and providers else {}
+            kms = first.get("kms") if isinstance(first, dict) else None
+            return isinstance(kms, dict) and kms.get("apiVersion") == "v2" and kms.get("name") == name
+    return False

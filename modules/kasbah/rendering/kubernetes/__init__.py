@@ -63,6 +63,7 @@ from kasbah.rendering.kubernetes.objects import (
 from kasbah.rendering.kubernetes.quotas import quotas
 from kasbah.rendering.kubernetes.rbac import DEVELOPER_ROLE, rbac
 from kasbah.rendering.kubernetes.releases import cluster_releases, gpu_operator_values, helm_values, releases
+from kasbah.rendering.kubernetes.storage import storage_classes
 
 __all__ = [
     "CILIUM_NAMESPACE",
@@ -105,6 +106,7 @@ __all__ = [
     "render_cluster",
     "render_clusters",
     "render_platform",
+    "storage_classes",
     "sync_objects",
 ]
 
@@ -117,6 +119,9 @@ def cluster_files(view: ClusterView) -> Iterator[tuple[str, list[Obj]]]:
     yield "namespaces.yaml", owned(namespaces(view, GITOPS), GITOPS)
     yield "rbac.yaml", owned(rbac(view), GITOPS)
     yield "quotas.yaml", owned(quotas(view), GITOPS)
+    classes = storage_classes(view)
+    if classes:
+        yield "storage.yaml", owned(classes, GITOPS)
     if view.tenants:
         yield "admission.yaml", owned(admission(view), GITOPS)
     for ns, objs in network_policies(view).items():

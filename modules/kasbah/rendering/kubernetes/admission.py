@@ -14,6 +14,9 @@ tenants, not pods. A tenant's pod:
 - runs images from the site's registry only (containers, init and ephemeral containers);
 - takes no `system-` priority class (it would preempt the platform).
 
+A second policy keeps tenants' volumes where their jurisdictions allow: a claim names one of the storage classes
+of its tenant's jurisdictions (storage.yaml), never none.
+
 Pod Security `restricted` (on every tenant namespace) covers host namespaces, privilege and
 volumes; this covers placement, which it does not. The CEL is evaluated in the tests on pods
 that must pass and pods that must be refused (tests/rendering/test_admission.py).
@@ -24,8 +27,10 @@ from __future__ import annotations
 from kasbah.planning import labels as lb
 from kasbah.planning.tenancy import ClusterView
 from kasbah.rendering.kubernetes.objects import Obj, metadata
+from kasbah.rendering.kubernetes.storage import tenant_classes
 
 POLICY = "kasbah-tenant-pods"
+VOLUMES = "kasbah-tenant-volumes"
 ADMISSION = "admissionregistration.k8s.io/v1"
 # taints the API server adds tolerations for (DefaultTolerationSeconds): a pod rides out a brief node outage
 DEFAULT_TOLERATIONS = ("node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable")
@@ -142,10 +147,58 @@ def admission(view: ClusterView) -> list[Obj]:
             "validations": validations,
         },
     }
-    binding: Obj = {
+    out = [policy, _binding(POLICY)]
+    if view.plan.storage_classes:
+        out += volumes(view)
+    return out
+
+
+def _binding(name: str) -> Obj:
+    return {
         "apiVersion": ADMISSION,
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": metadata(POLICY),
-        "spec": {"policyName": POLICY, "validationActions": ["Deny"]},
+        "metadata": metadata(name),
+        "spec": {"policyName": name, "validationActions": ["Deny"]},
     }
-    return [policy, binding]
+
+
+def volumes(view: ClusterView) -> list[Obj]:
+    """A tenant's volume claims name a storage class of its jurisdictions (storage.yaml): never none (a default
+    class could lie anywhere) and never another's."""
+    classes = tenant_classes(view)
+    class_map = "{" + ", ".join(f"'{t}': {_list(cs)}" for t, cs in sorted(classes.items())) + "}"
+    policy: Obj = {
+        "apiVersion": ADMISSION,
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": metadata(VOLUMES),
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "namespaceSelector": {"matchExpressions": [{"key": lb.TENANT, "operator": "Exists"}]},
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["persistentvolumeclaims"],
+                    }
+                ],
+            },
+            "variables": [
+                {"name": "tenant", "expression": f"namespaceObject.metadata.labels['{lb.TENANT}']"},
+                {"name": "residency", "expression": class_map},
+                {
+                    "name": "classes",
+                    "expression": "variables.tenant in variables.residency ? variables.residency[variables.tenant] : []",
+                },
+            ],
+            "validations": [
+                {
+                    "expression": "has(object.spec.storageClassName) && object.spec.storageClassName in variables.classes",
+                    "message": "a tenant's volume names a storage class of its jurisdictions",
+                    "reason": "Forbidden",
+                }
+            ],
+        },
+    }
+    return [policy, _binding(VOLUMES)]
