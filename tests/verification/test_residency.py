@@ -198,3 +198,50 @@ def test_secrets_not_written_through_the_sites_kms_are_caught() -> None:
     assert ("cluster lab: Secrets' keys", "held in eu (lab-hsm), outside the jurisdictions of ministry") in (
         check_residency(dict(_tree(TINY, 0)[1]), moved, DEFAULTS).findings
     )
+
+
+def test_every_tenant_is_backed_up_to_a_target_in_its_jurisdictions_as_rendered() -> None:
+    for env in (TINY, CAMPUS):
+        plan, files = _tree(env, 0)
+        allowed = {t.name: t.jurisdictions for t in plan.tenants}
+        # every tenant with namespaces (a reseller without workloads has nothing to back up)
+        assert {b.tenant for b in plan.workload_backups} == {t for c in plan.clusters for t in c.tenants}
+        for b in plan.workload_backups:
+            assert b.jurisdiction in allowed[b.tenant]
+        for c in plan.clusters:
+            rows = yaml.safe_load(files[f"backups/{c.name}.yaml"])["schedules"]
+            assert {r["tenant"] for r in rows} == set(c.tenants)
+            assert all(r["namespaces"] == [f"tenant-{r['tenant']}"] for r in rows)
+
+
+def test_a_backup_schedule_that_is_not_the_plans_is_caught() -> None:
+    plan, files = _tree(TINY, 0)
+    path = "backups/lab.yaml"
+    files[path] = files[path].replace(b"/srv/backups/workloads/lab/ministry", b"/mnt/elsewhere/ministry")
+    assert (
+        path,
+        "ministry's backups are not scheduled to /srv/backups/workloads/lab/ministry (its target `lab-vault`)",
+    ) in check_residency(files, plan, DEFAULTS).findings
+    del files[path]
+    assert len([w for w, _ in check_residency(files, plan, DEFAULTS).findings if w == path]) == 2
+
+
+def test_a_volume_policy_granting_a_class_outside_a_tenants_jurisdictions_is_caught() -> None:
+    plan, files = _tree(CAMPUS, 0)
+    storage, admission = "clusters/cloud-1/storage.yaml", "clusters/cloud-1/admission.yaml"
+    assert check_residency(files, plan, DEFAULTS).findings == []
+    # the storage-2 pool's class relabelled as the EU's: the policy still grants it to ma-only tenants
+    files[storage] = files[storage].replace(
+        b"kasbah.io/jurisdiction: ma\n    kasbah.io/pool: storage-2",
+        b"kasbah.io/jurisdiction: eu\n    kasbah.io/pool: storage-2",
+    )
+    findings = [m for w, m in check_residency(files, plan, DEFAULTS).findings if w == admission]
+    assert (
+        "kasbah-tenant-volumes lets ministry-digital use storage class `storage-2` in eu, outside its "
+        "jurisdictions (ma)" in findings
+    )
+    assert not [m for m in findings if "atlas-bank" in m]  # the bank's data may be in the EU
+    files[admission] = files[admission].replace(b"kasbah-tenant-volumes", b"someone-elses-policy")
+    assert [m for w, m in check_residency(files, plan, DEFAULTS).findings if w == admission] == [
+        "no readable `kasbah-tenant-volumes` policy: tenants' volumes could use any storage class"
+    ]

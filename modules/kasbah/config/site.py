@@ -258,9 +258,24 @@ class EtcdBackups(Model):
     )
 
 
+class WorkloadBackups(Model):
+    """Scheduled backups of every tenant's namespaces, each to a target in the tenant's jurisdictions."""
+
+    targets: list[Name] = Field(
+        min_length=1,
+        description="site.backups.targets entries, in preference order: a tenant's backups go to the first one in its "
+        "jurisdictions.",
+    )
+    every_minutes: Annotated[int, Field(ge=15, le=10080)] = 1440
+    keep: Annotated[int, Field(ge=1, le=10000)] = Field(default=14, description="Backups kept per tenant and cluster.")
+
+
 class Backups(Model):
     targets: list[BackupTarget] = Field(default_factory=list)
     etcd: EtcdBackups | None = Field(default=None, description="Unset: no etcd snapshots (the report says so).")
+    workloads: WorkloadBackups | None = Field(
+        default=None, description="Unset: tenants' volumes and objects are not backed up by the platform."
+    )
 
 
 CLAIM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"

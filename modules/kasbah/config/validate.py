@@ -237,6 +237,10 @@ def _backups(campus: Campus) -> list[ConfigIssue]:
     targets = {t.name for t in site.backups.targets}
     if etcd is not None and etcd.target not in targets:
         issues.append(_unknown((*here, "etcd", "target"), "backup target", etcd.target, targets))
+    workloads = site.backups.workloads
+    for i, name in enumerate(workloads.targets if workloads is not None else []):
+        if name not in targets:
+            issues.append(_unknown((*here, "workloads", "targets", i), "backup target", name, targets))
     return issues
 
 

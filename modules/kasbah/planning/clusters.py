@@ -29,6 +29,7 @@ from kasbah.planning.model import (
     Sink,
     Tenant,
     Upgrade,
+    WorkloadBackup,
 )
 from kasbah.planning.state import ClusterState, PlanState, with_article
 
@@ -397,6 +398,38 @@ def kms_provider(st: PlanState, tenants: tuple[Tenant, ...]) -> KmsProvider | No
             )
         )
     return KmsProvider(kms.name, kms.socket, kms.jurisdiction, kms.timeout_seconds)
+
+
+def workload_backups(
+    st: PlanState, tenants: tuple[Tenant, ...], clusters: tuple[Cluster, ...]
+) -> tuple[WorkloadBackup, ...]:
+    """Each tenant with namespaces (in some cluster): its backups to the first target of site.backups.workloads in
+    its jurisdictions (none: refused)."""
+    backups = st.campus.site.backups
+    if backups.workloads is None:
+        return ()
+    targets = {t.name: t for t in backups.targets}
+    order = [targets[n] for n in backups.workloads.targets if n in targets]
+    present = {name for c in clusters for name in c.tenants}
+    out = []
+    for t in (t for t in tenants if t.name in present):
+        target = next((x for x in order if x.jurisdiction in t.jurisdictions), None)
+        if target is None:
+            if ("backup", t.name) not in st.reported_outside:
+                st.reported_outside.add(("backup", t.name))
+                st.issues.append(
+                    ConfigIssue(
+                        SITE_DOC,
+                        ("site", "backups", "workloads", "targets"),
+                        f"no backup target in `{t.name}`'s jurisdictions ({', '.join(t.jurisdictions)}): its data "
+                        "would be backed up nowhere it may go",
+                        "add a target in one of its jurisdictions to site.backups.targets and list it here",
+                    )
+                )
+            continue
+        w = backups.workloads
+        out.append(WorkloadBackup(t.name, target.name, target.jurisdiction, target.path, w.every_minutes, w.keep))
+    return tuple(out)
 
 
 def etcd_backup(st: PlanState, clusters: tuple[Cluster, ...], tenants: tuple[Tenant, ...]) -> EtcdBackup | None:

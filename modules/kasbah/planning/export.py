@@ -17,7 +17,7 @@ from kasbah.planning.model import EtcdBackup, GitOpsSource, KmsProvider, Plan, P
 # 4: clusters' API virtual IP, VRRP id and commissioned version; declared upgrades; etcd backups
 # 5: pool images (each pool's `image`, the Plan's `images`)
 # 6: identity (each tenant's `issuer`, the Plan's `issuers`), the site's container `registry`
-# 7: residency (`jurisdiction`, `mirrors`, `sinks`, `kms`, `storage_classes`, each release's chart `origin`), tenancy changes
+# 7: residency (`jurisdiction`, `mirrors`, `sinks`, `kms`, `storage_classes`, `workload_backups`, each release's chart `origin`), tenancy changes
 #    (`revision`, `tenancy`, each tenant's `since`, `offboarded` and `sinks`)
 PLAN_FORMAT = 7
 READABLE_FORMATS = (3, 4, 5, 6, 7)  # an older plan reads with the new fields' defaults
@@ -50,6 +50,7 @@ SECTIONS = (
     "tenancy",
     "sinks",
     "storage_classes",
+    "workload_backups",
 )
 
 
@@ -127,6 +128,7 @@ def plan_from_dict(data: dict[str, Any]) -> Plan:
             "sinks",
             "kms",
             "storage_classes",
+            "workload_backups",
         ):
             continue  # a plan of an older format: the field's default
         if f.name in SECTIONS:

@@ -453,6 +453,21 @@ class StorageClassSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkloadBackup:
+    """A tenant's scheduled backups (site.backups.workloads): to the first target in its jurisdictions."""
+
+    tenant: str
+    target: str
+    jurisdiction: str
+    path: str  # the target's directory; a cluster's backups of the tenant go to <path>/workloads/<cluster>/<tenant>/
+    every_minutes: int
+    keep: int
+
+    def directory(self, cluster: str) -> str:
+        return f"{self.path.rstrip('/')}/workloads/{cluster}/{self.tenant}"
+
+
+@dataclass(frozen=True, slots=True)
 class KmsProvider:
     """The API servers' KMS v2 provider for Secrets (site.kms): the plugin's socket and where its keys are held."""
 
@@ -571,6 +586,7 @@ class Plan:
     sinks: tuple[Sink, ...] = field(default=())  # where logs and telemetry leave the clusters for
     kms: KmsProvider | None = None  # Secrets encrypted at rest (every cluster), keys held where it says
     storage_classes: tuple[StorageClassSpec, ...] = field(default=())  # one a storage pool, in pool order
+    workload_backups: tuple[WorkloadBackup, ...] = field(default=())  # one a tenant, in tenant order
 
     @property
     def gpus(self) -> int:

@@ -28,6 +28,7 @@ from kasbah.planning.clusters import (
     site_mirrors,
     site_sinks,
     upgrade_cluster,
+    workload_backups,
 )
 from kasbah.planning.decommissions import retire
 from kasbah.planning.halls import check_hall_loads, commission_hall
@@ -169,6 +170,7 @@ def snapshot(st: PlanState, phase: Phase, index: int, revision: str = "") -> Pla
         tenancy=tuple(st.tenancy),
         sinks=site_sinks(st, tenants),
         kms=kms_provider(st, tenants),
+        workload_backups=workload_backups(st, tenants, clusters),
         storage_classes=tuple(
             StorageClassSpec(
                 p.name,

@@ -123,9 +123,8 @@ class PlanState:
     retired: list[Retired] = field(default_factory=list)
     upgrades: list[Upgrade] = field(default_factory=list)
     tenancy: list[TenancyRecord] = field(default_factory=list)  # applied tenancy steps, in order
-    reported_outside: set[str] = field(
-        default_factory=set
-    )  # mirrors and sinks reported outside a tenant's jurisdictions
+    # what was reported outside a tenant's jurisdictions (mirrors, sinks, the KMS, backups): once, not every phase
+    reported_outside: set[str | tuple[str, str]] = field(default_factory=set)
     used_names: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> phase that commissioned it
     # indexes handed out once, never reused
     next_hall: int = 0

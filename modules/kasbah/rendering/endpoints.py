@@ -217,7 +217,8 @@ def bundle(
     """What the site's mirrors must hold for the phase: charts, images, package repositories, the node image.
 
     Images are listed as referenced (a reference pinned by digest keeps it); a chart's own images are the
-    chart's (`helm template` of the pinned version names them when the mirror syncs it).
+    chart's (`helm template` of the pinned version names them when the mirror syncs it). Packages are listed by
+    role as its defaults name them (with the repositories they come from).
     """
     charts: dict[tuple[str, str], dict[str, Any]] = {}
     for r in plan.releases:
@@ -255,6 +256,16 @@ def bundle(
             row["used_by"].append(e.where)
     for row in (*images.values(), *repositories.values()):
         row["used_by"].sort()
+    # the packages the roles install, as their defaults name them (a template is resolved per node: driver branch)
+    packages: dict[str, dict[str, Any]] = {}
+    for path, data in sorted(defaults.items()):
+        try:
+            doc = yaml.safe_load(data) if bounded_yaml(data, strict=False) is None else None
+        except yaml.YAMLError:
+            doc = None
+        for key, value in doc.items() if isinstance(doc, dict) else []:
+            if isinstance(key, str) and key.endswith("_packages") and isinstance(value, list | str):
+                packages.setdefault(path.split("/", 1)[0], {})[key] = value
     return {
         "site": plan.site,
         "phase": plan.phase,
@@ -271,6 +282,7 @@ def bundle(
         "charts": sorted(charts.values(), key=lambda c: (c["upstream"], c["chart"])),
         "images": sorted(images.values(), key=lambda i: i["reference"]),
         "package_repositories": sorted(repositories.values(), key=lambda r: r["upstream"]),
+        "packages": packages,
         "kubernetes_versions": sorted({c.kubernetes_version for c in plan.clusters}),
         "node_image": {"kind": plan.image[0], "url": plan.image[1], "checksum": plan.image[2]} if plan.image else None,
     }

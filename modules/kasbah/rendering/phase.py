@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from kasbah.planning.model import Plan
+from kasbah.rendering.backups import render_backups
 from kasbah.rendering.bootstrap import render_bootstrap
 from kasbah.rendering.endpoints import render_bundle, role_defaults
 from kasbah.rendering.inventory import render_inventory
@@ -44,6 +45,10 @@ def render_plans(
     parts["metering"] = {**render_metering(plan), **to_sinks}
     if logging:
         parts["logging"] = logging
+    tick("backups")
+    backups = render_backups(plan)
+    if backups:
+        parts["backups"] = backups
     tick("schedules")
     parts["schedules"] = render_schedules(plan)
     tick("report")

@@ -45,6 +45,11 @@ PARTS = {
         "tenant's own sink receiving its namespaces' logs alone",
         "the cluster's log collector (a Vector DaemonSet of the platform)",
     ),
+    "backups": (
+        "per cluster, each tenant's backup schedule: its namespaces, the target in its jurisdictions (a directory of "
+        "the campus's storage), how often, how many kept",
+        "the site's backup tool (Velero with a BackupStorageLocation a target, or its storage's snapshots)",
+    ),
     "bundle": (
         "the air-gap bundle: `manifest.json` lists what the site's mirrors must hold for the phase (charts by "
         "version, images as referenced, package repositories, the node image by sha256) and where each is served",
