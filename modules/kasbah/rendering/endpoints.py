@@ -4,9 +4,9 @@ An endpoint is a URL (`https://...`, `oci://...`) or a container image reference
 rendered file or of a role's `defaults/main.yml` (values only: comments and keys are no endpoint).
 Each is resolved once, against the Plan, to where a node or a cluster fetches it and in which
 jurisdiction that lies: the site's mirrors (a URL under a mirror; an upstream the mirror lists, which
-the roles' repositories and containerd's registries are pointed at), an identity issuer, a name in
-the site's own zone or an address of the campus (on the campus: `Plan.jurisdiction`), the cluster's
-own services, or nothing (undeclared). The residency proof (`kasbah verify`) judges the resolutions
+the roles' repositories and containerd's registries are pointed at), an identity issuer, a log or
+telemetry sink, a name in the site's own zone or an address of the campus (on the campus:
+`Plan.jurisdiction`), the cluster's own services, or nothing (undeclared). The residency proof (`kasbah verify`) judges the resolutions
 against the tenants each endpoint serves; the air-gap bundle (`bundle/manifest.json`) lists what the
 mirrors must hold.
 """
@@ -57,11 +57,11 @@ class Endpoint:
 class Resolution:
     """What serves an endpoint: how it was matched, by what (mirror, issuer, ...), from where, and its jurisdiction."""
 
-    via: str  # mirror | mirrored | issuer | campus | undeclared
-    by: str  # the mirror's or issuer's name, the zone, or ""
+    via: str  # mirror | mirrored | issuer | sink | campus | undeclared
+    by: str  # the mirror's, issuer's or sink's name, the zone, or ""
     fetched_from: str  # the URL or reference actually contacted
     jurisdiction: str | None
-    tenants: tuple[str, ...] | None = None  # an issuer's tenants; None: every tenant the file serves
+    tenants: tuple[str, ...] | None = None  # an issuer's or a tenant sink's tenants; None: every tenant the file serves
 
 
 def role_defaults(roles: Path) -> dict[str, bytes]:
@@ -80,10 +80,10 @@ def _walk(value: Any, path: str, key: Any = None) -> Iterator[tuple[str, Any, An
     """(YAML path, key, value) of every scalar; a mapping holding repository+image gives the joined reference."""
     if isinstance(value, dict):
         repo, image = value.get("repository"), value.get("image")
-        if isinstance(repo, str) and isinstance(image, str) and "://" not in repo and "/" not in image:
+        joined = isinstance(repo, str) and isinstance(image, str) and "://" not in repo and "/" not in image
+        if joined:
             tag = value.get("version") or value.get("tag")
             yield f"{path}.repository", "image", f"{repo}/{image}" + (f":{tag}" if isinstance(tag, str) else "")
-        joined = isinstance(repo, str) and isinstance(image, str) and "://" not in repo and "/" not in image
         for k, v in value.items():
             if joined and k in ("repository", "image", "version", "tag"):
                 continue
