@@ -61,7 +61,7 @@ class Resolution:
     by: str  # the mirror's, issuer's or sink's name, the zone, or ""
     fetched_from: str  # the URL or reference actually contacted
     jurisdiction: str | None
-    tenants: tuple[str, ...] | None = None  # an issuer's or a tenant sink's tenants; None: every tenant the file serves
+    tenants: tuple[str, ...] | None = None  # an issuer's or a tenant sink's tenants; None: the file's tenants
 
 
 def role_defaults(roles: Path) -> dict[str, bytes]:

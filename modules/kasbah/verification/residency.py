@@ -2,9 +2,10 @@
 tenants it serves allow their data to be.
 
 `rendering.endpoints` finds the endpoints and resolves each against the Plan (a mirror, a mirrored upstream, an
-issuer, a sink, the campus); here each resolution is judged: an undeclared endpoint is a finding, and so is one whose
-jurisdiction some tenant it serves does not allow (a cluster's files serve that cluster's tenants, an issuer its
-own tenants, a tenant's sink the tenants that name it, the inventory, provisioning data and role defaults every tenant of the phase). The etcd snapshots'
+issuer, a sink, the campus); here each resolution is judged: an undeclared endpoint is a finding, and so is one
+whose jurisdiction some tenant it serves does not allow (a cluster's files serve that cluster's tenants, an issuer
+its own tenants, a tenant's sink the tenants that name it, the inventory, provisioning data and role defaults
+every tenant of the phase). The etcd snapshots'
 target and the Secrets' KMS keys are judged the same way (and every cluster's API servers must write Secrets
 through that KMS first); every tenant's backups are scheduled as the Plan says, to a target it allows; the volumes
 admission policy lets a tenant's claims name only storage classes labelled with a jurisdiction it allows; and the
