@@ -332,23 +332,39 @@ def releases(st: PlanState, clusters: tuple[Cluster, ...]) -> tuple[HelmRelease,
     return tuple(out)
 
 
+def _every_tenant_allows(
+    st: PlanState, key: tuple[str, str], path: Loc, what: str, jurisdiction: str, tenants: tuple[Tenant, ...], fix: str
+) -> None:
+    """A site service every tenant's data goes through lies in a jurisdiction every tenant allows; reported once,
+    in the first phase it is outside of (`key` names the service among mirrors, sinks and the KMS)."""
+    outside = [t for t in tenants if jurisdiction not in t.jurisdictions]
+    if not outside or key in st.reported_outside:
+        return
+    st.reported_outside.add(key)
+    st.issues.append(
+        ConfigIssue(
+            SITE_DOC,
+            path,
+            f"{what}, and {', '.join(t.name for t in outside)} {'allows' if len(outside) == 1 else 'allow'} only "
+            f"{' / '.join(sorted({j for t in outside for j in t.jurisdictions}))}",
+            fix,
+        )
+    )
+
+
 def site_mirrors(st: PlanState, tenants: tuple[Tenant, ...] = ()) -> tuple[Mirror, ...]:
     """site.mirrors as the Plan records them (URLs without a trailing slash); each serves every tenant (its nodes
     and clusters fetch from it), so each lies in a jurisdiction every tenant allows."""
     for n, m in enumerate(st.campus.site.mirrors):
-        outside = [t for t in tenants if m.jurisdiction not in t.jurisdictions]
-        if outside and m.name not in st.reported_outside:  # once, in the first phase it is outside of
-            st.reported_outside.add(m.name)
-            st.issues.append(
-                ConfigIssue(
-                    SITE_DOC,
-                    ("site", "mirrors", n, "jurisdiction"),
-                    f"mirror `{m.name}` runs in {m.jurisdiction}, but every tenant's nodes and clusters fetch from "
-                    f"it, and {', '.join(t.name for t in outside)} {'allows' if len(outside) == 1 else 'allow'} only "
-                    f"{' / '.join(sorted({j for t in outside for j in t.jurisdictions}))}",
-                    "run the mirror in a jurisdiction every tenant allows",
-                )
-            )
+        _every_tenant_allows(
+            st,
+            ("mirror", m.name),
+            ("site", "mirrors", n, "jurisdiction"),
+            f"mirror `{m.name}` runs in {m.jurisdiction}, but every tenant's nodes and clusters fetch from it",
+            m.jurisdiction,
+            tenants,
+            "run the mirror in a jurisdiction every tenant allows",
+        )
     return tuple(
         Mirror(m.name, m.kind.value, m.url.rstrip("/"), m.jurisdiction, tuple(m.upstreams))
         for m in st.campus.site.mirrors
@@ -359,22 +375,18 @@ def site_sinks(st: PlanState, tenants: tuple[Tenant, ...]) -> tuple[Sink, ...]:
     """site.sinks with their tenants; a platform sink receives every tenant's data, so every tenant allows it."""
     out = []
     for n, k in enumerate(st.campus.site.sinks):
-        users = tuple(t.name for t in tenants if k.name in t.sinks)
         if k.scope.value == "platform":
-            outside = [t for t in tenants if k.jurisdiction not in t.jurisdictions]
-            if outside and k.name not in st.reported_outside:
-                st.reported_outside.add(k.name)
-                st.issues.append(
-                    ConfigIssue(
-                        SITE_DOC,
-                        ("site", "sinks", n, "jurisdiction"),
-                        f"sink `{k.name}` stores in {k.jurisdiction} every tenant's {k.kind.value}, and "
-                        f"{', '.join(t.name for t in outside)} {'allows' if len(outside) == 1 else 'allow'} only "
-                        f"{' / '.join(sorted({j for t in outside for j in t.jurisdictions}))}",
-                        "store the platform's sink in a jurisdiction every tenant allows (a tenant's own data "
-                        "can go to a sink of scope tenant)",
-                    )
-                )
+            _every_tenant_allows(
+                st,
+                ("sink", k.name),
+                ("site", "sinks", n, "jurisdiction"),
+                f"sink `{k.name}` stores in {k.jurisdiction} every tenant's {k.kind.value}",
+                k.jurisdiction,
+                tenants,
+                "store the platform's sink in a jurisdiction every tenant allows (a tenant's own data can go to a "
+                "sink of scope tenant)",
+            )
+        users = tuple(t.name for t in tenants if k.name in t.sinks)
         out.append(Sink(k.name, k.kind.value, k.url, k.jurisdiction, k.scope.value, users))
     return tuple(out)
 
@@ -384,19 +396,15 @@ def kms_provider(st: PlanState, tenants: tuple[Tenant, ...]) -> KmsProvider | No
     kms = st.campus.site.kms
     if kms is None:
         return None
-    outside = [t for t in tenants if kms.jurisdiction not in t.jurisdictions]
-    if outside and "kms" not in st.reported_outside:
-        st.reported_outside.add("kms")
-        st.issues.append(
-            ConfigIssue(
-                SITE_DOC,
-                ("site", "kms", "jurisdiction"),
-                f"the keys of every cluster's Secrets would be held in {kms.jurisdiction}, and "
-                f"{', '.join(t.name for t in outside)} {'allows' if len(outside) == 1 else 'allow'} only "
-                f"{' / '.join(sorted({j for t in outside for j in t.jurisdictions}))}",
-                "hold the keys in a jurisdiction every tenant allows (the campus's own HSM)",
-            )
-        )
+    _every_tenant_allows(
+        st,
+        ("kms", kms.name),
+        ("site", "kms", "jurisdiction"),
+        f"the keys of every cluster's Secrets would be held in {kms.jurisdiction}",
+        kms.jurisdiction,
+        tenants,
+        "hold the keys in a jurisdiction every tenant allows (the campus's own HSM)",
+    )
     return KmsProvider(kms.name, kms.socket, kms.jurisdiction, kms.timeout_seconds)
 
 

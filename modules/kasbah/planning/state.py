@@ -124,7 +124,7 @@ class PlanState:
     upgrades: list[Upgrade] = field(default_factory=list)
     tenancy: list[TenancyRecord] = field(default_factory=list)  # applied tenancy steps, in order
     # what was reported outside a tenant's jurisdictions (mirrors, sinks, the KMS, backups): once, not every phase
-    reported_outside: set[str | tuple[str, str]] = field(default_factory=set)
+    reported_outside: set[tuple[str, str]] = field(default_factory=set)  # (kind, name)
     used_names: dict[tuple[str, str], str] = field(default_factory=dict)  # (kind, name) -> phase that commissioned it
     # indexes handed out once, never reused
     next_hall: int = 0

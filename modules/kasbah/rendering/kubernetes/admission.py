@@ -111,10 +111,45 @@ def admission(view: ClusterView) -> list[Obj]:
                 "reason": "Forbidden",
             }
         )
-    policy: Obj = {
+    policy = _tenant_policy(
+        POLICY,
+        ["pods", "pods/ephemeralcontainers"],
+        "placement",
+        pool_map,
+        "pools",
+        [
+            {
+                "name": "containers",
+                "expression": (
+                    "object.spec.containers"
+                    " + (has(object.spec.initContainers) ? object.spec.initContainers : [])"
+                    " + (has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])"
+                ),
+            }
+        ],
+        validations,
+    )
+    out = [policy, _binding(POLICY)]
+    if view.plan.storage_classes:
+        out += volumes(view)
+    return out
+
+
+def _tenant_policy(
+    name: str,
+    resources: list[str],
+    table: str,
+    table_map: str,
+    mine: str,
+    extra: list[Obj],
+    validations: list[Obj],
+) -> Obj:
+    """A Deny policy on tenant namespaces' `resources` (core v1, create and update): `variables.tenant` from the
+    namespace's label, the per-tenant `table` (a CEL map literal) and the tenant's own entry of it as `mine`."""
+    return {
         "apiVersion": ADMISSION,
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": metadata(POLICY),
+        "metadata": metadata(name),
         "spec": {
             "failurePolicy": "Fail",
             "matchConstraints": {
@@ -124,33 +159,22 @@ def admission(view: ClusterView) -> list[Obj]:
                         "apiGroups": [""],
                         "apiVersions": ["v1"],
                         "operations": ["CREATE", "UPDATE"],
-                        "resources": ["pods", "pods/ephemeralcontainers"],
+                        "resources": resources,
                     }
                 ],
             },
             "variables": [
                 {"name": "tenant", "expression": f"namespaceObject.metadata.labels['{lb.TENANT}']"},
-                {"name": "placement", "expression": pool_map},
+                {"name": table, "expression": table_map},
                 {
-                    "name": "pools",
-                    "expression": "variables.tenant in variables.placement ? variables.placement[variables.tenant] : []",
+                    "name": mine,
+                    "expression": f"variables.tenant in variables.{table} ? variables.{table}[variables.tenant] : []",
                 },
-                {
-                    "name": "containers",
-                    "expression": (
-                        "object.spec.containers"
-                        " + (has(object.spec.initContainers) ? object.spec.initContainers : [])"
-                        " + (has(object.spec.ephemeralContainers) ? object.spec.ephemeralContainers : [])"
-                    ),
-                },
+                *extra,
             ],
             "validations": validations,
         },
     }
-    out = [policy, _binding(POLICY)]
-    if view.plan.storage_classes:
-        out += volumes(view)
-    return out
 
 
 def _binding(name: str) -> Obj:
@@ -167,38 +191,19 @@ def volumes(view: ClusterView) -> list[Obj]:
     class could lie anywhere) and never another's."""
     classes = tenant_classes(view)
     class_map = "{" + ", ".join(f"'{t}': {_list(cs)}" for t, cs in sorted(classes.items())) + "}"
-    policy: Obj = {
-        "apiVersion": ADMISSION,
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": metadata(VOLUMES),
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "namespaceSelector": {"matchExpressions": [{"key": lb.TENANT, "operator": "Exists"}]},
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["persistentvolumeclaims"],
-                    }
-                ],
-            },
-            "variables": [
-                {"name": "tenant", "expression": f"namespaceObject.metadata.labels['{lb.TENANT}']"},
-                {"name": "residency", "expression": class_map},
-                {
-                    "name": "classes",
-                    "expression": "variables.tenant in variables.residency ? variables.residency[variables.tenant] : []",
-                },
-            ],
-            "validations": [
-                {
-                    "expression": "has(object.spec.storageClassName) && object.spec.storageClassName in variables.classes",
-                    "message": "a tenant's volume names a storage class of its jurisdictions",
-                    "reason": "Forbidden",
-                }
-            ],
-        },
-    }
+    policy = _tenant_policy(
+        VOLUMES,
+        ["persistentvolumeclaims"],
+        "residency",
+        class_map,
+        "classes",
+        [],
+        [
+            {
+                "expression": "has(object.spec.storageClassName) && object.spec.storageClassName in variables.classes",
+                "message": "a tenant's volume names a storage class of its jurisdictions",
+                "reason": "Forbidden",
+            }
+        ],
+    )
     return [policy, _binding(VOLUMES)]
